@@ -1,0 +1,562 @@
+"""The local stack: every emulator, the Bot API double and each function, on 127.0.0.1.
+
+    python -m infra.local.stack                 # everything; Ctrl-C stops it all
+    python -m infra.local.stack --only firestore,storage
+
+Python API (tests, demo):
+
+    from infra.local.stack import LocalStack
+    with LocalStack().running() as info:          # info == the stack.json dict
+        ...
+    s = LocalStack(parts={"firestore"}); info = s.start(); ...; s.stop()
+
+Parts: firestore, storage, tasks, telegram (the Bot API double), functions, notifier.
+"functions" brings in every other part (the functions get all the emulator hosts); "notifier" brings
+in storage and functions. Each child runs in its own process group, logging to <state>/logs/NAME.log;
+stop() ends the groups (TERM, then KILL). <state> is <root>/.local unless given.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from infra import serverless_config
+from infra.local.storage_notifier import StorageNotifier
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ALL_PARTS = ("firestore", "storage", "tasks", "telegram", "functions", "notifier")
+DEFAULT_PROJECT = "telemed-pet-local"
+DEFAULT_BOT_TOKEN = "123456:LOCAL-TEST-TOKEN"
+LOCAL_REGION = "europe-west1"
+STACK_KEYS = (
+    "functions", "telegram_api_base", "bot_token", "webhook_secret", "project",
+    "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host", "photos_bucket",
+    "jobs_auth_token",
+)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    """(status, body) for any HTTP answer; raises OSError when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read() or b""
+
+
+def clear_firestore(host: str, project: str, database: str = "(default)") -> None:
+    """Delete every document in the Firestore emulator's database (between tests)."""
+    url = f"http://{host}/emulator/v1/projects/{project}/databases/{database}/documents"
+    req = urllib.request.Request(url, method="DELETE")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        if r.status >= 300:
+            raise StackError(f"clearing Firestore failed: {r.status}")
+
+
+def ensure_bucket(storage_host: str, bucket: str, project: str) -> None:
+    """Create a bucket in the Storage emulator unless it exists."""
+    base = storage_host.rstrip("/")
+    status, _ = http_get(f"{base}/storage/v1/b/{bucket}")
+    if status == 200:
+        return
+    req = urllib.request.Request(
+        f"{base}/storage/v1/b?project={project}",
+        data=json.dumps({"name": bucket}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+    except urllib.error.HTTPError as e:
+        if e.code != 409:
+            raise
+
+
+def ensure_queue(tasks_host: str, project: str, location: str = LOCAL_REGION, queue: str = "default") -> str:
+    """Create a Cloud Tasks queue in the emulator unless it exists (google-cloud-tasks over gRPC)."""
+    import grpc
+    from google.api_core import exceptions
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    name = f"projects/{project}/locations/{location}/queues/{queue}"
+    client = tasks_v2.CloudTasksClient(
+        transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(tasks_host))
+    )
+    try:
+        client.get_queue(name=name)
+    except exceptions.NotFound:
+        client.create_queue(parent=f"projects/{project}/locations/{location}", queue={"name": name})
+    return name
+
+
+@dataclass
+class Child:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+def _expand(parts: Iterable[str] | None) -> set[str]:
+    want = set(ALL_PARTS if parts is None else parts)
+    unknown = want - set(ALL_PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}; choose from {ALL_PARTS}")
+    if "notifier" in want:
+        want |= {"storage", "functions"}
+    if "functions" in want:
+        want |= {"firestore", "storage", "tasks", "telegram"}
+    return want
+
+
+class LocalStack:
+    def __init__(
+        self,
+        root: Path | str = REPO_ROOT,
+        *,
+        parts: Iterable[str] | None = None,
+        state_dir: Path | str | None = None,
+        project: str = DEFAULT_PROJECT,
+        bot_token: str = DEFAULT_BOT_TOKEN,
+        region: str = LOCAL_REGION,
+        photos_bucket: str | None = None,
+        telegram_api_base: str | None = None,
+        startup_timeout: float = 60.0,
+        verbose: bool = False,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.parts = _expand(parts)
+        self.state_dir = Path(state_dir) if state_dir else self.root / ".local"
+        self.log_dir = self.state_dir / "logs"
+        self.project = project
+        self.region = region
+        self.startup_timeout = startup_timeout
+        self.verbose = verbose
+        self.config = serverless_config.load(self.root / "serverless.yml")
+        self.photos_bucket = photos_bucket or os.environ.get("PHOTOS_BUCKET") or self.config.environment.get(
+            "PHOTOS_BUCKET", "telemed-pet-photos"
+        )
+        # An outside Bot API server named in the environment wins: no double is started then.
+        self.external_api_base = telegram_api_base or os.environ.get("TELEGRAM_API_BASE") or None
+        self.children: dict[str, Child] = {}
+        self.notifier: StorageNotifier | None = None
+        self.started: set[str] = set()
+        self.skipped_functions: list[str] = []
+        self._lock = threading.RLock()
+        self.info: dict[str, Any] = {
+            "functions": {},
+            "telegram_api_base": self.external_api_base,
+            "bot_token": bot_token,
+            "webhook_secret": secrets.token_urlsafe(24),
+            "project": project,
+            "firestore_emulator_host": None,
+            "storage_emulator_host": None,
+            "tasks_emulator_host": None,
+            "photos_bucket": self.photos_bucket,
+            "jobs_auth_token": secrets.token_urlsafe(24),
+            "region": region,
+            "tasks_queue": f"projects/{project}/locations/{region}/queues/default",
+            "logs": str(self.log_dir),
+        }
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _say(self, msg: str) -> None:
+        print(f"[stack] {msg}", file=sys.stderr, flush=True)
+
+    @property
+    def stack_json(self) -> Path:
+        return self.state_dir / "stack.json"
+
+    def _bin(self, name: str) -> str:
+        here = Path(sys.executable).parent / name
+        if here.exists():
+            return str(here)
+        venv = self.root / ".venv" / "bin" / name
+        if venv.exists():
+            return str(venv)
+        found = shutil.which(name)
+        if not found:
+            raise StackError(f"{name} not found (run infra/setup.sh)")
+        return found
+
+    def _python(self) -> str:
+        venv = self.root / ".venv" / "bin" / "python"
+        return sys.executable if sys.prefix != sys.base_prefix or not venv.exists() else str(venv)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ if env is None else env)
+        # `python -m infra.local.X` must find this package even when root is another tree.
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if str(REPO_ROOT) not in paths:
+            env["PYTHONPATH"] = os.pathsep.join(paths + [str(REPO_ROOT)])
+        log = self.log_dir / f"{name}.log"
+        fh = open(log, "wb")
+        try:
+            popen = subprocess.Popen(
+                cmd,
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: stop() kills the whole tree
+            )
+        finally:
+            fh.close()
+        child = Child(name, popen, log)
+        with self._lock:
+            self.children[name] = child
+        if self.verbose:
+            self._say(f"started {name} (pid {popen.pid}): {' '.join(cmd)}")
+        return child
+
+    def _wait(self, child: Child, check: Callable[[], Any], what: str) -> Any:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if not child.alive():
+                raise StackError(
+                    f"{child.name} exited with {child.popen.returncode} before {what}; "
+                    f"log {child.log}:\n{child.tail()}"
+                )
+            try:
+                got = check()
+            except OSError:
+                got = None
+            if got:
+                return got
+            time.sleep(0.1)
+        raise StackError(f"{child.name}: no {what} within {self.startup_timeout}s; log {child.log}:\n{child.tail()}")
+
+    def _ready_line(self, child: Child, prefix: str = "READY ") -> Callable[[], str | None]:
+        def check() -> str | None:
+            for line in child.log.read_text(errors="replace").splitlines():
+                if line.startswith(prefix):
+                    return line[len(prefix):].strip()
+            return None
+
+        return check
+
+    def function_env(self) -> dict[str, str]:
+        """The environment every local function gets."""
+        env = os.environ.copy()
+        env.update(self.config.environment)
+        i = self.info
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join([str(self.root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])),
+                "PYTHONUNBUFFERED": "1",
+                "GOOGLE_CLOUD_PROJECT": self.project,
+                "GCLOUD_PROJECT": self.project,
+                "TELEGRAM_BOT_TOKEN": i["bot_token"],
+                "TELEGRAM_WEBHOOK_SECRET": i["webhook_secret"],
+                "TELEGRAM_API_BASE": i["telegram_api_base"] or "https://api.telegram.org",
+                "PHOTOS_BUCKET": self.photos_bucket,
+                "JOBS_AUTH_TOKEN": i["jobs_auth_token"],
+                "TASKS_LOCATION": self.region,
+                "TASKS_QUEUE": "default",
+                "LOCAL_STACK": "1",
+            }
+        )
+        for key, var in (
+            ("firestore_emulator_host", "FIRESTORE_EMULATOR_HOST"),
+            ("storage_emulator_host", "STORAGE_EMULATOR_HOST"),
+            ("tasks_emulator_host", "CLOUD_TASKS_EMULATOR_HOST"),
+        ):
+            if i[key]:
+                env[var] = i[key]
+        return env
+
+    # ---- parts ---------------------------------------------------------------------------------
+    def _start_firestore(self) -> Callable[[], None]:
+        gcloud = shutil.which("gcloud")
+        if not gcloud:
+            raise StackError("gcloud not found: install google-cloud-cli-firestore-emulator (infra/setup.sh)")
+        port = free_port()
+        child = self._spawn(
+            "firestore",
+            [gcloud, "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", "--quiet"],
+        )
+        host = f"127.0.0.1:{port}"
+
+        def wait() -> None:
+            self._wait(child, lambda: http_get(f"http://{host}/")[1].strip().startswith(b"Ok"), "HTTP 'Ok'")
+            self.info["firestore_emulator_host"] = host
+
+        return wait
+
+    def _start_storage(self) -> Callable[[], None]:
+        port = free_port()
+        child = self._spawn(
+            "storage",
+            [
+                self._bin("gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port),
+                "--in-memory", "--default-bucket", self.photos_bucket,
+            ],
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def wait() -> None:
+            self._wait(child, lambda: http_get(f"{base}/storage/v1/b")[0] == 200, "bucket listing")
+            ensure_bucket(base, self.photos_bucket, self.project)
+            self.info["storage_emulator_host"] = base
+
+        return wait
+
+    def _start_tasks(self) -> Callable[[], None]:
+        candidates = [self.root / ".venv-tasks" / "bin" / "python", REPO_ROOT / ".venv-tasks" / "bin" / "python"]
+        py = next((c for c in candidates if c.exists()), candidates[0])
+        py_s = os.environ.get("TELEMED_TASKS_PYTHON") or str(py)
+        if not Path(py_s).exists():
+            raise StackError(f"{py_s} missing: run infra/setup.sh (it creates .venv-tasks)")
+        child = self._spawn(
+            "tasks",
+            [py_s, "-m", "infra.local.tasks_emulator", "--port", "0", "--queue", self.info["tasks_queue"]],
+        )
+
+        def wait() -> None:
+            self.info["tasks_emulator_host"] = self._wait(child, self._ready_line(child), "READY line")
+
+        return wait
+
+    def _start_telegram(self) -> Callable[[], None]:
+        if self.external_api_base:
+            self._say(f"using the Bot API server at {self.external_api_base} (no double)")
+            self.info["telegram_api_base"] = self.external_api_base
+            return lambda: None
+        if not (REPO_ROOT / "infra" / "local" / "bot_api_double.py").exists():
+            self._say("WARNING: infra/local/bot_api_double.py missing; TELEGRAM_API_BASE left unset")
+            return lambda: None
+        fn = self.config.functions.get("telegram_webhook")
+        port = self._function_ports.get("telegram_webhook") if fn else None
+        cmd = [
+            self._python(), "-m", "infra.local.bot_api_double", "--port", "0",
+            "--token", self.info["bot_token"], "--secret", self.info["webhook_secret"],
+        ]
+        if port and fn and fn.source_path(self.root).exists():
+            cmd += ["--webhook-url", f"http://127.0.0.1:{port}/"]
+        child = self._spawn("bot_api_double", cmd)
+
+        def wait() -> None:
+            self.info["telegram_api_base"] = self._wait(child, self._ready_line(child), "READY line").rstrip("/")
+
+        return wait
+
+    def _start_functions(self) -> list[Callable[[], None]]:
+        env = self.function_env()
+        waits = []
+        for fn in self.config.functions.values():
+            src = fn.source_path(self.root)
+            if not src.exists():
+                self._say(f"WARNING: skipping {fn.name}: {fn.source} does not exist")
+                self.skipped_functions.append(fn.name)
+                continue
+            port = self._function_ports[fn.name]
+            cmd = [
+                self._bin("functions-framework"), "--source", str(src), "--target", fn.target,
+                "--signature-type", fn.signature_type, "--host", "127.0.0.1", "--port", str(port),
+            ]
+            child = self._spawn(f"fn-{fn.name}", cmd, env=dict(env, K_SERVICE=fn.name, FUNCTION_TARGET=fn.target))
+            url = f"http://127.0.0.1:{port}/"
+
+            def wait(child: Child = child, url: str = url, name: str = fn.name) -> None:
+                self._wait(child, lambda: http_get(url)[0] > 0, "HTTP answer")
+                self.info["functions"][name] = url
+
+            waits.append(wait)
+        return waits
+
+    def _start_notifier(self) -> None:
+        targets = [
+            self.info["functions"][f.name]
+            for f in self.config.functions_for_bucket_finalize(self.photos_bucket)
+            if f.name in self.info["functions"]
+        ]
+        if not targets:
+            self._say("storage notifier: no running function listens to the photos bucket")
+            return
+        self.notifier = StorageNotifier(self.info["storage_emulator_host"], self.photos_bucket, targets).start()
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def start(self, parts: Iterable[str] | None = None) -> dict[str, Any]:
+        """Start the given parts (default: those given to the constructor) that are not up yet."""
+        want = _expand(parts) if parts is not None else set(self.parts)
+        self.parts |= want
+        todo = want - self.started
+        if not todo:
+            return self.info
+        t0 = time.monotonic()
+        try:
+            self._function_ports = getattr(self, "_function_ports", None) or {
+                name: free_port() for name in self.config.functions
+            }
+            waits: list[Callable[[], None]] = []
+            for part in ("firestore", "storage", "tasks", "telegram"):
+                if part in todo:
+                    waits.append(getattr(self, f"_start_{part}")())
+            # The functions need the double's URL (port 0): wait for it before starting them.
+            if "telegram" in todo:
+                waits.pop()()
+            if "functions" in todo:
+                waits.extend(self._start_functions())
+            self._run_all(waits)
+            if "notifier" in todo:
+                self._start_notifier()
+            self.started |= todo
+        except BaseException:
+            self.stop()
+            raise
+        self._write_json()
+        self._say(f"up in {time.monotonic() - t0:.1f}s: {', '.join(sorted(self.started))}")
+        return self.info
+
+    @staticmethod
+    def _run_all(waits: list[Callable[[], None]]) -> None:
+        if not waits:
+            return
+        with ThreadPoolExecutor(max_workers=len(waits)) as pool:
+            futures = [pool.submit(w) for w in waits]
+            errors = [f.exception() for f in futures if f.exception()]
+        if errors:
+            raise errors[0]
+
+    def _write_json(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.stack_json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.info, indent=2) + "\n")
+        tmp.replace(self.stack_json)
+
+    def pids(self) -> list[int]:
+        return [c.popen.pid for c in self.children.values()]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.notifier:
+            self.notifier.stop()
+            self.notifier = None
+        with self._lock:
+            children = list(self.children.values())
+            self.children.clear()
+        for c in children:  # TERM every group first, then wait: parallel shutdown
+            _signal_group(c.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for c in children:
+            try:
+                c.popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for c in children:  # the leader may be gone while its children (java, gunicorn workers) linger
+            if _group_alive(c.popen.pid):
+                t_end = time.monotonic() + 2
+                while _group_alive(c.popen.pid) and time.monotonic() < t_end:
+                    time.sleep(0.05)
+            _signal_group(c.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                c.popen.wait(2)
+        self.started.clear()
+        if self.stack_json.exists() and children:
+            with contextlib.suppress(OSError):
+                self.stack_json.unlink()
+
+    @contextlib.contextmanager
+    def running(self, parts: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        try:
+            yield self.start(parts)
+        finally:
+            self.stop()
+
+    def clear_firestore(self) -> None:
+        clear_firestore(self.info["firestore_emulator_host"], self.project)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m infra.local.stack", description="Run the local stack.")
+    p.add_argument("--only", help=f"comma-separated parts of {','.join(ALL_PARTS)} (default all)")
+    p.add_argument("--state-dir", help="where stack.json and logs/ go (default .local/)")
+    p.add_argument("--project", default=DEFAULT_PROJECT)
+    p.add_argument("--verbose", "-v", action="store_true")
+    args = p.parse_args(argv)
+    parts = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    stack = LocalStack(parts=parts, state_dir=args.state_dir, project=args.project, verbose=args.verbose)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        info = stack.start()
+    except StackError as e:
+        print(f"[stack] FAILED: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    try:
+        for name, url in info["functions"].items():
+            print(f"{name:<24} {url}")
+        for key in ("telegram_api_base", "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host"):
+            print(f"{key:<24} {info[key]}")
+        print(f"{'stack.json':<24} {stack.stack_json}")
+        print(f"{'logs':<24} {stack.log_dir}")
+        print("Ctrl-C to stop.", flush=True)
+        while not stop.is_set():
+            stop.wait(0.5)
+            dead = [c.name for c in list(stack.children.values()) if not c.alive()]
+            if dead:
+                print(f"[stack] {', '.join(dead)} exited; see logs. Stopping.", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("[stack] stopping ...", file=sys.stderr)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
