@@ -1,0 +1,236 @@
+"""Run-time adapter for the dog-skin photo triage model (ONNX).
+
+Only onnxruntime, Pillow and numpy are used here: this module is imported by the
+triage function, never by training code that needs torch.
+
+Usage::
+
+    from shared.adapters.skin_model import SkinModel
+    model = SkinModel.load()                 # loads once per process (cached)
+    pred = model.predict(PIL.Image.open(f))  # -> SkinPrediction
+
+The model directory (``models/skin_triage/<version>/``) holds ``model.onnx``,
+``labels.json``, ``config.json`` (preprocessing, temperature, thresholds) and
+``ood_stats.npz`` (statistics of training features for out-of-distribution detection).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODELS_ROOT = REPO_ROOT / "models" / "skin_triage"
+
+__all__ = ["SkinModel", "SkinPrediction", "default_model_dir", "preprocess_image"]
+
+
+@dataclass(frozen=True)
+class SkinPrediction:
+    """Result of one photo.
+
+    ``label``/``confidence`` are the model's first choice even when it abstains; callers
+    must check ``abstain`` (low confidence or out of distribution) before showing a label.
+    """
+
+    label: str                       # top-1 label (always set)
+    confidence: float                # calibrated probability of ``label`` (0..1)
+    probabilities: dict[str, float]  # calibrated probability per label, sums to 1
+    abstain: bool                    # True if confidence < threshold or photo is OOD
+    ood_score: float                 # distance to the training data (higher = stranger)
+    is_out_of_distribution: bool     # True if ood_score > the model's OOD threshold
+    model_version: str = ""
+    ranked: list[tuple[str, float]] = field(default_factory=list)  # labels by probability
+
+
+def default_model_dir(root: Path | None = None) -> Path:
+    """The current version directory: ``root/CURRENT`` names it, else the highest ``vN``."""
+    root = Path(root) if root is not None else DEFAULT_MODELS_ROOT
+    current = root / "CURRENT"
+    if current.is_file():
+        name = current.read_text(encoding="utf-8").strip()
+        if name:
+            return root / name
+    versions = sorted(
+        (p for p in root.glob("v*") if p.is_dir() and p.name[1:].isdigit()),
+        key=lambda p: int(p.name[1:]),
+    )
+    if not versions:
+        raise FileNotFoundError(f"no model version directory under {root}")
+    return versions[-1]
+
+
+def preprocess_image(
+    image: Image.Image,
+    size: int = 224,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.5, 0.5, 0.5),
+) -> np.ndarray:
+    """Eval preprocessing shared by training and run time.
+
+    Centre square crop, resize to ``size``x``size`` (Pillow bilinear with antialiasing),
+    scale to 0..1, normalise with ``mean``/``std``; returns float32 NCHW ``(1, 3, size, size)``.
+    For a JPEG that is not loaded yet, ``Image.draft`` lets libjpeg decode at a reduced
+    scale (still >= ``size``), which is most of the speed-up.
+    """
+    img = image
+    if getattr(img, "format", None) == "JPEG":
+        # draft only works before the pixels are loaded (else a no-op); keeps size >= requested
+        try:
+            img.draft("RGB", (size, size))
+        except Exception:  # pragma: no cover - draft is an optimisation only
+            pass
+    try:
+        if img.getexif().get(0x0112, 1) != 1:  # EXIF orientation present
+            img = ImageOps.exif_transpose(img)
+    except Exception:  # pragma: no cover - broken EXIF must not break triage
+        pass
+    if img.mode != "RGB":
+        if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            bg = Image.new("RGB", rgba.size, (255, 255, 255))
+            bg.paste(rgba, mask=rgba.getchannel("A"))
+            img = bg
+        else:
+            img = img.convert("RGB")
+    w, h = img.size
+    side = min(w, h)
+    left = (w - side) / 2.0
+    top = (h - side) / 2.0
+    img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side))
+    arr = np.asarray(img, dtype=np.float32)  # HWC, 0..255
+    scale = np.asarray([1.0 / (255.0 * s) for s in std], dtype=np.float32)
+    shift = np.asarray([m / s for m, s in zip(mean, std)], dtype=np.float32)
+    arr = arr * scale - shift
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))[None]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class SkinModel:
+    """ONNX skin-condition classifier with calibration, abstention and OOD detection."""
+
+    _cache: dict[Path, "SkinModel"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, model_dir: Path, num_threads: int | None = None):
+        import onnxruntime as ort  # heavy import deferred until a model is actually loaded
+
+        self.model_dir = Path(model_dir)
+        cfg = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))
+        self.config = cfg
+        self.labels: list[str] = list(
+            json.loads((self.model_dir / "labels.json").read_text(encoding="utf-8"))
+        )
+        self.version: str = str(cfg.get("version", self.model_dir.name))
+        self.input_size: int = int(cfg["input_size"])
+        self.mean = tuple(float(v) for v in cfg["mean"])
+        self.std = tuple(float(v) for v in cfg["std"])
+        self.temperature: float = float(cfg.get("temperature", 1.0))
+        self.threshold: float = float(cfg.get("abstain_threshold", 0.0))
+        self.tta_hflip: bool = bool(cfg.get("tta_hflip", False))
+        ood = cfg.get("ood") or {}
+        self.ood_threshold: float = float(ood.get("threshold", np.inf))
+        self._ood = None
+        stats_file = ood.get("file")
+        if stats_file and (self.model_dir / stats_file).is_file():
+            with np.load(self.model_dir / stats_file) as z:
+                self._ood = {k: z[k].astype(np.float32) for k in z.files}
+
+        opts = ort.SessionOptions()
+        if num_threads is None:
+            num_threads = int(os.environ.get("SKIN_MODEL_THREADS", "0")) or min(2, os.cpu_count() or 1)
+        opts.intra_op_num_threads = num_threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(
+            str(self.model_dir / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self._has_features = "features" in self.output_names
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, model_dir: Path | None = None) -> "SkinModel":
+        """Load (once per process) the model in ``model_dir`` (default: current version)."""
+        path = Path(model_dir) if model_dir is not None else default_model_dir()
+        path = path.resolve()
+        with cls._lock:
+            model = cls._cache.get(path)
+            if model is None:
+                model = cls(path)
+                cls._cache[path] = model
+        return model
+
+    # ------------------------------------------------------------ preprocessing
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """Exactly the training-time eval preprocessing: float32 (1, 3, S, S)."""
+        return preprocess_image(image, self.input_size, self.mean, self.std)
+
+    # ---------------------------------------------------------------- inference
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw logits (N, C) and penultimate features (N, D) for a preprocessed batch."""
+        if self.tta_hflip:
+            n = batch.shape[0]
+            both = np.concatenate([batch, batch[..., ::-1]], axis=0)
+            outs = self.session.run(None, {self.input_name: np.ascontiguousarray(both)})
+            res = dict(zip(self.output_names, outs))
+            logits = (res["logits"][:n] + res["logits"][n:]) / 2.0
+            feats = (res["features"][:n] + res["features"][n:]) / 2.0 if self._has_features else None
+            return logits, feats
+        outs = self.session.run(None, {self.input_name: batch})
+        res = dict(zip(self.output_names, outs))
+        return res["logits"], res.get("features")
+
+    def ood_scores(self, features: np.ndarray) -> np.ndarray:
+        """Min Mahalanobis distance (shared covariance, PCA space) to the class centroids."""
+        if self._ood is None or features is None:
+            return np.zeros(features.shape[0] if features is not None else 1, dtype=np.float32)
+        s = self._ood
+        f = features.astype(np.float32)
+        f = f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-8)
+        z = (f - s["mean"]) @ s["proj"]                     # (N, k)
+        d = z[:, None, :] - s["centroids"][None, :, :]      # (N, C, k)
+        m = np.einsum("nck,kj,ncj->nc", d, s["precision"], d)
+        return np.sqrt(np.maximum(m.min(axis=1), 0.0))
+
+    def predict_batch(self, batch: np.ndarray) -> list[SkinPrediction]:
+        logits, feats = self.run(batch)
+        probs = _softmax(logits.astype(np.float64) / self.temperature)
+        scores = self.ood_scores(feats) if feats is not None else np.zeros(len(probs))
+        out = []
+        for p, s in zip(probs, scores):
+            order = np.argsort(-p)
+            top = int(order[0])
+            conf = float(p[top])
+            is_ood = bool(s > self.ood_threshold)
+            out.append(
+                SkinPrediction(
+                    label=self.labels[top],
+                    confidence=conf,
+                    probabilities={lab: float(v) for lab, v in zip(self.labels, p)},
+                    abstain=bool(is_ood or conf < self.threshold),
+                    ood_score=float(s),
+                    is_out_of_distribution=is_ood,
+                    model_version=self.version,
+                    ranked=[(self.labels[int(i)], float(p[int(i)])) for i in order],
+                )
+            )
+        return out
+
+    def predict(self, image: Image.Image) -> SkinPrediction:
+        """Classify one photo: calibrated probabilities, abstention and OOD flag."""
+        return self.predict_batch(self.preprocess(image))[0]

@@ -1,0 +1,1 @@
+"""python-telegram-bot adapters: handlers translate an Update into a service call and a reply."""

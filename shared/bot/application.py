@@ -1,0 +1,25 @@
+"""Builds the python-telegram-bot Application for webhook mode: no Updater, state kept in Firestore."""
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from shared.bot.context import BotContext
+from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
+
+
+def build_application(token: str, api_base: str, services) -> Application:
+    app = (
+        Application.builder()
+        .token(token)
+        .base_url(f"{api_base}/bot")
+        .base_file_url(f"{api_base}/file/bot")
+        .updater(None)
+        .context_types(ContextTypes(context=BotContext))
+        .build()
+    )
+    app.bot_data["services"] = services
+    app.add_handler(TypeHandler(Update, onboarding.require_consent), group=-1)
+    for feature in (onboarding, pets, pet_dialog, fallback):  # order matters: fallback last
+        feature.register(app)
+    return app

@@ -1,0 +1,1 @@
+"""One module a feature; `register` wires each into the Application."""

@@ -1,0 +1,41 @@
+"""Whatever no feature handled: unknown commands, outdated buttons, stickers and the like."""
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+
+from shared.bot.context import BotContext
+from shared.bot.handlers.pet_dialog import ask_current
+
+log = logging.getLogger(__name__)
+
+
+async def unknown_command(update: Update, context: BotContext) -> None:
+    await update.message.reply_text(context.t("err.unknown_command"))
+
+
+async def outdated_button(update: Update, context: BotContext) -> None:
+    await update.callback_query.answer(context.t("err.outdated_button"))
+
+
+async def other_message(update: Update, context: BotContext) -> None:
+    """A sticker, voice note, location...: say what we understand, and repeat an open question."""
+    await update.message.reply_text(context.t("err.not_understood"))
+    if context.owner and context.owner.dialog:
+        await ask_current(update, context)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    # The exception type only: messages and tracebacks can carry owners' texts.
+    log.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat:
+        await update.effective_chat.send_message(context.t("err.internal"))
+
+
+def register(app: Application) -> None:
+    app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
+    app.add_handler(CallbackQueryHandler(outdated_button))
+    app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, other_message))
+    app.add_error_handler(on_error)

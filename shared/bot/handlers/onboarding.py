@@ -1,0 +1,128 @@
+"""/start, consent, /language, /help, /cancel and /privacy."""
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler
+
+from shared.bot import keyboards
+from shared.bot.context import BotContext
+from shared.bot.handlers.pet_dialog import ask_current
+from shared.domain.owners import SUPPORTED_LANGUAGES
+from shared.services import owners as owner_service
+
+# What an owner may do before agreeing to let us store anything.
+_OPEN_COMMANDS = {"start", "help", "language", "privacy"}
+_OPEN_CALLBACKS = ("consent:", "lang:")
+
+
+async def require_consent(update: Update, context: BotContext) -> None:
+    """Runs before every handler: loads the owner once, and stops anything but onboarding until consent."""
+    user = update.effective_user
+    if user is None or update.effective_chat is None or update.effective_chat.type != "private":
+        raise ApplicationHandlerStop  # channel posts, groups, polls: not for this bot
+    await context.load_owner(user)
+    if context.owner and context.owner.has_consented:
+        return
+    message, query = update.message, update.callback_query
+    if message and message.text and message.text.startswith("/"):
+        if message.text[1:].split("@")[0].split()[0].lower() in _OPEN_COMMANDS:
+            return
+    if query and (query.data or "").startswith(_OPEN_CALLBACKS):
+        return
+    if query:
+        await query.answer()
+    await _send_consent_prompt(update, context)
+    raise ApplicationHandlerStop
+
+
+async def _send_consent_prompt(update: Update, context: BotContext) -> None:
+    await update.effective_chat.send_message(
+        context.t("start.greeting") + "\n\n" + context.t("consent.text"), reply_markup=keyboards.consent(context.language))
+
+
+async def start(update: Update, context: BotContext) -> None:
+    if context.owner and context.owner.has_consented:
+        await update.message.reply_text(context.t("start.welcome_back"), reply_markup=keyboards.main_menu(context.language))
+    else:
+        await _send_consent_prompt(update, context)
+
+
+async def consent_answer(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    _, answer, lang = query.data.split(":")
+    context.language = lang if lang in SUPPORTED_LANGUAGES else context.language
+    await query.answer()
+    if answer != "yes":
+        await query.edit_message_text(context.t("consent.declined"))
+        return
+    if not (context.owner and context.owner.has_consented):
+        context.owner = await owner_service.give_consent(
+            context.services.owners, update.effective_user.id, context.language, context.services.clock())
+    await query.edit_message_text(context.t("consent.thanks"), reply_markup=keyboards.main_menu(context.language))
+
+
+async def choose_language(update: Update, context: BotContext) -> None:
+    await update.message.reply_text(context.t("language.choose"), reply_markup=keyboards.languages())
+
+
+async def language_chosen(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    lang = query.data.split(":", 1)[1]
+    if lang not in SUPPORTED_LANGUAGES:
+        await query.answer(context.t("err.outdated_button"))
+        return
+    context.language = lang
+    await query.answer()
+    if not (context.owner and context.owner.has_consented):
+        # Nothing is stored before consent: the choice lives on in the consent buttons.
+        await query.edit_message_text(context.t("start.greeting") + "\n\n" + context.t("consent.text"),
+                                      reply_markup=keyboards.consent(lang))
+        return
+    context.owner = await owner_service.set_language(context.services.owners, context.owner, lang)
+    await context.services.commands.publish_for(update.effective_user.id, lang)
+    await query.edit_message_text(context.t("language.changed"))
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    await update.message.reply_text(context.t("help.text"))
+    if context.owner and context.owner.dialog:
+        await ask_current(update, context)
+
+
+async def cancel(update: Update, context: BotContext) -> None:
+    had_dialog = bool(context.owner and context.owner.dialog)
+    if had_dialog:
+        context.owner = await owner_service.set_dialog(context.services.owners, context.owner, None)
+    await update.message.reply_text(context.t("cancel.done" if had_dialog else "cancel.nothing"),
+                                    reply_markup=keyboards.main_menu(context.language))
+
+
+async def privacy(update: Update, context: BotContext) -> None:
+    consented = context.owner and context.owner.has_consented
+    await update.message.reply_text(context.t("consent.text"),
+                                    reply_markup=keyboards.forget_me(context.language) if consented else None)
+
+
+async def privacy_answer(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    await query.answer()
+    action = query.data.split(":", 1)[1]
+    if action == "forget":
+        await query.edit_message_text(context.t("privacy.forget_confirm"),
+                                      reply_markup=keyboards.confirm_forget(context.language))
+    elif action == "forget_yes":
+        await owner_service.forget_owner(context.services.owners, context.owner.id)
+        await query.edit_message_text(context.t("privacy.forgotten"))
+    else:
+        await query.edit_message_text(context.t("privacy.kept"))
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("language", choose_language))
+    app.add_handler(CommandHandler("cancel", cancel))
+    app.add_handler(CommandHandler("privacy", privacy))
+    app.add_handler(CallbackQueryHandler(consent_answer, pattern=r"^consent:(yes|no):\w+$"))
+    app.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:"))
+    app.add_handler(CallbackQueryHandler(privacy_answer, pattern=r"^privacy:(forget|forget_yes|keep)$"))

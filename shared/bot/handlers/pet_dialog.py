@@ -1,0 +1,124 @@
+"""The pet form dialog (add a pet, or change one field), resumable on any instance.
+
+Its state is the owner's `dialog` in Firestore: name "add_pet" or "edit_pet", step = the field asked,
+draft = answers so far (for edit_pet: the pet id and species).
+"""
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from shared.bot import keyboards, render
+from shared.bot.context import BotContext
+from shared.domain import pet_form
+from shared.domain.owners import Dialog
+from shared.domain.pets import InvalidInput, Species
+from shared.services import owners as owner_service
+from shared.services import pets as pet_service
+from shared.services.pets import PetNotFound
+
+ADD, EDIT = "add_pet", "edit_pet"
+
+
+async def ask_current(update: Update, context: BotContext) -> None:
+    dialog = context.owner.dialog
+    species = Species(dialog.draft["species"]) if dialog.draft.get("species") else None
+    name = dialog.draft.get("name", "")
+    await update.effective_chat.send_message(
+        context.t(f"ask.{dialog.step}", name=name),
+        reply_markup=keyboards.question(context.language, dialog.step, species))
+
+
+async def start_add(update: Update, context: BotContext) -> None:
+    if update.callback_query:
+        await update.callback_query.answer()
+    await _go_to(update, context, Dialog(ADD, pet_form.ADD_STEPS[0]))
+
+
+async def start_edit(update: Update, context: BotContext, pet_id: str, field: str) -> None:
+    pet = await pet_service.owned_pet(context.services.pets, context.owner.id, pet_id)
+    await _go_to(update, context, Dialog(EDIT, field, {"pet_id": pet.id, "species": pet.species.value,
+                                                        "name": pet.name}))
+
+
+async def _go_to(update: Update, context: BotContext, dialog: Dialog) -> None:
+    context.owner = await owner_service.set_dialog(context.services.owners, context.owner, dialog)
+    await ask_current(update, context)
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Typed text: an answer to the dialog's question, or a hint when no question is open."""
+    dialog = context.owner.dialog
+    if dialog is None or dialog.name not in (ADD, EDIT):
+        await update.message.reply_text(context.t("hint.no_dialog"), reply_markup=keyboards.main_menu(context.language))
+        return
+    try:
+        changes = pet_form.answer_text(dialog.step, update.message.text, dialog.draft, context.services.clock().date())
+    except InvalidInput as err:
+        await _reject(update, context, err)
+        return
+    await _advance(update, context, changes)
+
+
+async def on_choice(update: Update, context: BotContext) -> None:
+    """A button under a question: f:<field>:<value>."""
+    query = update.callback_query
+    _, field, value = query.data.split(":", 2)
+    dialog = context.owner.dialog
+    if dialog is None or dialog.step != field:
+        await query.answer(context.t("err.outdated_button"))
+        return
+    await query.answer()
+    try:
+        if value == "skip":
+            changes = pet_form.skip(field)
+        elif field == "breed":
+            if value not in pet_form.COMMON_BREEDS.get(pet_form.species_of(dialog.draft), ()):
+                raise InvalidInput("err.use_buttons")
+            changes = {"breed": context.t(f"breed.{value}")}
+        else:
+            changes = pet_form.answer_choice(field, value)
+    except InvalidInput as err:
+        await _reject(update, context, err)
+        return
+    # Keep the chosen answer visible, drop the keyboard so it cannot be pressed twice.
+    await query.edit_message_reply_markup(reply_markup=None)
+    await _advance(update, context, changes)
+
+
+async def _reject(update: Update, context: BotContext, err: InvalidInput) -> None:
+    await update.effective_chat.send_message(context.t(err.code, **err.params))
+    await ask_current(update, context)
+
+
+async def _advance(update: Update, context: BotContext, changes: dict) -> None:
+    dialog = context.owner.dialog
+    services = context.services
+    if dialog.name == EDIT:
+        try:
+            pet = await pet_service.edit_pet(services.pets, context.owner.id, dialog.draft["pet_id"], changes)
+        except PetNotFound:
+            await update.effective_chat.send_message(context.t("pet.not_found"))
+            pet = None
+        context.owner = await owner_service.set_dialog(services.owners, context.owner, None)
+        if pet:
+            await update.effective_chat.send_message(
+                context.t("pet.saved") + "\n\n" + render.pet_card(context.language, pet, services.clock().date()),
+                reply_markup=keyboards.pet_card(context.language, pet))
+        return
+    following = pet_form.next_step(dialog.step)
+    if following:
+        await _go_to(update, context, dialog.at(following, **changes))
+        return
+    pet = await pet_service.add_pet(services.pets, context.owner.id, {**dialog.draft, **changes})
+    context.owner = await owner_service.set_dialog(services.owners, context.owner, None)
+    await update.effective_chat.send_message(
+        context.t("pet.added", name=pet.name) + "\n\n" + render.pet_card(context.language, pet, services.clock().date()),
+        reply_markup=keyboards.main_menu(context.language))
+
+
+def register(app: Application) -> None:
+    app.add_handler(CallbackQueryHandler(start_add, pattern=r"^pet:add$"))
+    app.add_handler(CommandHandler("addpet", start_add))
+    app.add_handler(CallbackQueryHandler(on_choice, pattern=r"^f:\w+:\w+$"))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))

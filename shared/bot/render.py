@@ -1,0 +1,39 @@
+"""Plain-text renderings of domain objects (plain text: owners type pet names, nothing is parsed as markup)."""
+from __future__ import annotations
+
+from datetime import date
+
+from shared.domain.pets import Pet, age_years
+from shared.i18n import t
+
+
+def weight(lang: str, kg: float | None) -> str:
+    if kg is None:
+        return t(lang, "value.unknown")
+    if kg < 1:
+        return t(lang, "value.grams", value=f"{kg * 1000:g}")
+    return t(lang, "value.kg", value=f"{kg:g}".replace(".", "," if lang == "ru" else "."))
+
+
+def birth(lang: str, pet: Pet, today: date) -> str:
+    if pet.birth_date is None:
+        return t(lang, "value.unknown")
+    years = age_years(pet.birth_date, today)
+    age = (t(lang, "value.age_years", n=int(years)) if years >= 1
+           else t(lang, "value.age_months", n=max(0, int(years * 12))))
+    if pet.birth_date_approximate:
+        return t(lang, "value.age_approx", age=age)
+    return f"{pet.birth_date.strftime('%d.%m.%Y')} ({age})"
+
+
+def pet_card(lang: str, pet: Pet, today: date) -> str:
+    lines = [
+        f"{t(lang, 'species_icon.' + pet.species.value)} {pet.name}",
+        f"{t(lang, 'field.species')}: {t(lang, 'species.' + pet.species.value)}",
+        f"{t(lang, 'field.breed')}: {pet.breed or t(lang, 'value.unknown')}",
+        f"{t(lang, 'field.sex')}: {t(lang, 'sex.' + pet.sex.value)}",
+        f"{t(lang, 'field.birth_date')}: {birth(lang, pet, today)}",
+        f"{t(lang, 'field.weight_kg')}: {weight(lang, pet.weight_kg)}",
+        f"{t(lang, 'field.neutered')}: {t(lang, 'neutered.' + pet.neutered.value)}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""Telegram's webhook delivery: authenticate, deduplicate, hand the update to the Application."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from telegram import Update
+from telegram.ext import Application
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 1 << 20  # real updates are a few KB
+
+log = logging.getLogger(__name__)
+
+
+class TelegramWebhook:
+    def __init__(self, app: Application, secret: str, update_log, clock):
+        self._app = app
+        self._secret = secret
+        self._update_log = update_log
+        self._clock = clock
+
+    async def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str]:
+        if not hmac.compare_digest((secret_header or "").encode(), self._secret.encode()):
+            return 403, "forbidden"
+        if len(body) > MAX_BODY:
+            return 413, "too large"
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return 400, "not json"
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        if type(update_id) is not int:
+            return 400, "no update_id"
+        await self._app.initialize()  # once per instance; later calls return at once
+        if not await self._update_log.claim(update_id, self._clock()):
+            return 200, "duplicate"
+        try:
+            update = Update.de_json(payload, self._app.bot)
+        except Exception as exc:  # a shape PTB cannot parse will not parse on redelivery either
+            log.warning("unparseable update %s: %s", update_id, type(exc).__name__)
+            return 200, "ignored"
+        try:
+            await self._app.process_update(update)
+        except Exception:
+            # Handler errors go to the error handler; what reaches here is our infrastructure failing,
+            # so give the update back for Telegram to redeliver.
+            await self._update_log.release(update_id)
+            raise
+        return 200, "ok"

@@ -1,0 +1,183 @@
+"""Pets and the rules for what an owner may say about them."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import Enum
+
+
+class Species(str, Enum):
+    CAT = "cat"
+    DOG = "dog"
+    BIRD = "bird"
+    RODENT = "rodent"
+    REPTILE = "reptile"
+    OTHER = "other"
+
+
+class Sex(str, Enum):
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
+
+
+class Neutered(str, Enum):
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+
+# Sane weight bounds in kg, wide enough for a canary or a mastiff, narrow enough to catch "4200" typed for 4.2.
+WEIGHT_RANGE_KG: dict[Species, tuple[float, float]] = {
+    Species.CAT: (0.05, 20.0),
+    Species.DOG: (0.1, 120.0),
+    Species.BIRD: (0.003, 25.0),
+    Species.RODENT: (0.003, 80.0),
+    Species.REPTILE: (0.001, 200.0),
+    Species.OTHER: (0.001, 500.0),
+}
+
+# Oldest plausible age in years: parrots and tortoises outlive their owners.
+MAX_AGE_YEARS: dict[Species, int] = {
+    Species.CAT: 35,
+    Species.DOG: 35,
+    Species.BIRD: 100,
+    Species.RODENT: 20,
+    Species.REPTILE: 150,
+    Species.OTHER: 150,
+}
+
+NAME_MAX_LEN = 40
+BREED_MAX_LEN = 60
+
+EDITABLE_FIELDS = ("name", "species", "breed", "sex", "birth_date", "weight_kg", "neutered")
+
+
+class InvalidInput(ValueError):
+    """An owner's answer that cannot be stored; `code` names the message to show."""
+
+    def __init__(self, code: str, **params):
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Pet:
+    id: str
+    owner_id: int
+    species: Species
+    name: str
+    breed: str | None = None
+    sex: Sex = Sex.UNKNOWN
+    birth_date: date | None = None
+    birth_date_approximate: bool = False
+    weight_kg: float | None = None
+    neutered: Neutered = Neutered.UNKNOWN
+
+    def with_changes(self, **changes) -> "Pet":
+        return replace(self, **changes)
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _clean_text(text: str) -> str:
+    return " ".join(_CONTROL_CHARS.sub(" ", text).split())
+
+
+def parse_name(text: str) -> str:
+    name = _clean_text(text)
+    if not name:
+        raise InvalidInput("err.name_empty")
+    if len(name) > NAME_MAX_LEN:
+        raise InvalidInput("err.name_too_long", max=NAME_MAX_LEN)
+    return name
+
+
+def parse_breed(text: str) -> str:
+    breed = _clean_text(text)
+    if not breed:
+        raise InvalidInput("err.breed_empty")
+    if len(breed) > BREED_MAX_LEN:
+        raise InvalidInput("err.breed_too_long", max=BREED_MAX_LEN)
+    return breed
+
+
+_NUMBER = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\s*([^\d\s].*)?$")
+_GRAMS = {"g", "г", "гр", "грамм", "граммов", "gram", "grams"}
+_KILOS = {"kg", "кг", "килограмм", "килограмма", "килограммов", "kilo", "kilos"}
+
+
+def parse_weight(text: str, species: Species) -> float:
+    """Kilograms from "4.2", "4,2 кг" or "350 г"; rejects what no pet of this species weighs."""
+    match = _NUMBER.match(text or "")
+    if not match:
+        raise InvalidInput("err.weight_not_number")
+    value = float(match.group(1).replace(",", "."))
+    unit = (match.group(2) or "").strip().lower().rstrip(".")
+    if unit in _GRAMS:
+        value /= 1000
+    elif unit and unit not in _KILOS:
+        raise InvalidInput("err.weight_not_number")
+    if value <= 0:
+        raise InvalidInput("err.weight_not_positive")
+    low, high = WEIGHT_RANGE_KG[species]
+    if not low <= value <= high:
+        raise InvalidInput("err.weight_out_of_range", low=low, high=high)
+    return round(value, 3)
+
+
+_DATE_FORMATS = (
+    re.compile(r"^(?P<d>\d{1,2})[./-](?P<m>\d{1,2})[./-](?P<y>\d{4})$"),
+    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
+)
+_AGE = re.compile(
+    r"^(?P<n>\d{1,3}(?:[.,]\d)?)\s*(?P<unit>"
+    r"y|yr|yrs|year|years|г|год|года|лет|"
+    r"m|mo|mos|month|months|мес|месяц|месяца|месяцев|"
+    r"w|wk|week|weeks|нед|неделя|недели|недель)?\.?$"
+)
+
+
+def parse_birth_date(text: str, species: Species, today: date) -> tuple[date, bool]:
+    """A birth date, or an approximate one from an age ("3", "3 года", "8 months").
+
+    Returns the date and whether it is approximate.
+    """
+    text = _clean_text(text or "").lower()
+    for pattern in _DATE_FORMATS:
+        match = pattern.match(text)
+        if match:
+            try:
+                born = date(int(match["y"]), int(match["m"]), int(match["d"]))
+            except ValueError:
+                raise InvalidInput("err.date_invalid") from None
+            _check_birth_date(born, species, today)
+            return born, False
+    match = _AGE.match(text)
+    if not match:
+        raise InvalidInput("err.date_invalid")
+    amount = float(match["n"].replace(",", "."))
+    unit = match["unit"] or "y"
+    if unit[0] in "mм":
+        days = amount * 30.44
+    elif unit[0] in "wн":
+        days = amount * 7
+    else:
+        days = amount * 365.25
+    born = date.fromordinal(today.toordinal() - int(round(days)))
+    _check_birth_date(born, species, today)
+    return born, True
+
+
+def _check_birth_date(born: date, species: Species, today: date) -> None:
+    if born > today:
+        raise InvalidInput("err.date_in_future")
+    if (today - born).days > MAX_AGE_YEARS[species] * 365.25:
+        raise InvalidInput("err.age_too_old", max=MAX_AGE_YEARS[species])
+
+
+def age_years(born: date, today: date) -> float:
+    return (today - born).days / 365.25

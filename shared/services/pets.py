@@ -1,0 +1,34 @@
+"""Pet profile use cases. Every call names the acting owner; a pet is only ever looked up under them."""
+from __future__ import annotations
+
+from shared.domain.pet_form import draft_from_pet, pet_from_draft
+from shared.domain.pets import Pet
+
+
+class PetNotFound(LookupError):
+    """No such pet for this owner (it may exist for someone else: we never say)."""
+
+
+async def add_pet(pets, owner_id: int, draft: dict) -> Pet:
+    return await pets.add(pet_from_draft(owner_id, draft))
+
+
+async def owned_pet(pets, owner_id: int, pet_id: str) -> Pet:
+    pet = await pets.get(owner_id, pet_id)
+    if pet is None or pet.owner_id != owner_id:
+        raise PetNotFound(pet_id)
+    return pet
+
+
+async def edit_pet(pets, owner_id: int, pet_id: str, changes: dict) -> Pet:
+    """Applies validated draft changes (see domain.pet_form) to an owner's pet."""
+    pet = await owned_pet(pets, owner_id, pet_id)
+    updated = pet_from_draft(owner_id, {**draft_from_pet(pet), **changes}, pet_id=pet.id)
+    await pets.update(updated)
+    return updated
+
+
+async def remove_pet(pets, owner_id: int, pet_id: str) -> Pet:
+    pet = await owned_pet(pets, owner_id, pet_id)
+    await pets.delete(owner_id, pet.id)
+    return pet
