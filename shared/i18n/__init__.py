@@ -1,7 +1,8 @@
-"""Translations from gettext catalogs (Babel-compiled .mo files under i18n/locales).
+"""Translations from gettext catalogs (Babel-compiled .mo files under i18n/locales/<lang>/LC_MESSAGES).
 
-Message ids are keys ("pets.ask_name"), so every language, Russian included, has a full catalog and a
-missing translation is visible in tests instead of silently showing English.
+Each feature keeps its own catalog (messages.po for the core, one more per feature) and they are
+chained per language. Message ids are keys ("ask.name"), so every language, Russian included, has a
+full catalog and a missing translation shows up in tests instead of silently showing English.
 """
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from pathlib import Path
 from shared.domain.owners import SUPPORTED_LANGUAGES
 
 LOCALE_DIR = Path(__file__).parent / "locales"
-DOMAIN = "messages"
 
 
 @cache
-def _catalog(language: str) -> gettext.GNUTranslations:
-    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language])
+def _catalog(language: str) -> gettext.NullTranslations:
+    catalog = gettext.NullTranslations()
+    for mo in sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.mo")):
+        with mo.open("rb") as fp:
+            catalog.add_fallback(gettext.GNUTranslations(fp))
+    return catalog
 
 
 def t(language: str, key: str, **params) -> str:
