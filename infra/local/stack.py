@@ -168,10 +168,11 @@ class LocalStack:
         self.region = region
         self.startup_timeout = startup_timeout
         self.verbose = verbose
-        self.config = serverless_config.load(self.root / "serverless.yml")
-        self.photos_bucket = photos_bucket or os.environ.get("PHOTOS_BUCKET") or self.config.environment.get(
-            "PHOTOS_BUCKET", "telemed-pet-photos"
-        )
+        env = dict(os.environ)
+        if photos_bucket:
+            env["PHOTOS_BUCKET"] = photos_bucket
+        self.config = serverless_config.load(self.root / "serverless.yml", env=env)
+        self.photos_bucket = self.config.environment.get("PHOTOS_BUCKET") or "telemed-pet-photos"
         # An outside Bot API server named in the environment wins: no double is started then.
         self.external_api_base = telegram_api_base or os.environ.get("TELEGRAM_API_BASE") or None
         self.children: dict[str, Child] = {}
@@ -313,11 +314,10 @@ class LocalStack:
             "firestore",
             [gcloud, "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", "--quiet"],
         )
-        host = f"127.0.0.1:{port}"
+        host = self.info["firestore_emulator_host"] = f"127.0.0.1:{port}"
 
         def wait() -> None:
             self._wait(child, lambda: http_get(f"http://{host}/")[1].strip().startswith(b"Ok"), "HTTP 'Ok'")
-            self.info["firestore_emulator_host"] = host
 
         return wait
 
@@ -330,12 +330,11 @@ class LocalStack:
                 "--in-memory", "--default-bucket", self.photos_bucket,
             ],
         )
-        base = f"http://127.0.0.1:{port}"
+        base = self.info["storage_emulator_host"] = f"http://127.0.0.1:{port}"
 
         def wait() -> None:
             self._wait(child, lambda: http_get(f"{base}/storage/v1/b")[0] == 200, "bucket listing")
             ensure_bucket(base, self.photos_bucket, self.project)
-            self.info["storage_emulator_host"] = base
 
         return wait
 
@@ -345,10 +344,12 @@ class LocalStack:
         py_s = os.environ.get("TELEMED_TASKS_PYTHON") or str(py)
         if not Path(py_s).exists():
             raise StackError(f"{py_s} missing: run infra/setup.sh (it creates .venv-tasks)")
+        port = free_port()  # known now, so the functions started before it answers get it
         child = self._spawn(
             "tasks",
-            [py_s, "-m", "infra.local.tasks_emulator", "--port", "0", "--queue", self.info["tasks_queue"]],
+            [py_s, "-m", "infra.local.tasks_emulator", "--port", str(port), "--queue", self.info["tasks_queue"]],
         )
+        self.info["tasks_emulator_host"] = f"127.0.0.1:{port}"
 
         def wait() -> None:
             self.info["tasks_emulator_host"] = self._wait(child, self._ready_line(child), "READY line")
