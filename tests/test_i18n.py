@@ -52,6 +52,6 @@ def test_every_literal_key_in_the_code_is_translated():
 
 
 def test_russian_and_english_differ_and_format():
-    assert t("ru", "pet.added", name="Мурка") == "Готово! Мурка добавлен(а)."
+    assert t("ru", "pet.added", name="Мурка") == "Готово! Питомец «Мурка» добавлен."
     assert t("en", "pet.added", name="Rex") == "Done! Rex has been added."
     assert t("xx", "pets.empty") == t("ru", "pets.empty")

@@ -7,12 +7,18 @@ from shared.domain.pets import Pet, age_years
 from shared.i18n import t
 
 
+def number(lang: str, value: float) -> str:
+    """3.5 → "3,5" in Russian, "3.5" in English."""
+    text = f"{value:g}"
+    return text.replace(".", ",") if lang == "ru" else text
+
+
 def weight(lang: str, kg: float | None) -> str:
     if kg is None:
         return t(lang, "value.unknown")
     if kg < 1:
-        return t(lang, "value.grams", value=f"{kg * 1000:g}")
-    return t(lang, "value.kg", value=f"{kg:g}".replace(".", "," if lang == "ru" else "."))
+        return t(lang, "value.grams", value=number(lang, kg * 1000))
+    return t(lang, "value.kg", value=number(lang, kg))
 
 
 def birth(lang: str, pet: Pet, today: date) -> str:

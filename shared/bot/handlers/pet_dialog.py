@@ -87,7 +87,8 @@ async def on_choice(update: Update, context: BotContext) -> None:
 
 
 async def _reject(update: Update, context: BotContext, err: InvalidInput) -> None:
-    await update.effective_chat.send_message(context.t(err.code, **err.params))
+    params = {k: render.number(context.language, v) if isinstance(v, float) else v for k, v in err.params.items()}
+    await update.effective_chat.send_message(context.t(err.code, **params))
     await ask_current(update, context)
 
 
