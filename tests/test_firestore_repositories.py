@@ -1,0 +1,74 @@
+"""The Firestore adapters against the official emulator: documents, ownership paths, real concurrency."""
+import asyncio
+from datetime import date, datetime, timezone
+
+import pytest
+from google.cloud import firestore
+
+from shared.adapters.firestore_repositories import FirestoreOwners, FirestorePets, FirestoreUpdateLog, OpStats
+from shared.domain.owners import Dialog, Owner
+from shared.domain.pets import Pet, Sex, Species
+from shared.services import pets as pet_service
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def repos(clean_firestore):
+    client = firestore.AsyncClient(project=clean_firestore["project"])
+    stats = OpStats()
+    yield FirestoreOwners(client, stats), FirestorePets(client, stats), FirestoreUpdateLog(client, stats), stats
+    client.close()
+
+
+async def test_owner_round_trip_with_dialog_state(repos):
+    owners, *_ = repos
+    await owners.save(Owner(id=5, language="en", consent_at=NOW))
+    await owners.set_dialog(5, Dialog("add_pet", "name", {"species": "cat"}))
+    owner = await owners.get(5)
+    assert owner.language == "en" and owner.consent_at == NOW
+    assert owner.dialog == Dialog("add_pet", "name", {"species": "cat"})
+    await owners.set_dialog(5, None)
+    assert (await owners.get(5)).dialog is None
+    assert await owners.get(6) is None
+
+
+async def test_pets_live_under_their_owner_only(repos):
+    owners, pets, _, _ = repos
+    pet = await pets.add(Pet(id="", owner_id=1, species=Species.DOG, name="Шарик", sex=Sex.MALE,
+                             birth_date=date(2020, 5, 1), weight_kg=18.0))
+    assert pet.id
+    assert (await pets.get(1, pet.id)).name == "Шарик"
+    assert await pets.get(2, pet.id) is None
+    with pytest.raises(pet_service.PetNotFound):
+        await pet_service.edit_pet(pets, 2, pet.id, {"name": "Чужой"})
+    with pytest.raises(pet_service.PetNotFound):
+        await pet_service.remove_pet(pets, 2, pet.id)
+    assert [p.name for p in await pets.list(1)] == ["Шарик"]
+    assert await pets.list(2) == []
+    assert await pets.get(1, "../../users/2") is None  # forged ids never reach Firestore
+
+
+async def test_forget_erases_owner_and_pets(repos):
+    owners, pets, _, _ = repos
+    await owners.save(Owner(id=9, language="ru", consent_at=NOW))
+    await pets.add(Pet(id="", owner_id=9, species=Species.CAT, name="A"))
+    await pets.add(Pet(id="", owner_id=9, species=Species.CAT, name="B"))
+    await owners.forget(9)
+    assert await owners.get(9) is None and await pets.list(9) == []
+
+
+async def test_concurrent_claims_of_one_update_let_exactly_one_through(repos):
+    *_, update_log, _ = repos
+    results = await asyncio.gather(*(update_log.claim(777, NOW) for _ in range(20)))
+    assert results.count(True) == 1
+    await update_log.release(777)
+    assert await update_log.claim(777, NOW)  # released after a failure: Telegram's redelivery may retry
+
+
+async def test_claims_carry_an_expiry_for_the_ttl_policy(repos, clean_firestore):
+    *_, update_log, _ = repos
+    await update_log.claim(42, NOW)
+    client = firestore.AsyncClient(project=clean_firestore["project"])
+    snap = await client.collection("processed_updates").document("42").get()
+    assert snap.to_dict()["expires_at"] == NOW + FirestoreUpdateLog.RETENTION
