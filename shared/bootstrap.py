@@ -24,6 +24,8 @@ class Services:
     stats: object
     clock: Callable[[], datetime] = utcnow
     commands: object = None
+    photos: object = None   # photo triage: Cloud Storage for cleaned photos (PhotoStorage)
+    triage: object = None   # photo triage: results in the pet's record (FirestoreTriage)
 
 
 class LoopThread:
@@ -50,8 +52,19 @@ def firestore_services(settings: Settings) -> Services:
 
     client = firestore.AsyncClient(project=settings.project)
     stats = OpStats()
-    return Services(owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats),
-                    update_log=FirestoreUpdateLog(client, stats), stats=stats)
+    services = Services(owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats),
+                        update_log=FirestoreUpdateLog(client, stats), stats=stats)
+    _add_triage(services, client, stats, settings)
+    return services
+
+
+def _add_triage(services: Services, client, stats, settings: Settings) -> None:
+    """Photo triage repositories; the Storage client inside PhotoStorage is created on first use."""
+    from shared.adapters.firestore_triage import FirestoreTriage
+    from shared.adapters.photo_storage import PhotoStorage
+
+    services.triage = FirestoreTriage(client, stats)
+    services.photos = PhotoStorage(settings.photos_bucket, settings.project)
 
 
 class WebhookInstance:
@@ -75,3 +88,53 @@ class WebhookInstance:
 
 async def _on_loop(factory, *args):
     return factory(*args)
+
+
+class TriageInstance:
+    """Everything a photo_triage instance keeps between events: clients, the bot and the model (loaded once)."""
+
+    def __init__(self, settings: Settings, model_loader: Callable[[], object] | None = None):
+        from telegram import Bot
+
+        from shared.adapters import images
+        from shared.adapters.telegram_chat import BotChat
+
+        self.runner = LoopThread()
+        self.services = self.runner.run(_on_loop(firestore_services, settings))
+        self.bot = Bot(settings.bot_token, base_url=f"{settings.telegram_api_base}/bot",
+                       base_file_url=f"{settings.telegram_api_base}/file/bot")
+        self.chat = BotChat(self.bot)
+        self.images = images
+        self.model = (model_loader or _load_skin_model)()
+
+    def handle(self, event_data: dict) -> str:
+        from shared.services import triage as triage_service
+
+        photo = triage_service.StoredPhoto.from_event(event_data or {})
+        if photo is None:
+            return "ignored"
+        s = self.services
+        return self.runner.run(triage_service.run_triage(
+            photo, pets=s.pets, results=s.triage, storage=s.photos, chat=self.chat, model=self.model,
+            images=self.images, clock=s.clock), timeout=110)
+
+
+def _load_skin_model():
+    """The shipped ONNX model (SKIN_MODEL_DIR overrides the version); None if none is shipped, so the
+    function answers "automatic analysis unavailable" instead of failing every event."""
+    import logging
+    import os
+
+    from shared.adapters.skin_model import SkinModel
+
+    model_dir = os.environ.get("SKIN_MODEL_DIR") or None
+    try:
+        model = SkinModel.load(model_dir)
+    except FileNotFoundError:
+        logging.getLogger(__name__).error("no skin model found: triage answers 'unavailable'")
+        return None
+    # One warm-up run: the first session.run pays for allocations; pay it at instance start, not per owner.
+    from PIL import Image
+
+    model.predict(Image.new("RGB", (model.input_size, model.input_size), (128, 100, 90)))
+    return model

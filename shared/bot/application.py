@@ -6,6 +6,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from shared.bot.context import BotContext
 from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
+from shared.bot.handlers import photo
 
 
 def build_application(token: str, api_base: str, services) -> Application:
@@ -20,6 +21,6 @@ def build_application(token: str, api_base: str, services) -> Application:
     )
     app.bot_data["services"] = services
     app.add_handler(TypeHandler(Update, onboarding.require_consent), group=-1)
-    for feature in (onboarding, pets, pet_dialog, fallback):  # order matters: fallback last
+    for feature in (onboarding, pets, pet_dialog, photo, fallback):  # order matters: fallback last
         feature.register(app)
     return app

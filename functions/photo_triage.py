@@ -1,0 +1,26 @@
+"""CloudEvent trigger: a photo finalized in the photos bucket -> triage -> result stored, owner answered."""
+import os
+import threading
+
+import functions_framework
+
+from shared.bootstrap import TriageInstance
+from shared.config import Settings
+
+_lock = threading.Lock()
+_triage: TriageInstance | None = None
+
+
+def _instance() -> TriageInstance:
+    global _triage
+    with _lock:  # built once per instance (the model is loaded here), on the first event
+        if _triage is None:
+            # This function gets no webhook secret (serverless.yml): it never checks one.
+            env = {**os.environ, "TELEGRAM_WEBHOOK_SECRET": os.environ.get("TELEGRAM_WEBHOOK_SECRET") or "-"}
+            _triage = TriageInstance(Settings.from_env(env))
+    return _triage
+
+
+@functions_framework.cloud_event
+def photo_triage(event):
+    _instance().handle(event.data)

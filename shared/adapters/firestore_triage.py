@@ -1,0 +1,98 @@
+"""Triage results in Firestore: users/{owner}/pets/{pet}/triage/{result_id}.
+
+A result lives under its owner's pet, so it can only be reached through the owner's own path; its id
+is derived from the stored object's name and generation, and it is written with create(), so a
+redelivered storage event can never produce a second result.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.api_core import exceptions as gexc
+
+from shared.domain.photos import Area
+from shared.domain.pets import Species
+from shared.domain.triage import Outcome, QualityIssue, TriageResult, Urgency
+
+
+def _valid_id(doc_id: str) -> bool:
+    return bool(doc_id) and len(doc_id) <= 40 and doc_id.isalnum()
+
+
+class FirestoreTriage:
+    def __init__(self, client, stats=None):
+        self._users = client.collection("users")
+        self._stats = stats
+
+    def _count(self, reads: int = 0, writes: int = 0) -> None:
+        if self._stats is not None:
+            self._stats.reads += reads
+            self._stats.writes += writes
+
+    def _ref(self, owner_id: int, pet_id: str, rid: str):
+        return (self._users.document(str(owner_id)).collection("pets").document(pet_id)
+                .collection("triage").document(rid))
+
+    async def create(self, result: TriageResult) -> bool:
+        """Stores a new result; False if one with this id exists already (a redelivered event)."""
+        self._count(writes=1)
+        try:
+            await self._ref(result.owner_id, result.pet_id, result.id).create({**to_doc(result), "notified": False})
+        except gexc.AlreadyExists:
+            return False
+        return True
+
+    async def get(self, owner_id: int, pet_id: str, rid: str) -> tuple[TriageResult, bool] | None:
+        """(result, notified) for this owner's pet, or None."""
+        if not (_valid_id(pet_id) and _valid_id(rid)):
+            return None
+        self._count(reads=1)
+        snap = await self._ref(owner_id, pet_id, rid).get()
+        if not snap.exists:
+            return None
+        data = snap.to_dict()
+        return from_doc(owner_id, pet_id, rid, data), bool(data.get("notified"))
+
+    async def mark_notified(self, owner_id: int, pet_id: str, rid: str) -> None:
+        self._count(writes=1)
+        await self._ref(owner_id, pet_id, rid).update({"notified": True})
+
+    async def list(self, owner_id: int, pet_id: str, limit: int = 20) -> list[TriageResult]:
+        if not _valid_id(pet_id):
+            return []
+        col = self._users.document(str(owner_id)).collection("pets").document(pet_id).collection("triage")
+        out = [from_doc(owner_id, pet_id, s.id, s.to_dict())
+               async for s in col.order_by("created_at", direction="DESCENDING").limit(limit).stream()]
+        self._count(reads=max(1, len(out)))
+        return out
+
+
+def to_doc(r: TriageResult) -> dict:
+    return {
+        "photo_path": r.photo_path,
+        "area": r.area.value,
+        "species": r.species.value,
+        "outcome": r.outcome.value,
+        "urgency": r.urgency.value,
+        "findings": [{"label": label, "p": round(float(p), 4)} for label, p in r.findings],
+        "quality_issues": [q.value for q in r.quality_issues],
+        "contagious_to_people": r.contagious_to_people,
+        "confidence": r.confidence,
+        "top_label": r.top_label,
+        "model_version": r.model_version,
+        "created_at": r.created_at,
+    }
+
+
+def from_doc(owner_id: int, pet_id: str, rid: str, d: dict) -> TriageResult:
+    created = d.get("created_at")
+    return TriageResult(
+        id=rid, owner_id=owner_id, pet_id=pet_id, photo_path=d.get("photo_path", ""),
+        area=Area(d.get("area", "skin")), species=Species(d.get("species", "other")),
+        outcome=Outcome(d["outcome"]), urgency=Urgency(d.get("urgency", "none")),
+        findings=[(f["label"], float(f["p"])) for f in d.get("findings") or []],
+        quality_issues=[QualityIssue(q) for q in d.get("quality_issues") or []],
+        contagious_to_people=bool(d.get("contagious_to_people")),
+        confidence=d.get("confidence"), top_label=d.get("top_label"), model_version=d.get("model_version", ""),
+        created_at=created if isinstance(created, datetime) else None,
+    )
