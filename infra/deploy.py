@@ -79,6 +79,10 @@ def function_env(cfg: Config, fn: Function, project: str) -> dict[str, str]:
     env = dict(cfg.environment)
     env.update(fn.environment)
     env["GOOGLE_CLOUD_PROJECT"] = project
+    for other in cfg.functions.values():  # gen2 functions also answer on the cloudfunctions.net URL
+        env["FUNCTION_URL_" + other.name.upper()] = (
+            f"https://{cfg.region}-{project}.cloudfunctions.net/{cloud_name(other.name)}"
+        )
     return env
 
 

@@ -79,6 +79,7 @@ def test_dry_run_prints_a_deploy_command_per_function(dry_run):
         assert f"--memory={fn.memory_mb}Mi" in cmd
         assert "GOOGLE_CLOUD_PROJECT=demo-project" in cmd and "PHOTOS_BUCKET=telemed-pet-photos" in cmd
         assert "TELEGRAM_BOT_TOKEN=telegram-bot-token:latest" in cmd
+        assert "FUNCTION_URL_SCHEDULED_JOBS=https://europe-west1-demo-project.cloudfunctions.net/scheduled-jobs" in cmd
         if fn.trigger == "event":
             assert f"--trigger-event-filters=type={STORAGE_FINALIZED}" in cmd
             assert "--trigger-event-filters=bucket=telemed-pet-photos" in cmd

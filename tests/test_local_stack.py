@@ -221,7 +221,8 @@ def telegram_webhook(request):
     return json.dumps({k: os.environ.get(k) for k in (
         "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_API_BASE", "GOOGLE_CLOUD_PROJECT",
         "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST", "PHOTOS_BUCKET",
-        "JOBS_AUTH_TOKEN", "PYTHONPATH")})
+        "JOBS_AUTH_TOKEN", "PYTHONPATH", "FUNCTION_URL_TELEGRAM_WEBHOOK", "FUNCTION_URL_PHOTO_TRIAGE",
+        "FUNCTION_URL_SCHEDULED_JOBS")})
 '''
 STUB_TRIAGE = '''
 import json
@@ -266,6 +267,9 @@ def test_stub_functions_run_get_env_and_storage_events(stub_root: Path, capsys, 
         assert env["PHOTOS_BUCKET"] == "stub-photos"
         assert env["JOBS_AUTH_TOKEN"] == info["jobs_auth_token"]
         assert str(stub_root) in env["PYTHONPATH"].split(os.pathsep)
+        assert env["FUNCTION_URL_TELEGRAM_WEBHOOK"] == info["functions"]["telegram_webhook"]
+        assert env["FUNCTION_URL_PHOTO_TRIAGE"] == info["functions"]["photo_triage"]
+        assert env["FUNCTION_URL_SCHEDULED_JOBS"] is None  # skipped: no source
         if info["telegram_api_base"] and info["telegram_api_base"].startswith("http://127.0.0.1"):
             assert env["TELEGRAM_API_BASE"] == info["telegram_api_base"]
             status, body = http_get(f"{info['telegram_api_base']}/bot{info['bot_token']}/getWebhookInfo")

@@ -18,6 +18,7 @@ stop() ends the groups (TERM, then KILL). <state> is <root>/.local unless given.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +55,11 @@ STACK_KEYS = (
 
 class StackError(RuntimeError):
     pass
+
+
+def function_url_var(name: str) -> str:
+    """Env var holding a function's URL: FUNCTION_URL_TELEGRAM_WEBHOOK etc. (set locally and deployed)."""
+    return "FUNCTION_URL_" + name.upper()
 
 
 def free_port() -> int:
@@ -180,6 +187,10 @@ class LocalStack:
         self.started: set[str] = set()
         self.skipped_functions: list[str] = []
         self._lock = threading.RLock()
+        # Children run in their own sessions (Ctrl-C does not reach them): stop them when this
+        # interpreter exits, even if the caller forgot stop().
+        ref = weakref.ref(self)
+        atexit.register(lambda: (lambda s: s and s.stop(timeout=5))(ref()))
         self.info: dict[str, Any] = {
             "functions": {},
             "telegram_api_base": self.external_api_base,
@@ -295,6 +306,10 @@ class LocalStack:
                 "LOCAL_STACK": "1",
             }
         )
+        # Every function's URL (ports are chosen before any starts), e.g. for Cloud Tasks targets.
+        for name, port in (getattr(self, "_function_ports", None) or {}).items():
+            if self.config.functions[name].source_path(self.root).exists():
+                env[function_url_var(name)] = f"http://127.0.0.1:{port}/"
         for key, var in (
             ("firestore_emulator_host", "FIRESTORE_EMULATOR_HOST"),
             ("storage_emulator_host", "STORAGE_EMULATOR_HOST"),
@@ -530,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored (&)
     try:
         info = stack.start()
     except StackError as e:
