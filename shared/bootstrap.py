@@ -24,6 +24,8 @@ class Services:
     stats: object
     clock: Callable[[], datetime] = utcnow
     commands: object = None
+    diary: object = None        # health diary entries (issue 3)
+    reminders: object = None    # due vaccination/treatment reminders (issue 3)
     photos: object = None   # photo triage: Cloud Storage for cleaned photos (PhotoStorage)
     triage: object = None   # photo triage: results in the pet's record (FirestoreTriage)
 
@@ -55,7 +57,16 @@ def firestore_services(settings: Settings) -> Services:
     services = Services(owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats),
                         update_log=FirestoreUpdateLog(client, stats), stats=stats)
     _add_triage(services, client, stats, settings)
+    _add_diary(services, client, stats)
     return services
+
+
+def _add_diary(services: Services, client, stats) -> None:
+    """Health diary and reminders repositories (issue 3)."""
+    from shared.adapters.firestore_diary import FirestoreDiary, FirestoreReminders
+
+    services.diary = FirestoreDiary(client, stats)
+    services.reminders = FirestoreReminders(client, stats)
 
 
 def _add_triage(services: Services, client, stats, settings: Settings) -> None:
@@ -84,6 +95,34 @@ class WebhookInstance:
 
     def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str]:
         return self.runner.run(self.webhook.handle(secret_header, body))
+
+
+class JobsInstance:
+    """Everything a scheduled_jobs instance keeps between requests: Firestore and a bare Bot (no
+    Application, no handlers: the cold path stays light)."""
+
+    def __init__(self, settings: Settings):
+        from telegram import Bot
+
+        from shared.bot.handlers.reminders import ReminderSender
+
+        self.runner = LoopThread()
+        self.services = self.runner.run(_on_loop(firestore_services, settings))
+        self.bot = Bot(settings.bot_token, base_url=f"{settings.telegram_api_base}/bot",
+                       base_file_url=f"{settings.telegram_api_base}/file/bot")
+        self.sender = ReminderSender(self.bot)
+
+    def run(self, job: str, now: datetime | None = None) -> dict:
+        return self.runner.run(self._run(job, now or self.services.clock()), timeout=280)
+
+    async def _run(self, job: str, now: datetime) -> dict:
+        from shared.services import reminders as reminder_service
+
+        if job != "due_reminders":
+            raise KeyError(job)
+        result = await reminder_service.due_reminders(self.services.reminders, self.sender, now,
+                                                      stats=self.services.stats)
+        return {"job": job, "now": now.isoformat(), **result.as_dict()}
 
 
 async def _on_loop(factory, *args):

@@ -1,0 +1,48 @@
+"""HTTPS target for Cloud Scheduler: due vaccination/treatment reminders (more jobs later).
+
+POST {"job": "due_reminders"} with header X-Jobs-Token: $JOBS_AUTH_TOKEN. With ALLOW_CLOCK_OVERRIDE=1
+(local stack, demo) the body may carry "now" (ISO 8601) to move the clock.
+"""
+import hmac
+import json
+import os
+import threading
+from datetime import datetime, timezone
+
+import functions_framework
+
+from shared.bootstrap import JobsInstance
+from shared.config import Settings
+
+_lock = threading.Lock()
+_jobs: JobsInstance | None = None
+
+
+def _instance() -> JobsInstance:
+    global _jobs
+    with _lock:
+        if _jobs is None:
+            _jobs = JobsInstance(Settings.from_env({"TELEGRAM_WEBHOOK_SECRET": "-", **os.environ}))
+    return _jobs
+
+
+def _reply(status: int, body: dict):
+    return json.dumps(body), status, {"Content-Type": "application/json"}
+
+
+@functions_framework.http
+def scheduled_jobs(request):
+    expected = os.environ.get("JOBS_AUTH_TOKEN", "")
+    if not expected or not hmac.compare_digest(request.headers.get("X-Jobs-Token", ""), expected):
+        return _reply(403, {"error": "forbidden"})
+    body = request.get_json(silent=True) or {}
+    now = None
+    if body.get("now") and os.environ.get("ALLOW_CLOCK_OVERRIDE") == "1":
+        try:
+            now = datetime.fromisoformat(body["now"])
+        except (TypeError, ValueError):
+            return _reply(400, {"error": "bad now"})
+        now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    if body.get("job") != "due_reminders":
+        return _reply(400, {"error": "unknown job"})
+    return _reply(200, _instance().run(body["job"], now))
