@@ -68,6 +68,248 @@ class FakeUpdateLog:
         self.claimed.discard(update_id)
 
 
+# ---- health diary (issue 3) ----------------------------------------------------------------------
+
+class FakeDiary:
+    """In-memory FirestoreDiary: entries keyed by (owner, pet)."""
+
+    def __init__(self):
+        from collections import defaultdict
+
+        self.weights_by = defaultdict(list)
+        self.treatments_by = defaultdict(dict)
+        self.meals_by = defaultdict(list)
+        self.activity_by = defaultdict(list)
+        self._ids = (f"e{n}" for n in itertools.count(1))
+
+    async def add_weight(self, owner_id, pet_id, entry):
+        from shared.domain.diary import WeightEntry
+
+        entry = WeightEntry(next(self._ids), entry.on, entry.kg)
+        self.weights_by[(owner_id, pet_id)].append(entry)
+        return entry
+
+    async def weights(self, owner_id, pet_id, since=None):
+        return sorted((e for e in self.weights_by[(owner_id, pet_id)] if since is None or e.on >= since),
+                      key=lambda e: e.on)
+
+    async def add_treatment(self, owner_id, pet_id, tr, doc_id=None):
+        from google.api_core.exceptions import AlreadyExists
+
+        doc_id = doc_id or next(self._ids)
+        if doc_id in self.treatments_by[(owner_id, pet_id)]:
+            raise AlreadyExists(doc_id)
+        tr = tr.with_changes(id=doc_id)
+        self.treatments_by[(owner_id, pet_id)][doc_id] = tr
+        return tr
+
+    async def treatment(self, owner_id, pet_id, treatment_id):
+        return self.treatments_by[(owner_id, pet_id)].get(treatment_id)
+
+    async def update_treatment(self, owner_id, pet_id, treatment_id, changes):
+        tr = self.treatments_by[(owner_id, pet_id)][treatment_id]
+        self.treatments_by[(owner_id, pet_id)][treatment_id] = tr.with_changes(**changes)
+
+    async def treatments(self, owner_id, pet_id):
+        return sorted(self.treatments_by[(owner_id, pet_id)].values(), key=lambda t: t.given_on)
+
+    async def add_meal(self, owner_id, pet_id, meal):
+        meal = type(meal)(next(self._ids), meal.on, meal.name, meal.grams, meal.kcal_per_100g, meal.food_id)
+        self.meals_by[(owner_id, pet_id)].append(meal)
+        return meal
+
+    async def meals(self, owner_id, pet_id, first, last):
+        return [m for m in self.meals_by[(owner_id, pet_id)] if first <= m.on <= last]
+
+    async def add_activity(self, owner_id, pet_id, log):
+        log = type(log)(next(self._ids), log.on, log.minutes, log.mood, log.appetite, log.notes)
+        self.activity_by[(owner_id, pet_id)].append(log)
+        return log
+
+    async def activity(self, owner_id, pet_id, first=None, last=None):
+        return [a for a in self.activity_by[(owner_id, pet_id)]
+                if (first is None or a.on >= first) and (last is None or a.on <= last)]
+
+
+class FakeReminders:
+    """In-memory FirestoreReminders with the same claim semantics (a version number as update_time)."""
+
+    def __init__(self):
+        self.docs: dict[str, dict] = {}
+
+    async def schedule(self, reminders):
+        created = 0
+        for rem in reminders:
+            if rem.id not in self.docs:
+                self.docs[rem.id] = {"rem": rem, "version": 0}
+                created += 1
+        return created
+
+    async def due(self, now, limit):
+        from shared.domain.reminders import ACTIVE
+
+        due = sorted((d for d in self.docs.values() if d["rem"].status.value in ACTIVE and d["rem"].fire_at <= now),
+                     key=lambda d: d["rem"].fire_at)[:limit]
+        return [(d["rem"], d["version"]) for d in due]
+
+    async def claim(self, reminder_id, update_time, lease_until):
+        from shared.domain.reminders import Status
+
+        doc = self.docs.get(reminder_id)
+        if doc is None or doc["version"] != update_time:
+            return False
+        doc["rem"] = doc["rem"].with_changes(status=Status.SENDING, fire_at=lease_until)
+        doc["version"] += 1
+        return True
+
+    async def set_status(self, reminder_id, status, fire_at=None, only_if_active=False):
+        doc = self.docs.get(reminder_id)
+        if doc is None:
+            return False
+        changes = {"status": status}
+        if fire_at is not None:
+            changes["fire_at"] = fire_at
+        doc["rem"] = doc["rem"].with_changes(**changes)
+        doc["version"] += 1
+        return True
+
+    async def get(self, reminder_id):
+        doc = self.docs.get(reminder_id)
+        return doc["rem"] if doc else None
+
+    async def active_for_owner(self, owner_id, pet_id=None):
+        from shared.domain.reminders import ACTIVE
+
+        return [d["rem"] for d in self.docs.values() if d["rem"].owner_id == owner_id
+                and (pet_id is None or d["rem"].pet_id == pet_id) and d["rem"].status.value in ACTIVE]
+
+    async def reschedule(self, reminder_id, changes):
+        doc = self.docs.get(reminder_id)
+        if doc:
+            doc["rem"] = doc["rem"].with_changes(**changes)
+            doc["version"] += 1
+
+
+class FakeReminderSender:
+    def __init__(self, fail_for=(), gone_for=()):
+        self.sent = []
+        self.fail_for, self.gone_for = set(fail_for), set(gone_for)
+
+    async def send(self, reminder):
+        from shared.services.reminders import RecipientGone
+
+        if reminder.chat_id in self.gone_for:
+            raise RecipientGone()
+        if reminder.chat_id in self.fail_for:
+            raise RuntimeError("telegram down")
+        self.sent.append(reminder)
+
+
+# ---- photo triage (issue 4) -----------------------------------------------------------------------
+
+class FakeTriageResults:
+    """users/{owner}/pets/{pet}/triage/{id}, with create() semantics."""
+
+    def __init__(self):
+        self.docs: dict[tuple[int, str, str], dict] = {}
+        self.creates = 0
+
+    async def create(self, result):
+        self.creates += 1
+        key = (result.owner_id, result.pet_id, result.id)
+        if key in self.docs:
+            return False
+        self.docs[key] = {"result": result, "notified": False}
+        return True
+
+    async def get(self, owner_id, pet_id, rid):
+        doc = self.docs.get((owner_id, pet_id, rid))
+        return (doc["result"], doc["notified"]) if doc else None
+
+    async def mark_notified(self, owner_id, pet_id, rid):
+        self.docs[(owner_id, pet_id, rid)]["notified"] = True
+
+    async def list(self, owner_id, pet_id, limit=20):
+        return [d["result"] for (o, p, _), d in self.docs.items() if o == owner_id and p == pet_id][:limit]
+
+
+class FakePhotoStorage:
+    def __init__(self, fail: bool = False):
+        self.objects: dict[str, tuple[bytes, dict]] = {}
+        self.fail = fail
+
+    async def put(self, name, data, metadata, content_type="image/jpeg"):
+        if self.fail:
+            raise OSError("storage down")
+        self.objects[name] = (data, dict(metadata))
+        return name
+
+    async def get(self, name, generation=None):
+        return self.objects[name][0]
+
+
+class FakeChat:
+    """The Bot API calls of the photo pipeline (shared/adapters/telegram_chat.BotChat), recorded."""
+
+    def __init__(self, files: dict[str, bytes] | None = None):
+        self.files = dict(files or {})
+        self.sent: list[dict] = []
+        self.edits: list[dict] = []
+        self.actions: list[int] = []
+        self._ids = itertools.count(100)
+
+    async def chat_action(self, chat_id):
+        self.actions.append(chat_id)
+
+    async def send(self, chat_id, text, buttons=None):
+        mid = next(self._ids)
+        self.sent.append({"chat_id": chat_id, "message_id": mid, "text": text, "buttons": buttons})
+        return mid
+
+    async def edit(self, chat_id, message_id, text, buttons=None):
+        self.edits.append({"chat_id": chat_id, "message_id": message_id, "text": text, "buttons": buttons})
+
+    async def download(self, file_id):
+        from shared.domain.photos import MAX_DOWNLOAD_BYTES, PhotoRejected
+
+        data = self.files[file_id]
+        if len(data) > MAX_DOWNLOAD_BYTES:  # what getFile answers: "file is too big"
+            raise PhotoRejected("photo.too_big", mb=20)
+        return data
+
+
+@dataclass
+class FakeSkinPrediction:
+    """Shaped like shared.adapters.skin_model.SkinPrediction."""
+
+    ranked: list
+    abstain: bool = False
+    is_out_of_distribution: bool = False
+    model_version: str = "fake-1"
+
+    @property
+    def label(self):
+        return self.ranked[0][0]
+
+    @property
+    def confidence(self):
+        return self.ranked[0][1]
+
+    @property
+    def probabilities(self):
+        return dict(self.ranked)
+
+
+class FakeSkinModel:
+    def __init__(self, prediction: FakeSkinPrediction):
+        self.prediction = prediction
+        self.calls = 0
+
+    def predict(self, image):
+        self.calls += 1
+        return self.prediction
+
+
 # ---- photo triage (issue 4) -----------------------------------------------------------------------
 
 class FakeTriageResults:
