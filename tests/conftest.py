@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from infra.local.stack import ALL_PARTS, LocalStack, clear_firestore  # noqa: E402
+from infra.local.stack import ALL_PARTS, OWN_DOUBLE_VAR, LocalStack, clear_firestore  # noqa: E402
 
 _ENV_KEYS = {
     "FIRESTORE_EMULATOR_HOST": "firestore_emulator_host",
@@ -66,6 +66,10 @@ class _SessionStack:
             if value:
                 self._saved_env.setdefault(var, os.environ.get(var))
                 os.environ[var] = str(value)
+        if info.get("telegram_api_base") and not self.stack.external_api_base:
+            # our own double: another LocalStack started in a test must start its own, not reuse this
+            self._saved_env.setdefault(OWN_DOUBLE_VAR, os.environ.get(OWN_DOUBLE_VAR))
+            os.environ[OWN_DOUBLE_VAR] = info["telegram_api_base"]
         return info
 
     def close(self) -> None:

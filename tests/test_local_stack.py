@@ -245,9 +245,8 @@ def stub_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_stub_functions_run_get_env_and_storage_events(stub_root: Path, capsys, monkeypatch):
-    # the session fixture may have exported its own double's URL: this stack starts its own double
-    monkeypatch.delenv("TELEGRAM_API_BASE", raising=False)
+def test_stub_functions_run_get_env_and_storage_events(stub_root: Path, capsys):
+    # (the session fixture may have exported its own double's URL: this stack must start its own)
     s = LocalStack(stub_root, state_dir=stub_root / ".local", photos_bucket="stub-photos")
     with s.running() as info:
         assert set(info["functions"]) == {"telegram_webhook", "photo_triage"}

@@ -46,6 +46,7 @@ ALL_PARTS = ("firestore", "storage", "tasks", "telegram", "functions", "notifier
 DEFAULT_PROJECT = "telemed-pet-local"
 DEFAULT_BOT_TOKEN = "123456:LOCAL-TEST-TOKEN"
 LOCAL_REGION = "europe-west1"
+OWN_DOUBLE_VAR = "TELEMED_LOCAL_DOUBLE_URL"  # set beside TELEGRAM_API_BASE when that names a stack's double
 STACK_KEYS = (
     "functions", "telegram_api_base", "bot_token", "webhook_secret", "project",
     "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host", "photos_bucket",
@@ -181,7 +182,11 @@ class LocalStack:
         self.config = serverless_config.load(self.root / "serverless.yml", env=env)
         self.photos_bucket = self.config.environment.get("PHOTOS_BUCKET") or "telemed-pet-photos"
         # An outside Bot API server named in the environment wins: no double is started then.
-        self.external_api_base = telegram_api_base or os.environ.get("TELEGRAM_API_BASE") or None
+        # (Not when that is just another LocalStack's double, exported by the test fixtures.)
+        env_base = os.environ.get("TELEGRAM_API_BASE")
+        if env_base and env_base == os.environ.get(OWN_DOUBLE_VAR):
+            env_base = None
+        self.external_api_base = telegram_api_base or env_base or None
         self.children: dict[str, Child] = {}
         self.notifier: StorageNotifier | None = None
         self.started: set[str] = set()
