@@ -1,5 +1,4 @@
 """Every catalog is complete in every language, compiled, and every key the code uses exists."""
-import io
 import re
 from pathlib import Path
 

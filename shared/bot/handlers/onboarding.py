@@ -6,6 +6,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandl
 
 from shared.bot import keyboards
 from shared.bot.context import BotContext
+from shared.bot.replies import edit_or_send
 from shared.bot.handlers.pet_dialog import ask_current
 from shared.domain.owners import SUPPORTED_LANGUAGES
 from shared.services import owners as owner_service
@@ -18,8 +19,13 @@ _OPEN_CALLBACKS = ("consent:", "lang:")
 async def require_consent(update: Update, context: BotContext) -> None:
     """Runs before every handler: loads the owner once, and stops anything but onboarding until consent."""
     user = update.effective_user
-    if user is None or update.effective_chat is None or update.effective_chat.type != "private":
-        raise ApplicationHandlerStop  # channel posts, groups, polls: not for this bot
+    if update.message is None and update.callback_query is None:
+        raise ApplicationHandlerStop  # edits, channel posts, membership changes: nothing to answer
+    if user is None or user.is_bot or update.effective_chat is None or update.effective_chat.type != "private":
+        raise ApplicationHandlerStop  # groups and other bots: not for this bot
+    if update.callback_query and not update.callback_query.data:
+        await update.callback_query.answer()  # PTB would route empty data to any pattern
+        raise ApplicationHandlerStop
     await context.load_owner(user)
     if context.owner and context.owner.has_consented:
         return
@@ -53,12 +59,12 @@ async def consent_answer(update: Update, context: BotContext) -> None:
     context.language = lang if lang in SUPPORTED_LANGUAGES else context.language
     await query.answer()
     if answer != "yes":
-        await query.edit_message_text(context.t("consent.declined"))
+        await edit_or_send(update, context.t("consent.declined"))
         return
     if not (context.owner and context.owner.has_consented):
         context.owner = await owner_service.give_consent(
             context.services.owners, update.effective_user.id, context.language, context.services.clock())
-    await query.edit_message_text(context.t("consent.thanks"), reply_markup=keyboards.main_menu(context.language))
+    await edit_or_send(update, context.t("consent.thanks"), reply_markup=keyboards.main_menu(context.language))
 
 
 async def choose_language(update: Update, context: BotContext) -> None:
@@ -75,12 +81,12 @@ async def language_chosen(update: Update, context: BotContext) -> None:
     await query.answer()
     if not (context.owner and context.owner.has_consented):
         # Nothing is stored before consent: the choice lives on in the consent buttons.
-        await query.edit_message_text(context.t("start.greeting") + "\n\n" + context.t("consent.text"),
+        await edit_or_send(update, context.t("start.greeting") + "\n\n" + context.t("consent.text"),
                                       reply_markup=keyboards.consent(lang))
         return
     context.owner = await owner_service.set_language(context.services.owners, context.owner, lang)
     await context.services.commands.publish_for(update.effective_user.id, lang)
-    await query.edit_message_text(context.t("language.changed"))
+    await edit_or_send(update, context.t("language.changed"))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
@@ -108,13 +114,13 @@ async def privacy_answer(update: Update, context: BotContext) -> None:
     await query.answer()
     action = query.data.split(":", 1)[1]
     if action == "forget":
-        await query.edit_message_text(context.t("privacy.forget_confirm"),
+        await edit_or_send(update, context.t("privacy.forget_confirm"),
                                       reply_markup=keyboards.confirm_forget(context.language))
     elif action == "forget_yes":
         await owner_service.forget_owner(context.services.owners, context.owner.id)
-        await query.edit_message_text(context.t("privacy.forgotten"))
+        await edit_or_send(update, context.t("privacy.forgotten"))
     else:
-        await query.edit_message_text(context.t("privacy.kept"))
+        await edit_or_send(update, context.t("privacy.kept"))
 
 
 def register(app: Application) -> None:

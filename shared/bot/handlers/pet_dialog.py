@@ -10,6 +10,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from shared.bot import keyboards, render
 from shared.bot.context import BotContext
+from shared.bot.replies import drop_keyboard
 from shared.domain import pet_form
 from shared.domain.owners import Dialog
 from shared.domain.pets import InvalidInput, Species
@@ -82,7 +83,7 @@ async def on_choice(update: Update, context: BotContext) -> None:
         await _reject(update, context, err)
         return
     # Keep the chosen answer visible, drop the keyboard so it cannot be pressed twice.
-    await query.edit_message_reply_markup(reply_markup=None)
+    await drop_keyboard(update)
     await _advance(update, context, changes)
 
 

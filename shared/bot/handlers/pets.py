@@ -6,6 +6,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from shared.bot import keyboards, render
 from shared.bot.context import BotContext
+from shared.bot.replies import drop_keyboard, edit_or_send
 from shared.bot.handlers import pet_dialog
 from shared.domain.pets import EDITABLE_FIELDS
 from shared.services import pets as pet_service
@@ -18,7 +19,7 @@ async def list_pets(update: Update, context: BotContext) -> None:
     markup = keyboards.pet_list(context.language, pets)
     if update.callback_query:
         await update.callback_query.answer()
-        await update.callback_query.edit_message_text(text, reply_markup=markup)
+        await edit_or_send(update, text, reply_markup=markup)
     else:
         await update.message.reply_text(text, reply_markup=markup)
 
@@ -31,13 +32,13 @@ async def on_pet_action(update: Update, context: BotContext) -> None:
     try:
         if action == "ef" and rest and rest[0] in EDITABLE_FIELDS:
             await query.answer()
-            await query.edit_message_reply_markup(reply_markup=None)
+            await drop_keyboard(update)
             await pet_dialog.start_edit(update, context, pet_id, rest[0])
             return
         if action == "dy":
             pet = await pet_service.remove_pet(services.pets, owner_id, pet_id)
             await query.answer()
-            await query.edit_message_text(context.t("pet.deleted", name=pet.name),
+            await edit_or_send(update, context.t("pet.deleted", name=pet.name),
                                           reply_markup=keyboards.main_menu(lang))
             return
         pet = await pet_service.owned_pet(services.pets, owner_id, pet_id)
@@ -46,13 +47,13 @@ async def on_pet_action(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     if action == "e":
-        await query.edit_message_text(context.t("pet.choose_field", name=pet.name),
+        await edit_or_send(update, context.t("pet.choose_field", name=pet.name),
                                       reply_markup=keyboards.edit_fields(lang, pet))
     elif action == "d":
-        await query.edit_message_text(context.t("pet.delete_confirm", name=pet.name),
+        await edit_or_send(update, context.t("pet.delete_confirm", name=pet.name),
                                       reply_markup=keyboards.confirm_delete(lang, pet))
     else:
-        await query.edit_message_text(render.pet_card(lang, pet, services.clock().date()),
+        await edit_or_send(update, render.pet_card(lang, pet, services.clock().date()),
                                       reply_markup=keyboards.pet_card(lang, pet))
 
 

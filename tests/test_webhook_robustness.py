@@ -1,0 +1,115 @@
+"""1,000 generated updates — random, malformed, unexpected — never give a 5xx or take the webhook down."""
+import json
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.local.bot_api_double import BotApiDoubleClient
+from infra.local.owner_chat import OwnerChat
+from shared.bot.webhook import SECRET_HEADER
+
+pytestmark = pytest.mark.e2e
+
+OWNER = 820001
+CALLBACK_PREFIXES = ("pet:v:", "pet:e:", "pet:ef:", "pet:d:", "pet:dy:", "f:species:", "f:breed:", "f:sex:",
+                     "f:neutered:", "f:weight_kg:", "consent:yes:", "consent:no:", "lang:", "pets:list",
+                     "privacy:forget", "privacy:keep", "", "💥", "x" * 64)
+TEXTS = ("/start", "/pets", "/addpet", "/help", "/cancel", "/language", "/privacy", "/unknown", "/start@other_bot",
+         "Мурка", "4,2", "-3", "abc", "01.01.1900", "31.12.2099", "3 года", "", " ", "\x00\x01", "🐱" * 100,
+         "x" * 4096, "a" * 50_000, "/" * 30, "'; DROP TABLE pets; --", "<b>html</b>", "{\"json\": 1}")
+
+
+def _user(rng, user_id=None):
+    return {"id": user_id or rng.choice([OWNER, OWNER + 1, rng.randint(1, 2**40)]), "is_bot": rng.random() < 0.05,
+            "first_name": rng.choice(["Анна", "", "x" * 300]),
+            "language_code": rng.choice(["ru", "en", "kk", "zz", None])}
+
+
+def _message(rng, text=None):
+    user = _user(rng)
+    message = {"message_id": rng.randint(1, 10**6), "date": rng.randint(0, 2**31),
+               "chat": {"id": user["id"], "type": rng.choice(["private"] * 8 + ["group", "supergroup", "channel"])},
+               "from": user}
+    kind = rng.random()
+    if kind < 0.6:
+        message["text"] = text if text is not None else rng.choice(TEXTS)
+        if message["text"].startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0,
+                                    "length": len(message["text"].split()[0]) if message["text"].split() else 1}]
+    elif kind < 0.7:
+        message["sticker"] = {"file_id": "s", "file_unique_id": "u", "type": "regular", "width": 512,
+                              "height": 512, "is_animated": False, "is_video": False}
+    elif kind < 0.8:
+        message["location"] = {"latitude": 55.75, "longitude": 37.61}
+    elif kind < 0.9:
+        message["contact"] = {"phone_number": "+7999", "first_name": "A"}
+    else:
+        message["voice"] = {"file_id": "v", "file_unique_id": "v", "duration": 3}
+    return message
+
+
+def _callback(rng):
+    user = _user(rng)
+    data = rng.choice(CALLBACK_PREFIXES) + rng.choice(["", "abc", "cat", "ru", "weight_kg", "AbC123xyz", "../../x"])
+    return {"id": str(rng.randint(1, 10**9)), "from": user, "chat_instance": "1", "data": data,
+            "message": {"message_id": rng.randint(1, 1000), "date": 0, "chat": {"id": user["id"], "type": "private"},
+                        "text": "old keyboard"}}
+
+
+def _update(rng, update_id):
+    """A body as Telegram might send it, or as a fuzzer or a broken proxy would."""
+    roll = rng.random()
+    if roll < 0.35:
+        return {"update_id": update_id, "message": _message(rng)}
+    if roll < 0.55:
+        return {"update_id": update_id, "callback_query": _callback(rng)}
+    if roll < 0.62:
+        return {"update_id": update_id, "edited_message": _message(rng)}
+    if roll < 0.67:
+        post = _message(rng)
+        post["chat"] = {"id": -100123, "type": "channel", "title": "news"}
+        post.pop("from")
+        return {"update_id": update_id, "channel_post": post}
+    if roll < 0.72:
+        return {"update_id": update_id, "my_chat_member": {"chat": {"id": OWNER, "type": "private"},
+                "from": _user(rng), "date": 0,
+                "old_chat_member": {"status": "member", "user": _user(rng)},
+                "new_chat_member": {"status": "kicked", "user": _user(rng), "until_date": 0}}}
+    if roll < 0.77:
+        return {"update_id": update_id, rng.choice(["poll", "unknown_kind", "message_reaction"]): {"x": 1}}
+    if roll < 0.82:  # the right keys with the wrong types
+        return {"update_id": update_id, "message": rng.choice([None, 5, "text", [], {"text": 5}])}
+    if roll < 0.86:
+        return rng.choice([[], "update", 42, None, {"update_id": str(update_id)}, {"message": {}},
+                           {"update_id": -1}, {"update_id": 2**70}])
+    if roll < 0.9:
+        return b"\xff\xfe not json" if rng.random() < 0.5 else b'{"update_id": 1, "message": '
+    return {"update_id": update_id, "message": _message(rng, text="x" * rng.randint(4000, 200_000))}
+
+
+def test_a_thousand_hostile_updates_never_give_a_5xx(stack):
+    url, secret = stack["functions"]["telegram_webhook"], stack["webhook_secret"]
+    log = Path(stack["logs"]) / "fn-telegram_webhook.log"
+    crashes_before = log.read_text().count("handler failed")
+    with BotApiDoubleClient(stack["telegram_api_base"]) as double:
+        owner = OwnerChat(double, user_id=OWNER)
+        owner.send("/start")
+        owner.press("Согласен")  # a consented owner, so updates reach the deep handlers
+        rng = random.Random(20261124)
+        statuses = []
+        with httpx.Client(timeout=30) as http:
+            for n in range(1000):
+                body = _update(rng, 50_000_000 + n)
+                content = body if isinstance(body, bytes) else json.dumps(body).encode()
+                statuses.append(http.post(url, content=content, headers={
+                    SECRET_HEADER: secret, "Content-Type": "application/json"}).status_code)
+        assert len(statuses) == 1000
+        assert not [s for s in statuses if s >= 500], f"5xx: {statuses.count(500)}"
+        assert statuses.count(200) > 800  # the bulk was real work, not refusals
+        assert log.read_text().count("handler failed") == crashes_before  # no handler crashed either
+        # the webhook is still alive and the owner's state is sound
+        owner.send("/cancel")
+        assert owner.send("/pets").text in ("У вас пока нет питомцев.", "Ваши питомцы:",
+                                            "You have no pets yet.", "Your pets:")
