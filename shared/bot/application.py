@@ -7,6 +7,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from shared.bot.context import BotContext
 from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
 from shared.bot.handlers import photo
+from shared.bot.handlers import diary, reminders
 
 
 def build_application(token: str, api_base: str, services) -> Application:
@@ -21,6 +22,8 @@ def build_application(token: str, api_base: str, services) -> Application:
     )
     app.bot_data["services"] = services
     app.add_handler(TypeHandler(Update, onboarding.require_consent), group=-1)
-    for feature in (onboarding, pets, pet_dialog, photo, fallback):  # order matters: fallback last
+    # order matters: diary before pet_dialog (its text handler answers diary steps and hands the rest
+    # to pet_dialog.on_text), fallback last
+    for feature in (onboarding, pets, reminders, diary, pet_dialog, photo, fallback):
         feature.register(app)
     return app

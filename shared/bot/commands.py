@@ -6,7 +6,8 @@ from telegram import Bot, BotCommand, BotCommandScopeChat
 from shared.domain.owners import SUPPORTED_LANGUAGES
 from shared.i18n import t
 
-MENU = ("start", "pets", "addpet", "language", "help", "cancel", "privacy")
+MENU = ("start", "pets", "addpet", "diary", "weight", "vaccines", "food", "activity", "timezone", "language", "help",
+        "cancel", "privacy")
 
 
 def commands(lang: str) -> list[BotCommand]:

@@ -26,6 +26,14 @@ def format_date(lang: str, day) -> str:
     return day.strftime("%d.%m.%Y")
 
 
+async def drop_keyboard(query) -> None:
+    """Removes the buttons of a pressed message; an old or already-edited message is fine as it is."""
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest:
+        pass
+
+
 def reminder_text(rem: Reminder) -> str:
     lang = rem.language
     what = t(lang, f"diary.kind.{rem.kind}")
@@ -84,10 +92,10 @@ async def on_reminder_button(update: Update, context: BotContext) -> None:
             text = context.t("diary.reminder.dismissed")
     except (PetNotFound, LookupError):
         await query.answer(context.t("pet.not_found"), show_alert=True)
-        await query.edit_message_reply_markup(reply_markup=None)
+        await drop_keyboard(query)
         return
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await drop_keyboard(query)
     await update.effective_chat.send_message(text)
 
 
