@@ -91,7 +91,8 @@ class WebhookInstance:
         self.app = build_application(settings.bot_token, settings.telegram_api_base, self.services)
         self.services.commands = CommandMenu(self.app.bot)
         self.webhook = TelegramWebhook(self.app, settings.webhook_secret, self.services.update_log,
-                                       self.services.clock)
+                                       self.services.clock, owners=self.services.owners)
+        self.app.bot_data["prefetched"] = self.webhook.prefetched
 
     def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str]:
         return self.runner.run(self.webhook.handle(secret_header, body))

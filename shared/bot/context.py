@@ -22,6 +22,8 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def t(self, key: str, **params) -> str:
         return t(self.language, key, **params)
 
-    async def load_owner(self, user) -> None:
-        self.owner = await self.services.owners.get(user.id)
+    async def load_owner(self, update_id: int, user) -> None:
+        """The webhook usually started this read while claiming the update; otherwise read it now."""
+        prefetched = self.application.bot_data.get("prefetched", {}).get(update_id)
+        self.owner = await (prefetched if prefetched is not None else self.services.owners.get(user.id))
         self.language = self.owner.language if self.owner else language_for(user.language_code)

@@ -1,6 +1,7 @@
 """Telegram's webhook delivery: authenticate, deduplicate, hand the update to the Application."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -15,11 +16,14 @@ log = logging.getLogger(__name__)
 
 
 class TelegramWebhook:
-    def __init__(self, app: Application, secret: str, update_log, clock):
+    def __init__(self, app: Application, secret: str, update_log, clock, owners=None):
         self._app = app
         self._secret = secret
         self._update_log = update_log
         self._clock = clock
+        self._owners = owners
+        # update_id -> the sender's owner read, started alongside the claim (see BotContext.load_owner)
+        self.prefetched: dict[int, asyncio.Future] = {}
 
     async def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str]:
         if not hmac.compare_digest((secret_header or "").encode(), self._secret.encode()):
@@ -33,13 +37,20 @@ class TelegramWebhook:
         update_id = payload.get("update_id") if isinstance(payload, dict) else None
         if type(update_id) is not int:
             return 400, "no update_id"
-        await self._app.initialize()  # once per instance; later calls return at once
+        sender = _sender_id(payload)
+        owner_read = asyncio.ensure_future(self._owners.get(sender)) if self._owners and sender else None
+        await self._app.initialize()  # once per instance (getMe); later calls return at once
         if not await self._update_log.claim(update_id, self._clock()):
+            if owner_read:
+                owner_read.cancel()
             return 200, "duplicate"
+        if owner_read:
+            self.prefetched[update_id] = owner_read
         try:
             update = Update.de_json(payload, self._app.bot)
         except Exception as exc:  # a shape PTB cannot parse will not parse on redelivery either
             log.warning("unparseable update %s: %s", update_id, type(exc).__name__)
+            self.prefetched.pop(update_id, None)
             return 200, "ignored"
         try:
             await self._app.process_update(update)
@@ -48,4 +59,17 @@ class TelegramWebhook:
             # so give the update back for Telegram to redeliver.
             await self._update_log.release(update_id)
             raise
+        finally:
+            self.prefetched.pop(update_id, None)
         return 200, "ok"
+
+
+def _sender_id(payload: dict) -> int | None:
+    """The Telegram user behind a message or a button press, read before PTB parses the update."""
+    for key in ("message", "callback_query"):
+        body = payload.get(key)
+        sender = body.get("from") if isinstance(body, dict) else None
+        user_id = sender.get("id") if isinstance(sender, dict) else None
+        if type(user_id) is int:
+            return user_id
+    return None

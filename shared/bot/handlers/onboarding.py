@@ -26,7 +26,7 @@ async def require_consent(update: Update, context: BotContext) -> None:
     if update.callback_query and not update.callback_query.data:
         await update.callback_query.answer()  # PTB would route empty data to any pattern
         raise ApplicationHandlerStop
-    await context.load_owner(user)
+    await context.load_owner(update.update_id, user)
     if context.owner and context.owner.has_consented:
         return
     message, query = update.message, update.callback_query

@@ -5,6 +5,8 @@ draft = answers so far (for edit_pet: the pet id and species).
 """
 from __future__ import annotations
 
+import asyncio
+
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -31,9 +33,10 @@ async def ask_current(update: Update, context: BotContext) -> None:
 
 
 async def start_add(update: Update, context: BotContext) -> None:
+    steps = [_go_to(update, context, Dialog(ADD, pet_form.ADD_STEPS[0]))]
     if update.callback_query:
-        await update.callback_query.answer()
-    await _go_to(update, context, Dialog(ADD, pet_form.ADD_STEPS[0]))
+        steps.append(update.callback_query.answer())
+    await asyncio.gather(*steps)
 
 
 async def start_edit(update: Update, context: BotContext, pet_id: str, field: str) -> None:
@@ -43,8 +46,11 @@ async def start_edit(update: Update, context: BotContext, pet_id: str, field: st
 
 
 async def _go_to(update: Update, context: BotContext, dialog: Dialog) -> None:
-    context.owner = await owner_service.set_dialog(context.services.owners, context.owner, dialog)
-    await ask_current(update, context)
+    previous = context.owner
+    context.owner = previous.with_changes(dialog=dialog)
+    # The question and the state write are independent round trips: send them together.
+    await asyncio.gather(owner_service.set_dialog(context.services.owners, previous, dialog),
+                         ask_current(update, context))
 
 
 async def on_text(update: Update, context: BotContext) -> None:
@@ -83,8 +89,7 @@ async def on_choice(update: Update, context: BotContext) -> None:
         await _reject(update, context, err)
         return
     # Keep the chosen answer visible, drop the keyboard so it cannot be pressed twice.
-    await drop_keyboard(update)
-    await _advance(update, context, changes)
+    await asyncio.gather(drop_keyboard(update), _advance(update, context, changes))
 
 
 async def _reject(update: Update, context: BotContext, err: InvalidInput) -> None:

@@ -1,0 +1,32 @@
+"""Baseline for the latency benchmark: python-telegram-bot in webhook mode echoing each text, no storage."""
+import json
+import os
+from functools import cache
+
+import functions_framework
+from telegram import Update
+from telegram.ext import Application, MessageHandler, filters
+
+from shared.bootstrap import LoopThread
+
+
+async def _echo(update: Update, context) -> None:
+    await update.effective_chat.send_message(update.message.text)
+
+
+@cache
+def _instance() -> tuple[LoopThread, Application]:
+    # Built on the first request like the real webhook (the server may fork after import).
+    runner = LoopThread()
+    base = os.environ["TELEGRAM_API_BASE"]
+    app = Application.builder().token(os.environ["TELEGRAM_BOT_TOKEN"]).base_url(f"{base}/bot").updater(None).build()
+    app.add_handler(MessageHandler(filters.TEXT, _echo))
+    runner.run(app.initialize())
+    return runner, app
+
+
+@functions_framework.http
+def echo(request):
+    runner, app = _instance()
+    runner.run(app.process_update(Update.de_json(json.loads(request.get_data()), app.bot)))
+    return "ok"
