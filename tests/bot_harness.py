@@ -9,7 +9,7 @@ from shared.bootstrap import Services
 from shared.bot.application import build_application
 from shared.bot.commands import CommandMenu
 from shared.bot.webhook import TelegramWebhook
-from tests.fakes import FakeOwners, FakePets, FakeStats, FakeUpdateLog
+from tests.fakes import FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats, FakeUpdateLog
 
 TOKEN = "123456:UNIT-TEST"
 SECRET = "unit-secret"
@@ -20,7 +20,8 @@ class BotHarness:
     def __init__(self, double: BotApiDouble):
         self.double = double
         self.services = Services(owners=FakeOwners(), pets=FakePets(), update_log=FakeUpdateLog(),
-                                 stats=FakeStats(), clock=lambda: NOW)
+                                 stats=FakeStats(), clock=lambda: NOW, reminders=FakeReminders(),
+                                 photos=FakePhotoStorage())
         self.app = build_application(TOKEN, double.base_url, self.services)
         self.services.commands = CommandMenu(self.app.bot)
         self.webhook = TelegramWebhook(self.app, SECRET, self.services.update_log, self.services.clock)

@@ -137,6 +137,11 @@ class FakeReminders:
     def __init__(self):
         self.docs: dict[str, dict] = {}
 
+    async def delete_for(self, owner_id, pet_id=None):
+        for rid, doc in list(self.docs.items()):
+            if doc["rem"].owner_id == owner_id and pet_id in (None, doc["rem"].pet_id):
+                del self.docs[rid]
+
     async def schedule(self, reminders):
         created = 0
         for rem in reminders:
@@ -247,110 +252,11 @@ class FakePhotoStorage:
     async def get(self, name, generation=None):
         return self.objects[name][0]
 
-
-class FakeChat:
-    """The Bot API calls of the photo pipeline (shared/adapters/telegram_chat.BotChat), recorded."""
-
-    def __init__(self, files: dict[str, bytes] | None = None):
-        self.files = dict(files or {})
-        self.sent: list[dict] = []
-        self.edits: list[dict] = []
-        self.actions: list[int] = []
-        self._ids = itertools.count(100)
-
-    async def chat_action(self, chat_id):
-        self.actions.append(chat_id)
-
-    async def send(self, chat_id, text, buttons=None):
-        mid = next(self._ids)
-        self.sent.append({"chat_id": chat_id, "message_id": mid, "text": text, "buttons": buttons})
-        return mid
-
-    async def edit(self, chat_id, message_id, text, buttons=None):
-        self.edits.append({"chat_id": chat_id, "message_id": message_id, "text": text, "buttons": buttons})
-
-    async def download(self, file_id):
-        from shared.domain.photos import MAX_DOWNLOAD_BYTES, PhotoRejected
-
-        data = self.files[file_id]
-        if len(data) > MAX_DOWNLOAD_BYTES:  # what getFile answers: "file is too big"
-            raise PhotoRejected("photo.too_big", mb=20)
-        return data
-
-
-@dataclass
-class FakeSkinPrediction:
-    """Shaped like shared.adapters.skin_model.SkinPrediction."""
-
-    ranked: list
-    abstain: bool = False
-    is_out_of_distribution: bool = False
-    model_version: str = "fake-1"
-
-    @property
-    def label(self):
-        return self.ranked[0][0]
-
-    @property
-    def confidence(self):
-        return self.ranked[0][1]
-
-    @property
-    def probabilities(self):
-        return dict(self.ranked)
-
-
-class FakeSkinModel:
-    def __init__(self, prediction: FakeSkinPrediction):
-        self.prediction = prediction
-        self.calls = 0
-
-    def predict(self, image):
-        self.calls += 1
-        return self.prediction
-
-
-# ---- photo triage (issue 4) -----------------------------------------------------------------------
-
-class FakeTriageResults:
-    """users/{owner}/pets/{pet}/triage/{id}, with create() semantics."""
-
-    def __init__(self):
-        self.docs: dict[tuple[int, str, str], dict] = {}
-        self.creates = 0
-
-    async def create(self, result):
-        self.creates += 1
-        key = (result.owner_id, result.pet_id, result.id)
-        if key in self.docs:
-            return False
-        self.docs[key] = {"result": result, "notified": False}
-        return True
-
-    async def get(self, owner_id, pet_id, rid):
-        doc = self.docs.get((owner_id, pet_id, rid))
-        return (doc["result"], doc["notified"]) if doc else None
-
-    async def mark_notified(self, owner_id, pet_id, rid):
-        self.docs[(owner_id, pet_id, rid)]["notified"] = True
-
-    async def list(self, owner_id, pet_id, limit=20):
-        return [d["result"] for (o, p, _), d in self.docs.items() if o == owner_id and p == pet_id][:limit]
-
-
-class FakePhotoStorage:
-    def __init__(self, fail: bool = False):
-        self.objects: dict[str, tuple[bytes, dict]] = {}
-        self.fail = fail
-
-    async def put(self, name, data, metadata, content_type="image/jpeg"):
-        if self.fail:
-            raise OSError("storage down")
-        self.objects[name] = (data, dict(metadata))
-        return name
-
-    async def get(self, name, generation=None):
-        return self.objects[name][0]
+    async def delete_prefix(self, prefix):
+        doomed = [name for name in self.objects if name.startswith(prefix)]
+        for name in doomed:
+            del self.objects[name]
+        return len(doomed)
 
 
 class FakeChat:

@@ -43,7 +43,7 @@ async def test_pets_live_under_their_owner_only(repos):
     with pytest.raises(pet_service.PetNotFound):
         await pet_service.edit_pet(pets, 2, pet.id, {"name": "Чужой"})
     with pytest.raises(pet_service.PetNotFound):
-        await pet_service.remove_pet(pets, 2, pet.id)
+        await pet_service.remove_pet(pets, None, None, 2, pet.id)  # refused before touching anything
     assert [p.name for p in await pets.list(1)] == ["Шарик"]
     assert await pets.list(2) == []
     assert await pets.get(1, "../../users/2") is None  # forged ids never reach Firestore

@@ -210,6 +210,16 @@ class FirestoreReminders:
         self._stats.reads += max(1, len(snaps))
         return [_reminder_from(s.id, s.to_dict()) for s in snaps]
 
+    async def delete_for(self, owner_id: int, pet_id: str | None = None) -> None:
+        """Erasure: every reminder of an owner (or of one pet), whatever its status."""
+        query = self._col.where(filter=FieldFilter("owner_id", "==", owner_id))
+        if pet_id:
+            query = query.where(filter=FieldFilter("pet_id", "==", pet_id))
+        async for snap in query.stream():
+            self._stats.reads += 1
+            self._stats.writes += 1
+            await snap.reference.delete()
+
     async def reschedule(self, reminder_id: str, changes: dict) -> None:
         self._stats.writes += 1
         try:

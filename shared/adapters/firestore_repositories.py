@@ -29,6 +29,7 @@ class OpStats:
 
 class FirestoreOwners:
     def __init__(self, client: firestore.AsyncClient, stats: OpStats):
+        self._client = client
         self._users = client.collection("users")
         self._stats = stats
 
@@ -47,17 +48,13 @@ class FirestoreOwners:
         await self._users.document(str(owner_id)).update({"dialog": value})
 
     async def forget(self, owner_id: int) -> None:
-        """Deletes the owner and every pet (right to erasure)."""
-        ref = self._users.document(str(owner_id))
-        async for pet in ref.collection("pets").list_documents():
-            self._stats.writes += 1
-            await pet.delete()
-        self._stats.writes += 1
-        await ref.delete()
+        """Deletes the owner with everything under them: pets, diary entries, triage results."""
+        self._stats.writes += await self._client.recursive_delete(self._users.document(str(owner_id)))
 
 
 class FirestorePets:
     def __init__(self, client: firestore.AsyncClient, stats: OpStats):
+        self._client = client
         self._users = client.collection("users")
         self._stats = stats
 
@@ -88,9 +85,9 @@ class FirestorePets:
         await self._pets(pet.owner_id).document(pet.id).update(_pet_to(pet))
 
     async def delete(self, owner_id: int, pet_id: str) -> None:
+        """Deletes the pet with its diary and triage subcollections (Firestore keeps orphans otherwise)."""
         if _is_valid_id(pet_id):
-            self._stats.writes += 1
-            await self._pets(owner_id).document(pet_id).delete()
+            self._stats.writes += await self._client.recursive_delete(self._pets(owner_id).document(pet_id))
 
 
 class FirestoreUpdateLog:

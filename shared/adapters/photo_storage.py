@@ -43,6 +43,16 @@ class PhotoStorage:
         blob = self._get_bucket().blob(name, generation=int(generation) if generation else None)
         return blob.download_as_bytes()
 
+    def delete_prefix_sync(self, prefix: str) -> int:
+        blobs = list(self._get_bucket().list_blobs(prefix=prefix))
+        for blob in blobs:
+            blob.delete()
+        return len(blobs)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Erasure: every stored photo under `prefix` (photos/{owner}/ or photos/{owner}/{pet}/)."""
+        return await asyncio.to_thread(self.delete_prefix_sync, prefix)
+
     async def put(self, name: str, data: bytes, metadata: dict[str, str], content_type: str = "image/jpeg") -> str:
         return await asyncio.to_thread(self.put_sync, name, data, metadata, content_type)
 

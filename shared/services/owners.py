@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.domain.owners import Dialog, Owner
+from shared.services.pets import photo_prefix
 
 
 async def give_consent(owners, owner_id: int, language: str, now: datetime) -> Owner:
@@ -24,5 +25,8 @@ async def set_dialog(owners, owner: Owner, dialog: Dialog | None) -> Owner:
     return owner.with_changes(dialog=dialog)
 
 
-async def forget_owner(owners, owner_id: int) -> None:
+async def forget_owner(owners, reminders, photos, owner_id: int) -> None:
+    """Right to erasure: the owner, every pet and record, pending reminders and stored photos."""
+    await reminders.delete_for(owner_id)
     await owners.forget(owner_id)
+    await photos.delete_prefix(photo_prefix(owner_id))

@@ -28,7 +28,15 @@ async def edit_pet(pets, owner_id: int, pet_id: str, changes: dict) -> Pet:
     return updated
 
 
-async def remove_pet(pets, owner_id: int, pet_id: str) -> Pet:
+def photo_prefix(owner_id: int, pet_id: str | None = None) -> str:
+    """Where an owner's (or one pet's) cleaned photos are stored."""
+    return f"photos/{owner_id}/{pet_id}/" if pet_id else f"photos/{owner_id}/"
+
+
+async def remove_pet(pets, reminders, photos, owner_id: int, pet_id: str) -> Pet:
+    """Deletes the pet and all that hangs on it: diary, triage results, reminders, photos."""
     pet = await owned_pet(pets, owner_id, pet_id)
+    await reminders.delete_for(owner_id, pet.id)  # first: no reminder may fire for a deleted pet
     await pets.delete(owner_id, pet.id)
+    await photos.delete_prefix(photo_prefix(owner_id, pet.id))
     return pet

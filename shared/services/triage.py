@@ -22,7 +22,7 @@ from shared.domain.photos import Area, PhotoRejected, check_declared_size
 from shared.domain.pets import Pet, age_years
 from shared.domain.triage import Outcome, TriageResult, Urgency
 from shared.i18n import t
-from shared.services.pets import PetNotFound, owned_pet
+from shared.services.pets import PetNotFound, owned_pet, photo_prefix
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ async def accept_photo(*, pets, storage, chat, clean, owner_id: int, chat_id: in
         await chat.send(chat_id, rejection_text(language, err), retake_buttons(language, pet.id, area))
         return None
     message_id = await chat.send(chat_id, t(language, "triage.analysing"))
-    name = f"{PHOTO_PREFIX}{owner_id}/{pet.id}/{secrets.token_hex(16)}.jpg"
+    name = f"{photo_prefix(owner_id, pet.id)}{secrets.token_hex(16)}.jpg"
     meta = photo_metadata(owner_id=owner_id, pet_id=pet.id, chat_id=chat_id, language=language, area=area,
                           message_id=message_id)
     try:

@@ -117,7 +117,8 @@ async def privacy_answer(update: Update, context: BotContext) -> None:
         await edit_or_send(update, context.t("privacy.forget_confirm"),
                                       reply_markup=keyboards.confirm_forget(context.language))
     elif action == "forget_yes":
-        await owner_service.forget_owner(context.services.owners, context.owner.id)
+        services = context.services
+        await owner_service.forget_owner(services.owners, services.reminders, services.photos, context.owner.id)
         await edit_or_send(update, context.t("privacy.forgotten"))
     else:
         await edit_or_send(update, context.t("privacy.kept"))

@@ -36,7 +36,7 @@ async def on_pet_action(update: Update, context: BotContext) -> None:
             await pet_dialog.start_edit(update, context, pet_id, rest[0])
             return
         if action == "dy":
-            pet = await pet_service.remove_pet(services.pets, owner_id, pet_id)
+            pet = await pet_service.remove_pet(services.pets, services.reminders, services.photos, owner_id, pet_id)
             await query.answer()
             await edit_or_send(update, context.t("pet.deleted", name=pet.name),
                                           reply_markup=keyboards.main_menu(lang))
