@@ -1,16 +1,39 @@
-"""The scripted owner conversation: brings the local stack up, plays an owner, prints the chat."""
+"""The scripted owner conversation: brings the local stack up, plays an owner, prints the chat.
+
+    python -m infra.local.demo            (or: bash infra/demo.sh)
+
+Each part is a function `part(info, client, chat)`: `info` is the stack.json dict, `client` the Bot API
+double's control client, `chat` the OwnerChat whose transcript the part extends (tests/test_demo.py
+plays the same parts against the test session's stack). Files the bot sent (the weight chart, the PDF)
+are saved under .local/demo/.
+"""
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
+import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
 
 from infra.local.bot_api_double import BotApiDoubleClient
-from infra.local.owner_chat import OwnerChat
+from infra.local.owner_chat import OwnerChat, render_call
 from infra.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
+PHOTOS = Path(__file__).resolve().parent / "demo_photos"
+OUT_DIR = ROOT / ".local" / "demo"
+USER_ID = 700001
+# The owner writes in Russian and never picks a time zone: the bot infers Moscow from the language.
+OWNER_TZ = ZoneInfo("Europe/Moscow")
+DATE_RE = re.compile(r"\b(\d{2})\.(\d{2})\.(\d{4})\b")
+# (days ago, kg): Шарик's weighings before the demo's day
+WEIGHT_HISTORY = ((150, 17.2), (118, 17.9), (85, 18.4), (52, 18.6), (21, 18.5))
 
 
 def publish_commands(info: dict) -> None:
@@ -19,8 +42,20 @@ def publish_commands(info: dict) -> None:
     subprocess.run([sys.executable, "-m", "infra.publish_commands"], env=env, check=True, cwd=ROOT)
 
 
-def profiles(chat: OwnerChat) -> None:
-    """Onboarding and pet profiles (issue 2)."""
+def section(chat: OwnerChat, title: str) -> None:
+    chat.transcript.append(f"\n== {title} ==")
+
+
+def note(chat: OwnerChat, text: str) -> None:
+    """A line of the demo's own (not the chat): what it did behind the scenes."""
+    chat.transcript.append(f"   ⋯ {text}")
+
+
+# ---- parts ---------------------------------------------------------------------------------------
+
+def profiles(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """Onboarding and pet profiles (issue 2): two pets, bad answers on the way, an edit, a deletion."""
+    section(chat, "Profiles")
     chat.send("/start")
     chat.press("Согласен")
     chat.press("Добавить питомца")
@@ -44,30 +79,227 @@ def profiles(chat: OwnerChat) -> None:
     chat.send("18")
     chat.press("Нет")
     chat.send("/pets")
-    chat.press("Мурка")
+    chat.press("Шарик")
     chat.press("Изменить")
     chat.press("Вес")
-    chat.send("4,5 кг")
+    chat.send("18,5 кг")
     chat.send("/pets")
-    chat.press("Шарик")
+    chat.press("Мурка")               # the cat goes; the dog (the triage model covers dogs) stays
     chat.press("Удалить")
     chat.press("Да, удалить")
     chat.send("/pets")
     chat.send("/fly")                 # an unknown command
+
+
+def diary(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """The health diary (issue 3): weights and the chart, a vaccination, a meal, a walk, /vaccines, /diary, PDF."""
+    section(chat, "Diary")
+    # The bot logs a weighing for "today" only; a few months of history make the chart worth reading.
+    today = datetime.now(OWNER_TZ).date()
+    history = [(today - timedelta(days=d), kg) for d, kg in WEIGHT_HISTORY]
+    seed_weights(info, chat.user_id, "Шарик", history)
+    note(chat, "history: " + ", ".join(f"{on:%d.%m} {kg:g} кг" for on, kg in history)
+         + " (written straight to Firestore, as if logged on those days)")
+    chat.send("/weight -3 кг")        # refused, with an example
+    chat.send("/weight 16,4")         # −11 % in three weeks: a warning and the offer to see a vet
+    turn = chat.press("График веса")
+    _save_sent_file(client, chat, turn.calls, "sendPhoto", OUT_DIR / "weight_chart.png")
+
+    chat.send("/vaccines")
+    chat.press("Добавить прививку")
+    chat.press("Прививка")
+    chat.send("Нобивак DHPPi+L")
+    # Given almost a year ago: the standard interval (a year for a dog's vaccine) makes it due in 5 days.
+    given = datetime.now(OWNER_TZ).date() - timedelta(days=360)
+    chat.send(given.strftime("%d.%m.%Y"))
+    chat.press("Через стандартный срок")
+    chat.send("/vaccines")
+
+    chat.send("/food")
+    chat.press("Royal Canin Medium Adult")
+    chat.send("250")
+    chat.send("/activity")
+    chat.press("60")
+    chat.press("4 — хорошо")
+    chat.press("5 — отлично")
+    chat.send("Гуляли в парке, бегал за мячом")
+
+    chat.send("/diary")
+    turn = chat.press("PDF для клиники")
+    docs = [c for c in turn.calls if c["method"] == "sendDocument"]
+    name = (docs[-1]["response"]["result"]["document"].get("file_name") if docs else None) or "record.pdf"
+    _save_sent_file(client, chat, turn.calls, "sendDocument", OUT_DIR / name)
+
+
+def reminders(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """The scheduled reminder job with a moved clock: the day before and the due day, each run twice."""
+    due = vaccine_due_date(chat)
+    for day, label in ((due - timedelta(days=1), "the day before"), (due, "the due date")):
+        at = datetime.combine(day, datetime.min.time(), OWNER_TZ).replace(hour=10, minute=5)
+        section(chat, f"Reminders (clock moved to {at:%d.%m.%Y %H:%M} Moscow, {label})")
+        for run in ("run", "run again"):
+            counts = run_reminder_job(info, client, chat, at)
+            note(chat, f"scheduled_jobs {run}: sent={counts.get('sent')} reads={counts.get('reads')}")
+    section(chat, "Reminder answered")
+    note(chat, "the webhook runs on the real clock: \"done\" is logged for today")
+    chat.press("Сделано")
+    chat.send("/vaccines")
+
+
+def photo_triage(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """Photo triage (issue 4): a photo of the dog's skin, the same photo too dark, a text file named .jpg."""
+    section(chat, "Photo triage")
+    photo = (PHOTOS / "dog_skin.jpg").read_bytes()
+    send_photo(client, chat, photo, "dog_skin.jpg", caption="Пятна на коже у Шарика")
+    section(chat, "Photo triage: a photo taken in the dark")
+    send_photo(client, chat, darkened(photo), "dark.jpg", caption="кожа")
+    section(chat, "Photo triage: not a photo at all")
+    info_ = client.put_file(b"this is a text file, not a photo\n", name="rash.jpg", mime_type="image/jpeg")
+    chat.send_update(chat.updates.document(info_, mime_type="image/jpeg", user_id=chat.user_id, caption="сыпь",
+                                           language_code=chat.language_code, file_name="rash.jpg"),
+                     "[file rash.jpg — a text file with a .jpg name]")
+
+
+def language(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    section(chat, "Language")
     chat.send("/language")
     chat.press("English")
     chat.send("/help")
 
 
+PARTS = (profiles, diary, reminders, photo_triage, language)
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+def _save_sent_file(client: BotApiDoubleClient, chat: OwnerChat, calls: list[dict], method: str, path: Path) -> Path | None:
+    """Fetches from the double the bytes the bot uploaded with its last `method` call and saves them."""
+    sent = [c for c in calls if c["method"] == method and c.get("response", {}).get("ok")]
+    if not sent:
+        note(chat, f"(the bot sent no {method})")
+        return None
+    call = sent[-1]
+    file_id = next((f.get("file_id") for f in call.get("files") or [] if f.get("file_id")), None)
+    if file_id is None:  # a reused file_id instead of an upload
+        result = call["response"]["result"]
+        file_id = (result.get("photo") or [{}])[-1].get("file_id") or (result.get("document") or {}).get("file_id")
+    data = client.file_bytes(file_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    note(chat, f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({len(data) // 1024} KB)")
+    return path
+
+
+def seed_weights(info: dict, user_id: int, pet_name: str, history: list[tuple[date, float]]) -> None:
+    """Writes earlier weighings of the owner's pet through the project's Firestore repository."""
+    import asyncio
+
+    os.environ["FIRESTORE_EMULATOR_HOST"] = info["firestore_emulator_host"]
+    from google.cloud import firestore
+
+    from shared.adapters.firestore_diary import FirestoreDiary
+    from shared.adapters.firestore_repositories import FirestorePets, OpStats
+    from shared.domain.diary import WeightEntry
+
+    async def go() -> None:
+        client, stats = firestore.AsyncClient(project=info["project"]), OpStats()
+        pet = next(p for p in await FirestorePets(client, stats).list(user_id) if p.name == pet_name)
+        diary_repo = FirestoreDiary(client, stats)
+        for on, kg in history:
+            await diary_repo.add_weight(user_id, pet.id, WeightEntry("", on, kg))
+        client.close()
+
+    asyncio.run(go())
+
+
+def vaccine_due_date(chat: OwnerChat) -> date:
+    """The next due date the bot announced for the vaccination ("Следующий раз: DD.MM.YYYY")."""
+    for message in reversed(chat.messages()):
+        text = message.get("text") or ""
+        if "Следующий раз" in text or "Next time" in text:
+            tail = text.split("Следующий раз")[-1].split("Next time")[-1]
+            d, m, y = DATE_RE.search(tail).groups()
+            return date(int(y), int(m), int(d))
+    raise LookupError("the bot announced no next due date")
+
+
+def run_reminder_job(info: dict, client: BotApiDoubleClient, chat: OwnerChat, now: datetime) -> dict:
+    """POSTs the due_reminders job as Cloud Scheduler would, with the clock moved to `now` (local stack
+    only: ALLOW_CLOCK_OVERRIDE); renders into the transcript what the bot sent to this chat."""
+    since = _last_seq(client)
+    resp = httpx.post(info["functions"]["scheduled_jobs"], headers={"X-Jobs-Token": info["jobs_auth_token"]},
+                      json={"job": "due_reminders", "now": now.isoformat()}, timeout=60)
+    resp.raise_for_status()
+    for call in client.calls(since=since):
+        if str(call["params"].get("chat_id")) == str(chat.user_id):
+            line = render_call(call)
+            if line:
+                chat.transcript.append(line)
+    return resp.json()
+
+
+def send_photo(client: BotApiDoubleClient, chat: OwnerChat, data: bytes, name: str, caption: str | None = None,
+               timeout: float = 60) -> dict | None:
+    """Sends a photo; waits for the triage function to edit the "analysing…" message; returns that edit."""
+    t0 = time.monotonic()
+    info = client.put_file(data, name=name, mime_type="image/jpeg")
+    turn = chat.send_update(chat.updates.photo(info, user_id=chat.user_id, caption=caption,
+                                               language_code=chat.language_code),
+                            f"[photo {name}]" + (f" {caption}" if caption else ""))
+    edits = [c for c in turn.calls if c["method"] == "editMessageText"]
+    if edits:  # the function was faster than the webhook's answer
+        return edits[-1]
+    since = max((c["seq"] for c in turn.calls), default=_last_seq(client))
+    calls = chat.wait_for(lambda c: c["method"] == "editMessageText", timeout=timeout, since=since)
+    note(chat, f"photo → webhook → Storage → photo_triage → edited message: {time.monotonic() - t0:.1f} s")
+    return [c for c in calls if c["method"] == "editMessageText"][-1]
+
+
+def darkened(jpeg: bytes, factor: float = 0.06) -> bytes:
+    """The same photo as if taken in a dark room."""
+    from PIL import Image, ImageEnhance
+
+    img = ImageEnhance.Brightness(Image.open(io.BytesIO(jpeg)).convert("RGB")).enhance(factor)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _last_seq(client: BotApiDoubleClient) -> int:
+    calls = client.calls()
+    return calls[-1]["seq"] if calls else 0
+
+
+def compact(entry: str, max_rows: int = 5) -> str:
+    """A transcript entry for reading: a long keyboard (the food list) shows its first rows only."""
+    lines = entry.split("\n")
+    rows = [i for i, line in enumerate(lines) if line.startswith("   [")]
+    if len(rows) <= max_rows:
+        return entry
+    hidden = rows[max_rows - 1:]
+    buttons = sum(lines[i].count("]  [") + 1 for i in hidden)
+    keep = [line for i, line in enumerate(lines) if i not in set(hidden)]
+    return "\n".join(keep[:hidden[0]] + [f"   [… {buttons} more buttons]"] + keep[hidden[0]:])
+
+
+def play(info: dict, client: BotApiDoubleClient, chat: OwnerChat, parts=PARTS, echo: bool = False) -> None:
+    for part in parts:
+        start = len(chat.transcript)
+        part(info, client, chat)
+        if echo:
+            print("\n".join(compact(e) for e in chat.transcript[start:]), flush=True)
+
+
 def main() -> int:
+    t0 = time.monotonic()
     with LocalStack(ROOT).running() as info:
         publish_commands(info)
-        client = BotApiDoubleClient(info["telegram_api_base"])
-        chat = OwnerChat(client, user_id=700001, language_code="ru", first_name="Анна")
-        profiles(chat)
-        print("\n".join(chat.transcript))
-        menus = client.calls(method="setMyCommands")
-        print(f"\n(command menus published: {', '.join(c['params'].get('language_code', 'default') for c in menus)})")
+        with BotApiDoubleClient(info["telegram_api_base"]) as client:
+            chat = OwnerChat(client, user_id=USER_ID, language_code="ru", first_name="Анна")
+            play(info, client, chat, echo=True)
+            menus = client.calls(method="setMyCommands")
+            print(f"\n(command menus published: {', '.join(c['params'].get('language_code', 'default') for c in menus)})")
+    print(f"(files the bot sent are in {OUT_DIR.relative_to(ROOT)}/; the demo took {time.monotonic() - t0:.0f} s)")
     return 0
 
 
