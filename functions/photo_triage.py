@@ -1,5 +1,4 @@
 """CloudEvent trigger: a photo finalized in the photos bucket -> triage -> result stored, owner answered."""
-import os
 import threading
 
 import functions_framework
@@ -15,9 +14,7 @@ def _instance() -> TriageInstance:
     global _triage
     with _lock:  # built once per instance (the model is loaded here), on the first event
         if _triage is None:
-            # This function gets no webhook secret (serverless.yml): it never checks one.
-            env = {**os.environ, "TELEGRAM_WEBHOOK_SECRET": os.environ.get("TELEGRAM_WEBHOOK_SECRET") or "-"}
-            _triage = TriageInstance(Settings.from_env(env))
+            _triage = TriageInstance(Settings.from_env())
     return _triage
 
 

@@ -22,7 +22,7 @@ def _instance() -> JobsInstance:
     global _jobs
     with _lock:
         if _jobs is None:
-            _jobs = JobsInstance(Settings.from_env({"TELEGRAM_WEBHOOK_SECRET": "-", **os.environ}))
+            _jobs = JobsInstance(Settings.from_env())
     return _jobs
 
 

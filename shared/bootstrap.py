@@ -82,6 +82,8 @@ class WebhookInstance:
     """Everything a telegram_webhook instance keeps between requests."""
 
     def __init__(self, settings: Settings):
+        if not settings.webhook_secret:  # without it anyone could post updates as Telegram
+            raise RuntimeError("missing configuration: TELEGRAM_WEBHOOK_SECRET")
         from shared.bot.application import build_application
         from shared.bot.commands import CommandMenu
         from shared.bot.webhook import TelegramWebhook

@@ -132,8 +132,7 @@ def render_call(call: dict) -> str | None:
               "sendDocument": "🤖 [document]", "editMessageCaption": "🤖 (edited caption)"}[method]
     body = p.get("text") or p.get("caption") or ""
     if method == "sendDocument":
-        files = call.get("files") or {}
-        name = next((f.get("filename") for f in files.values()), None) if isinstance(files, dict) else None
+        name = next((f.get("filename") for f in call.get("files") or []), None)
         body = f"{name or ''} {body}".strip()
     lines = f"{prefix} {body}".rstrip().split("\n")
     markup = p.get("reply_markup")

@@ -56,7 +56,9 @@ class FirestoreDiary:
         query = self._col(owner_id, pet_id, "weights")
         if since:
             query = query.where(filter=FieldFilter("on", ">=", since.isoformat()))
-        snaps = await self._stream(query.order_by("on"))
+        snaps = await self._stream(query)
+        # Two weighings on one day: the later one is the current weight (sorted here, no extra index).
+        snaps.sort(key=lambda s: (s.get("on"), s.get("created_at")))
         return [WeightEntry(s.id, date.fromisoformat(s.get("on")), s.get("kg")) for s in snaps]
 
     # treatments

@@ -5,6 +5,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler
 
 from shared.bot import keyboards
+from shared.bot.commands import commands
 from shared.bot.context import BotContext
 from shared.bot.replies import edit_or_send
 from shared.bot.handlers.pet_dialog import ask_current
@@ -90,7 +91,8 @@ async def language_chosen(update: Update, context: BotContext) -> None:
 
 
 async def help_command(update: Update, context: BotContext) -> None:
-    await update.message.reply_text(context.t("help.text"))
+    menu = "\n".join(f"/{c.command} — {c.description}" for c in commands(context.language))
+    await update.message.reply_text(f"{context.t('help.intro')}\n{menu}\n\n{context.t('help.photo')}")
     if context.owner and context.owner.dialog:
         await ask_current(update, context)
 
