@@ -7,13 +7,14 @@ processed_updates/{update_id} remembers which Telegram updates were handled.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.owners import Dialog, Owner
-from shared.domain.pets import Neutered, Pet, Sex, Species
+from shared.domain.pet_form import draft_from_pet, pet_from_draft
+from shared.domain.pets import Pet
 
 
 @dataclass
@@ -140,30 +141,9 @@ def _owner_from(owner_id: int, data: dict) -> Owner:
                  dialog=dialog, timezone=data.get("timezone"))
 
 
-def _pet_to(pet: Pet) -> dict:
-    return {
-        "species": pet.species.value,
-        "name": pet.name,
-        "breed": pet.breed,
-        "sex": pet.sex.value,
-        "birth_date": pet.birth_date.isoformat() if pet.birth_date else None,
-        "birth_date_approximate": pet.birth_date_approximate,
-        "weight_kg": pet.weight_kg,
-        "neutered": pet.neutered.value,
-    }
+# A pet document holds the same JSON-safe fields as the pet form's draft.
+_pet_to = draft_from_pet
 
 
 def _pet_from(owner_id: int, pet_id: str, data: dict) -> Pet:
-    born = data.get("birth_date")
-    return Pet(
-        id=pet_id,
-        owner_id=owner_id,
-        species=Species(data["species"]),
-        name=data["name"],
-        breed=data.get("breed"),
-        sex=Sex(data.get("sex", "unknown")),
-        birth_date=date.fromisoformat(born) if born else None,
-        birth_date_approximate=bool(data.get("birth_date_approximate")),
-        weight_kg=data.get("weight_kg"),
-        neutered=Neutered(data.get("neutered", "unknown")),
-    )
+    return pet_from_draft(owner_id, data, pet_id=pet_id)
