@@ -14,7 +14,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
+from shared.bot import keyboards
 from shared.bot.context import BotContext
+from shared.bot.keyboards import button
+from shared.bot.replies import drop_keyboard
 from shared.domain.owners import Dialog
 from shared.domain.photos import Area, area_from_caption, pet_from_caption
 from shared.services import owners as owner_service
@@ -47,12 +50,6 @@ def _incoming(message) -> dict | None:
     return None
 
 
-def _buttons(rows):
-    from shared.adapters.telegram_chat import _markup
-
-    return _markup(rows)
-
-
 async def on_photo(update: Update, context: BotContext) -> None:
     message = update.message
     incoming = _incoming(message)
@@ -61,7 +58,7 @@ async def on_photo(update: Update, context: BotContext) -> None:
     pets = await context.services.pets.list(context.owner.id)
     if not pets:
         await message.reply_text(context.t("triage.no_pets"),
-                                 reply_markup=_buttons([[(context.t("triage.btn.add_pet"), "pet:add")]]))
+                                 reply_markup=keyboards.rows(button(context.t("triage.btn.add_pet"), "pet:add")))
         return
     draft = dict(incoming)
     dialog = context.owner.dialog
@@ -75,21 +72,21 @@ async def on_photo(update: Update, context: BotContext) -> None:
         area = area_from_caption(message.caption)
         if area is not None:
             draft["area"] = area.value
-    await _continue(update, context, draft)
+    await _continue(update, context, draft, pets)
 
 
-async def _continue(update: Update, context: BotContext, draft: dict) -> None:
+async def _continue(update: Update, context: BotContext, draft: dict, pets=()) -> None:
+    """Asks what is still unknown (which pet: only ever asked right after `on_photo` listed them)."""
     chat = update.effective_chat
     if "pet_id" not in draft:
         await _set(context, Dialog(PHOTO, STEP_PET, draft))
-        pets = await context.services.pets.list(context.owner.id)
-        await chat.send_message(context.t("ask.photo_pet"), reply_markup=_buttons(
-            [[(p.name, f"ph:p:{p.id}")] for p in pets]))
+        await chat.send_message(context.t("ask.photo_pet"),
+                                reply_markup=keyboards.rows(*(button(p.name, f"ph:p:{p.id}") for p in pets), per_row=1))
         return
     if "area" not in draft:
         await _set(context, Dialog(PHOTO, STEP_AREA, draft))
-        await chat.send_message(context.t("ask.photo_area"), reply_markup=_buttons(
-            [[(context.t(f"triage.area.{a.value}"), f"ph:a:{a.value}") for a in Area]]))
+        await chat.send_message(context.t("ask.photo_area"), reply_markup=keyboards.rows(
+            *(button(context.t(f"triage.area.{a.value}"), f"ph:a:{a.value}") for a in Area), per_row=3))
         return
     await _set(context, None)
     await triage_service.accept_photo(
@@ -128,7 +125,7 @@ async def on_choice(update: Update, context: BotContext) -> None:
     else:
         draft["area"] = Area(value).value
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await drop_keyboard(update)
     await _continue(update, context, draft)
 
 
