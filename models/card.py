@@ -25,7 +25,7 @@ def render_card(m: dict, labels: list[str]) -> str:
     a("- `model.onnx`: EfficientNet-Lite0, input `image` float32 NCHW (N,3,224,224); outputs `logits` (N,6) "
       "and `features` (N,1280, pooled penultimate vector).")
     a("- `labels.json`: class names in output order. `config.json`: preprocessing, temperature, abstention "
-      "threshold, OOD threshold. `ood_stats.npz`: OOD statistics (PCA basis, class centroids, precision). "
+      "threshold, OOD threshold. `ood_stats.npz`: OOD statistics (mean and PCA-64 basis of training features). "
       "`metrics.json`: all figures below, the training history and hyper-parameters.")
     a("- Run time: `shared/adapters/skin_model.py` (onnxruntime + Pillow + numpy only).")
     a("")
@@ -54,6 +54,11 @@ def render_card(m: dict, labels: list[str]) -> str:
       f"{hp['wd']}, dropout {hp['dropout']}, drop-connect 0.2, label smoothing {hp['label_smoothing']}, "
       f"sqrt-inverse-frequency class weights, batch {hp['batch']}, {hp['epochs']} epochs; the last epoch is kept "
       "(no checkpoint picking on validation).")
+    nt = hp.get("tails", 1)
+    if nt > 1:
+        a(f"- Ensemble: {nt} such tails, fine-tuned independently (seeds {hp['seed']}..{hp['seed'] + nt - 1}) on the "
+          "same cached front outputs, share the frozen front inside the one ONNX graph; logits and features are "
+          "averaged. Costs ~25 % more inference time per extra tail, not a second backbone.")
     a("- Augmentation (image level, before the frozen part): random resized crop (35-100 % area, aspect 3/4-4/3), "
       "random 90-degree rotation and flip, brightness/contrast/saturation x0.75-1.25. Feature level: random "
       "rotation/flip of the cached 7x7 maps; each epoch picks one cached view per photo.")
@@ -102,8 +107,11 @@ def render_card(m: dict, labels: list[str]) -> str:
       "(`abstain_threshold` in `config.json`).")
     a("")
     a("## Out-of-distribution check")
-    a("Score: minimum Mahalanobis distance (shared covariance, PCA-64 of L2-normalised 1280-d features) from the "
-      "photo's feature vector to the six class centroids of the training photos. "
+    a("Score: distance of the photo's L2-normalised 1280-d feature vector from the 64-dimensional principal "
+      "subspace of the training photos' features (PCA reconstruction residual). Chosen over Mahalanobis distance "
+      "to class centroids and over energy/max-logit scores, which in a check on a first model did not separate "
+      "flat images, screenshots and diagrams from skin photos; the residual (and k-NN cosine distance, which "
+      "would need the training features shipped) did. "
       f"Threshold = the {m['ood_quantile']:.0%} quantile of validation scores = **{m['ood_threshold']:.2f}** "
       f"(so ~{_pct(1 - m['ood_quantile'])} of genuine photos are flagged; validation flag rate "
       f"{_pct(v['ood_flag_rate_val'])}). A flagged photo abstains: the product should say it does not look like "

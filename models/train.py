@@ -102,14 +102,25 @@ class Tail(nn.Module):
         return self.net._fc(self.dropout(f)), f
 
 
+class Ensemble(nn.Module):
+    """Several fine-tuned tails on the same frozen front: mean logits, mean features."""
+
+    def __init__(self, tails):
+        super().__init__()
+        self.tails = nn.ModuleList(tails)
+
+    def forward(self, x):
+        outs = [t(x) for t in self.tails]
+        return (torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0))
+
+
 class Exported(nn.Module):
     def __init__(self, front, tail):
         super().__init__()
         self.front, self.tail = front, tail
 
     def forward(self, x):
-        f = self.tail.features(self.front(x))
-        return self.tail.net._fc(f), f
+        return self.tail(self.front(x))  # (logits, features); dropout is off in eval
 
 
 # ------------------------------------------------------------------------------ data
@@ -215,22 +226,12 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
-def fit_ood(train_feats: np.ndarray, train_y: np.ndarray, n_classes: int, k: int = 64):
+def fit_ood(train_feats: np.ndarray, k: int = 64):
+    """PCA basis of the L2-normalised training features; OOD score = residual norm off it."""
     f = train_feats / (np.linalg.norm(train_feats, axis=1, keepdims=True) + 1e-8)
     mu = f.mean(axis=0)
-    u, s, vt = np.linalg.svd(f - mu, full_matrices=False)
-    proj = vt[:k].T  # (D, k)
-    z = (f - mu) @ proj
-    cents = np.stack([z[train_y == c].mean(axis=0) for c in range(n_classes)])
-    resid = z - cents[train_y]
-    cov = resid.T @ resid / len(z)
-    cov = cov + 1e-3 * np.trace(cov) / k * np.eye(k)  # shrinkage for stability
-    return {
-        "mean": mu.astype(np.float32),
-        "proj": proj.astype(np.float32),
-        "centroids": cents.astype(np.float32),
-        "precision": np.linalg.inv(cov).astype(np.float32),
-    }
+    _, _, vt = np.linalg.svd(f - mu, full_matrices=False)
+    return {"mean": mu.astype(np.float32), "proj": vt[:k].T.astype(np.float32)}
 
 
 def synthetic_ood_images(seed: int = 0) -> dict[str, Image.Image]:
@@ -278,6 +279,7 @@ def main(argv=None):
     ap.add_argument("--cut", type=int, default=12, help="last frozen MBConv block index (0..15)")
     ap.add_argument("--aug-views", type=int, default=2, help="random augmented views cached per train photo")
     ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--tails", type=int, default=1, help="ensemble of N fine-tuned tails sharing the frozen front")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--wd", type=float, default=0.05)
@@ -306,7 +308,7 @@ def main(argv=None):
     yva = np.array([lab2i[l] for _, l in val_items])
 
     net = build_backbone(len(labels))
-    net.set_swish(memory_efficient=False)
+    # NB: do not call net.set_swish(): it would replace Lite's ReLU6 by Swish
     front = Front(net, args.cut).eval()
     for p in front.parameters():
         p.requires_grad_(False)
@@ -318,77 +320,81 @@ def main(argv=None):
     Fva = cache_front(front, data_dir, val_items, 0, args.seed + 1, args.cache_dir / f"va_{key}.npy")
     log(f"front cache: train {Ftr.shape} val {Fva.shape}; {time.time() - t_start:.0f}s so far")
 
-    # -------------------------------------------------------------- fine-tune tail
-    tail = Tail(net, args.cut, args.dropout)
-    params = [p for n_, p in tail.named_parameters()
-              if n_.startswith("net._blocks.") and int(n_.split(".")[2]) > args.cut
-              or n_.startswith(("net._conv_head", "net._bn1", "net._fc"))]
-    for p in net.parameters():
-        p.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
-    log(f"trainable params {sum(p.numel() for p in params):,}")
-    head_params = list(net._fc.parameters())
-    body_params = [p for p in params if all(p is not q for q in head_params)]
-    opt = torch.optim.AdamW([{"params": body_params, "lr": args.lr * 0.3}, {"params": head_params, "lr": args.lr}],
-                            weight_decay=args.wd)
-    steps_per_epoch = math.ceil(len(train_items) / args.batch)
-    total = steps_per_epoch * args.epochs
-    warm = steps_per_epoch // 2
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
-    # class-balanced loss weights (sqrt inverse frequency)
+    # -------------------------------------------------------------- fine-tune tail(s)
     counts = np.bincount(ytr, minlength=len(labels)).astype(np.float64)
-    cw = torch.tensor((counts.sum() / counts / len(labels)) ** 0.5, dtype=torch.float32)
+    cw = torch.tensor((counts.sum() / counts / len(labels)) ** 0.5, dtype=torch.float32)  # sqrt inv. freq.
     crit = nn.CrossEntropyLoss(weight=cw, label_smoothing=args.label_smoothing)
-    gen = torch.Generator().manual_seed(args.seed)
     V = Ftr.shape[1]
     Ftr_t = torch.from_numpy(Ftr)
     Fva_t = torch.from_numpy(Fva)
     ytr_t = torch.from_numpy(ytr)
 
     @torch.no_grad()
-    def tail_eval(Fc, view):
-        tail.eval()
+    def tail_eval(module, Fc, view):
+        module.eval()
         L, Fe = [], []
         for s in range(0, len(Fc), 128):
-            lo, fe = tail(Fc[s : s + 128, view].float())
+            lo, fe = module(Fc[s : s + 128, view].float())
             L.append(lo.numpy())
             Fe.append(fe.numpy())
         return np.concatenate(L), np.concatenate(Fe)
 
     history = []
-    best = None
-    for ep in range(args.epochs):
-        tail.train()
-        front.eval()
-        perm = torch.randperm(len(train_items), generator=gen)
-        tl, tc, t0 = 0.0, 0, time.time()
-        for s in range(0, len(perm), args.batch):
-            idx = perm[s : s + args.batch]
-            if len(idx) < 8:
-                continue
-            v = torch.randint(0, V, (len(idx),), generator=gen)
-            x = Ftr_t[idx, v].float()
-            x = feature_aug(x, gen)
-            y = ytr_t[idx]
-            logits, _ = tail(x)
-            loss = crit(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tl += float(loss) * len(idx)
-            tc += int((logits.argmax(1) == y).sum())
-        lv, _ = tail_eval(Fva_t, 0)
-        lv2, _ = tail_eval(Fva_t, 1)
-        acc = float((lv.argmax(1) == yva).mean())
-        acc_tta = float(((lv + lv2).argmax(1) == yva).mean())
-        history.append({"epoch": ep + 1, "train_loss": tl / len(perm), "train_acc": tc / len(perm),
-                        "val_top1": acc, "val_top1_tta": acc_tta, "seconds": time.time() - t0})
-        log(f"epoch {ep + 1}/{args.epochs} loss {tl / len(perm):.3f} train_acc {tc / len(perm):.3f} "
-            f"val_top1 {acc:.4f} (hflip TTA {acc_tta:.4f}) {time.time() - t0:.0f}s")
-    # the last epoch is kept (cosine schedule ends at lr 0); no checkpoint picking on val
+    tails = []
+    for ti in range(args.tails):
+        seed = args.seed + ti
+        torch.manual_seed(seed)
+        net_t = net if ti == 0 else build_backbone(len(labels))  # fresh ImageNet tail, new classifier init
+        tail = Tail(net_t, args.cut, args.dropout)
+        params = [p for n_, p in tail.named_parameters()
+                  if n_.startswith("net._blocks.") and int(n_.split(".")[2]) > args.cut
+                  or n_.startswith(("net._conv_head", "net._bn1", "net._fc"))]
+        for p in net_t.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        log(f"tail {ti + 1}/{args.tails} (seed {seed}): trainable params {sum(p.numel() for p in params):,}")
+        head_params = list(net_t._fc.parameters())
+        body_params = [p for p in params if all(p is not q for q in head_params)]
+        opt = torch.optim.AdamW([{"params": body_params, "lr": args.lr * 0.3},
+                                 {"params": head_params, "lr": args.lr}], weight_decay=args.wd)
+        steps_per_epoch = math.ceil(len(train_items) / args.batch)
+        total = steps_per_epoch * args.epochs
+        warm = steps_per_epoch // 2
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+        gen = torch.Generator().manual_seed(seed)
+        for ep in range(args.epochs):
+            tail.train()
+            perm = torch.randperm(len(train_items), generator=gen)
+            tl, tc, t0 = 0.0, 0, time.time()
+            for s in range(0, len(perm), args.batch):
+                idx = perm[s : s + args.batch]
+                if len(idx) < 8:
+                    continue
+                v = torch.randint(0, V, (len(idx),), generator=gen)
+                x = feature_aug(Ftr_t[idx, v].float(), gen)
+                y = ytr_t[idx]
+                logits, _ = tail(x)
+                loss = crit(logits, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                tl += float(loss.detach()) * len(idx)
+                tc += int((logits.argmax(1) == y).sum())
+            lv, _ = tail_eval(tail, Fva_t, 0)
+            lv2, _ = tail_eval(tail, Fva_t, 1)
+            acc = float((lv.argmax(1) == yva).mean())
+            acc_tta = float(((lv + lv2).argmax(1) == yva).mean())
+            history.append({"tail": ti + 1, "epoch": ep + 1, "train_loss": tl / len(perm),
+                            "train_acc": tc / len(perm), "val_top1": acc, "val_top1_tta": acc_tta,
+                            "seconds": time.time() - t0})
+            log(f"tail {ti + 1} epoch {ep + 1}/{args.epochs} loss {tl / len(perm):.3f} train_acc "
+                f"{tc / len(perm):.3f} val_top1 {acc:.4f} (hflip TTA {acc_tta:.4f}) {time.time() - t0:.0f}s")
+        # the last epoch is kept (cosine schedule ends at lr 0); no checkpoint picking on val
+        tails.append(tail.eval())
+    tail = Ensemble(tails) if len(tails) > 1 else tails[0]
 
     # ------------------------------------------------------------------ export ONNX
     out_dir = args.out / args.version
@@ -402,9 +408,9 @@ def main(argv=None):
     log(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
 
     # ------------------------------------------------- calibration, abstention, OOD
-    _, ftr = tail_eval(Ftr_t, 0)
-    lv0, fv0 = tail_eval(Fva_t, 0)
-    lv1, fv1 = tail_eval(Fva_t, 1)
+    _, ftr = tail_eval(tail, Ftr_t, 0)
+    lv0, fv0 = tail_eval(tail, Fva_t, 0)
+    lv1, fv1 = tail_eval(tail, Fva_t, 1)
     acc0 = float((lv0.argmax(1) == yva).mean())
     acc_tta = float(((lv0 + lv1).argmax(1) == yva).mean())
     use_tta = acc_tta >= acc0 + 0.005
@@ -415,7 +421,7 @@ def main(argv=None):
     ece_after = ece_score(softmax(lval / T), yva)
     log(f"temperature {T:.3f}: ECE {ece_before:.4f} -> {ece_after:.4f}")
 
-    ood = fit_ood(ftr, ytr, len(labels))
+    ood = fit_ood(ftr)
     np.savez(out_dir / "ood_stats.npz", **ood)
     (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
     cfg = {
@@ -431,8 +437,8 @@ def main(argv=None):
         "tta_hflip": bool(use_tta),
         "temperature": T,
         "abstain_threshold": 0.0,
-        "ood": {"method": "min Mahalanobis distance to class centroids, shared covariance, PCA-64 of L2-normalised "
-                          "features", "file": "ood_stats.npz", "threshold": float("inf")},
+        "ood": {"method": "norm of the residual of the L2-normalised features off the PCA-64 subspace "
+                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf")},
     }
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
@@ -492,8 +498,7 @@ def main(argv=None):
                   "val_frac": args.val_frac, "n_groups": n_groups, "n_train": len(train_items),
                   "n_val": len(val_items),
                   "train_per_class": {l: int((ytr == i).sum()) for i, l in enumerate(labels)},
-                  "val_per_class": {l: int((yva == i).sum()) for i, l in enumerate(labels)},
-                  "val_groups": len({g for g in []})},
+                  "val_per_class": {l: int((yva == i).sum()) for i, l in enumerate(labels)}},
         "validation": report,
         "validation_top1_single_view": acc0,
         "validation_top1_hflip_tta": acc_tta,

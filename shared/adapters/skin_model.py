@@ -105,11 +105,14 @@ def preprocess_image(
     left = (w - side) / 2.0
     top = (h - side) / 2.0
     img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side))
-    arr = np.asarray(img, dtype=np.float32)  # HWC, 0..255
-    scale = np.asarray([1.0 / (255.0 * s) for s in std], dtype=np.float32)
-    shift = np.asarray([m / s for m, s in zip(mean, std)], dtype=np.float32)
-    arr = arr * scale - shift
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))[None]
+    u8 = np.asarray(img)  # HWC uint8
+    out = np.empty((1, 3, size, size), dtype=np.float32)
+    for c in range(3):  # (x/255 - mean)/std == x * scale - shift, written straight into NCHW
+        sc = np.float32(1.0 / (255.0 * std[c]))
+        sh = np.float32(mean[c] / std[c])
+        np.multiply(u8[:, :, c], sc, out=out[0, c], dtype=np.float32)
+        out[0, c] -= sh
+    return out
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -196,16 +199,17 @@ class SkinModel:
         return res["logits"], res.get("features")
 
     def ood_scores(self, features: np.ndarray) -> np.ndarray:
-        """Min Mahalanobis distance (shared covariance, PCA space) to the class centroids."""
+        """Distance of each L2-normalised feature vector from the principal subspace of the
+        training features (PCA reconstruction residual). Skin photos lie close to that
+        subspace; flat images, screenshots, drawings and other scenes do not."""
         if self._ood is None or features is None:
             return np.zeros(features.shape[0] if features is not None else 1, dtype=np.float32)
         s = self._ood
         f = features.astype(np.float32)
         f = f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-8)
-        z = (f - s["mean"]) @ s["proj"]                     # (N, k)
-        d = z[:, None, :] - s["centroids"][None, :, :]      # (N, C, k)
-        m = np.einsum("nck,kj,ncj->nc", d, s["precision"], d)
-        return np.sqrt(np.maximum(m.min(axis=1), 0.0))
+        z = f - s["mean"]
+        resid = z - (z @ s["proj"]) @ s["proj"].T
+        return np.linalg.norm(resid, axis=1)
 
     def predict_batch(self, batch: np.ndarray) -> list[SkinPrediction]:
         logits, feats = self.run(batch)
