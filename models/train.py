@@ -438,7 +438,8 @@ def main(argv=None):
         "temperature": T,
         "abstain_threshold": 0.0,
         "ood": {"method": "norm of the residual of the L2-normalised features off the PCA-64 subspace "
-                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf")},
+                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf"),
+                "min_pixel_std": 0.05},
     }
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
@@ -461,10 +462,11 @@ def main(argv=None):
     # OOD check on synthetic non-skin images
     synth = {}
     for name, im in synthetic_ood_images(args.seed).items():
-        lo, fe = sm.run(sm.preprocess(im))
-        synth[name] = {"ood_score": float(sm.ood_scores(fe)[0]),
-                       "max_prob": float(softmax(lo / T).max())}
-        synth[name]["flagged_ood"] = synth[name]["ood_score"] > ood_thr
+        x = sm.preprocess(im)
+        lo, fe = sm.run(x)
+        pr = sm.predict_batch(x)[0]
+        synth[name] = {"ood_score": float(sm.ood_scores(fe)[0]), "max_prob": pr.confidence,
+                       "flagged_ood": pr.is_out_of_distribution}
     log(f"OOD threshold (q{args.ood_quantile} of val) {ood_thr:.2f}; synthetic: " +
         ", ".join(f"{k}={v['ood_score']:.1f}{'*' if v['flagged_ood'] else ''}" for k, v in synth.items()))
 

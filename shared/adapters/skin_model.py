@@ -45,7 +45,7 @@ class SkinPrediction:
     probabilities: dict[str, float]  # calibrated probability per label, sums to 1
     abstain: bool                    # True if confidence < threshold or photo is OOD
     ood_score: float                 # distance to the training data (higher = stranger)
-    is_out_of_distribution: bool     # True if ood_score > the model's OOD threshold
+    is_out_of_distribution: bool     # ood_score > OOD threshold, or a blank (near-uniform) image
     model_version: str = ""
     ranked: list[tuple[str, float]] = field(default_factory=list)  # labels by probability
 
@@ -145,6 +145,9 @@ class SkinModel:
         self.tta_hflip: bool = bool(cfg.get("tta_hflip", False))
         ood = cfg.get("ood") or {}
         self.ood_threshold: float = float(ood.get("threshold", np.inf))
+        # blank-image rule: a (near-)uniform picture is never a skin photo; the least varied
+        # validation photo has a normalised pixel std of ~0.15
+        self.min_pixel_std: float = float(ood.get("min_pixel_std", 0.05))
         self._ood = None
         stats_file = ood.get("file")
         if stats_file and (self.model_dir / stats_file).is_file():
@@ -215,12 +218,13 @@ class SkinModel:
         logits, feats = self.run(batch)
         probs = _softmax(logits.astype(np.float64) / self.temperature)
         scores = self.ood_scores(feats) if feats is not None else np.zeros(len(probs))
+        blank = batch.reshape(batch.shape[0], -1).std(axis=1) < self.min_pixel_std
         out = []
-        for p, s in zip(probs, scores):
+        for p, s, b in zip(probs, scores, blank):
             order = np.argsort(-p)
             top = int(order[0])
             conf = float(p[top])
-            is_ood = bool(s > self.ood_threshold)
+            is_ood = bool(s > self.ood_threshold or b)
             out.append(
                 SkinPrediction(
                     label=self.labels[top],
