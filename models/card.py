@@ -69,9 +69,13 @@ def render_card(m: dict, labels: list[str]) -> str:
       f"{'ON' if m['tta_hflip'] else 'OFF'} (single view {_pct(m['validation_top1_single_view'])}, "
       f"with mirror {_pct(m['validation_top1_hflip_tta'])} on validation; it is used only if it gains >= 0.5 pt).")
     a(f"- Calibration: temperature scaling fitted on validation, T = {m['temperature']:.3f}.")
+    cache_note = ("the frozen-front cache was reused from an earlier run with the same split, cut and views; "
+                  f"building it cold took {m.get('cold_cache_seconds', 0) / 60:.0f} min on this machine"
+                  if m.get("front_cache_reused") else
+                  f"of which {m.get('front_cache_seconds', 0) / 60:.1f} min building the frozen-front cache")
     a(f"- Training time on this machine (2 CPU cores, shared with other work): {m['train_seconds'] / 60:.1f} min "
-      "end to end (feature caching is most of it; a re-run with the cache is a few minutes). "
-      f"torch {m['torch']}. Reproduce: `python -m models.train` (see `models/requirements-train.txt`).")
+      f"end to end ({cache_note}). torch {m['torch']}. Reproduce: `python -m models.train` "
+      "(see `models/requirements-train.txt`); a cold run is ~25 min here, well under an hour.")
     a("")
     a("## Validation (group-held-out split, the exported ONNX model through the product adapter)")
     a(f"- **Top-1: {_pct(v['top1'])}** on {v['n']} photos (first choice on every photo, abstained or not).")
@@ -107,6 +111,16 @@ def render_card(m: dict, labels: list[str]) -> str:
       "more reliable kept answers; the product may pick another point from the table without retraining "
       "(`abstain_threshold` in `config.json`).")
     a("")
+    if m.get("selection_note"):
+        a("Model selection: " + m["selection_note"])
+        a("")
+    if m.get("benchmark"):
+        b = m["benchmark"]
+        a(f"Inference (`python -m models.benchmark_inference`, 2 threads, this machine): predict p50 "
+          f"{b['predict_p50_ms']} ms / p99 {b['predict_p99_ms']} ms per photo (JPEG decode + preprocessing + "
+          f"ONNX + calibration/OOD) vs bare `session.run` p50 {b['bare_session_run_p50_ms']} ms; load "
+          f"{b['load_seconds']} s; peak RSS {b['peak_rss_mb']} MB.")
+        a("")
     a("## Out-of-distribution check")
     a("Score: distance of the photo's L2-normalised 1280-d feature vector from the 64-dimensional principal "
       "subspace of the training photos' features (PCA reconstruction residual). Chosen over Mahalanobis distance "

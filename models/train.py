@@ -47,6 +47,7 @@ SIZE = 224
 MEAN = (127.0 / 255.0,) * 3
 STD = (128.0 / 255.0,) * 3
 CACHE_SIDE = 256
+CACHE_REUSED: list[str] = []
 
 
 def log(*a):
@@ -174,6 +175,7 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def cache_front(front, data_dir, items, n_aug, seed, cache_file, batch=32):
     """Front outputs for [eval view, mirrored eval view, n_aug random views] per item (fp16)."""
     if cache_file.is_file():
+        CACHE_REUSED.append(str(cache_file))
         log(f"using cached front features {cache_file}")
         return np.load(cache_file, mmap_mode=None)
     gen = torch.Generator().manual_seed(seed)
@@ -318,7 +320,8 @@ def main(argv=None):
     log(f"caching frozen front (stem+blocks 0..{args.cut}) outputs, key {key}")
     Ftr = cache_front(front, data_dir, train_items, args.aug_views, args.seed, args.cache_dir / f"tr_{key}.npy")
     Fva = cache_front(front, data_dir, val_items, 0, args.seed + 1, args.cache_dir / f"va_{key}.npy")
-    log(f"front cache: train {Ftr.shape} val {Fva.shape}; {time.time() - t_start:.0f}s so far")
+    front_cache_seconds = time.time() - t_start
+    log(f"front cache: train {Ftr.shape} val {Fva.shape}; {front_cache_seconds:.0f}s so far")
 
     # -------------------------------------------------------------- fine-tune tail(s)
     counts = np.bincount(ytr, minlength=len(labels)).astype(np.float64)
@@ -515,6 +518,8 @@ def main(argv=None):
         "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                             if k not in ("data", "out", "cache_dir")},
         "train_seconds": elapsed,
+        "front_cache_seconds": front_cache_seconds,
+        "front_cache_reused": bool(CACHE_REUSED),
         "torch": torch.__version__,
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
