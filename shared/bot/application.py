@@ -1,8 +1,11 @@
 """Builds the python-telegram-bot Application for webhook mode: no Updater, state kept in Firestore."""
 from __future__ import annotations
 
+import ssl
+
 from telegram import Update
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
 
 from shared.bot.context import BotContext
 from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
@@ -11,11 +14,16 @@ from shared.bot.handlers import diary, reminders
 
 
 def build_application(token: str, api_base: str, services) -> Application:
+    # PTB builds two HTTP clients (calls and getUpdates); each would load the CA bundle on its own,
+    # a measurable part of a cold start, so they share one TLS context.
+    tls = {"verify": ssl.create_default_context()}
     app = (
         Application.builder()
         .token(token)
         .base_url(f"{api_base}/bot")
         .base_file_url(f"{api_base}/file/bot")
+        .request(HTTPXRequest(httpx_kwargs=tls))
+        .get_updates_request(HTTPXRequest(connection_pool_size=1, httpx_kwargs=tls))
         .updater(None)
         .context_types(ContextTypes(context=BotContext))
         .build()

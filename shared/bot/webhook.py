@@ -39,8 +39,14 @@ class TelegramWebhook:
             return 400, "no update_id"
         sender = _sender_id(payload)
         owner_read = asyncio.ensure_future(self._owners.get(sender)) if self._owners and sender else None
-        await self._app.initialize()  # once per instance (getMe); later calls return at once
-        if not await self._update_log.claim(update_id, self._clock()):
+        claim = asyncio.ensure_future(self._update_log.claim(update_id, self._clock()))
+        try:
+            await self._app.initialize()  # once per instance (getMe), alongside the claim; then a no-op
+        except Exception:
+            if await claim:
+                await self._update_log.release(update_id)  # Telegram will redeliver
+            raise
+        if not await claim:
             if owner_read:
                 owner_read.cancel()
             return 200, "duplicate"
