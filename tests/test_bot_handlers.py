@@ -2,6 +2,7 @@
 import pytest
 
 from infra.local.bot_api_double import BotApiDouble
+from shared.domain.owners import Dialog
 from shared.domain.pets import Species
 from tests.bot_harness import TOKEN, BotHarness
 
@@ -157,3 +158,13 @@ async def test_stickers_edits_and_channel_posts_do_not_break_anything(bot):
     assert "понимаю текст" in bot.replies(seq)[0]
     assert await bot.deliver(bot.updates.edited_message("hi", message_id=1, user_id=ANNA)) == 200
     assert await bot.deliver(bot.updates.channel_post("news")) == 200
+
+
+async def test_text_while_the_photo_dialog_waits_gets_a_hint_not_the_pet_form(bot):
+    await bot.onboard(ANNA)
+    owners = bot.services.owners
+    owners.owners[ANNA] = owners.owners[ANNA].with_changes(dialog=Dialog("photo", "photo_pet", {"file_id": "f"}))
+    assert await bot.say("Мурка", ANNA) == ["Пожалуйста, выберите ответ кнопкой."]
+    owners.owners[ANNA] = owners.owners[ANNA].with_changes(dialog=Dialog("photo", "photo_wait", {"pet_id": "p"}))
+    assert "обычное фото" in (await bot.say("вот", ANNA))[0]
+    assert owners.owners[ANNA].dialog.name == "photo"  # the open question stays open

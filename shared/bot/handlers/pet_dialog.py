@@ -12,6 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from shared.bot import keyboards, render
 from shared.bot.context import BotContext
+from shared.bot.handlers import photo
 from shared.bot.replies import drop_keyboard
 from shared.domain import pet_form
 from shared.domain.owners import Dialog
@@ -56,8 +57,12 @@ async def _go_to(update: Update, context: BotContext, dialog: Dialog) -> None:
 async def on_text(update: Update, context: BotContext) -> None:
     """Typed text: an answer to the dialog's question, or a hint when no question is open."""
     dialog = context.owner.dialog
-    if dialog is None or dialog.name not in (ADD, EDIT):
+    if dialog is None:
         await update.message.reply_text(context.t("hint.no_dialog"), reply_markup=keyboards.main_menu(context.language))
+        return
+    if dialog.name not in (ADD, EDIT):  # the photo dialog: waiting for a photo, or for a button
+        await update.message.reply_text(context.t("triage.how_to_send" if dialog.step == photo.STEP_WAIT
+                                                  else "err.use_buttons"))
         return
     try:
         changes = pet_form.answer_text(dialog.step, update.message.text, dialog.draft, context.services.clock().date())
