@@ -445,8 +445,9 @@ def test_update_factory_shapes_parse_with_ptb(double, api):
 
 def test_cli_prints_ready_and_serves():
     proc = subprocess.Popen(
+        # "--secret=...": secrets are random URL-safe text and may start with "-" (as the stack passes them)
         [sys.executable, "-m", "infra.local.bot_api_double", "--port", "0", "--token", TOKEN,
-         "--webhook-url", "http://127.0.0.1:9/hook", "--secret", "s"],
+         "--webhook-url", "http://127.0.0.1:9/hook", "--secret=-s"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -456,7 +457,7 @@ def test_cli_prints_ready_and_serves():
         assert int(base.rsplit(":", 1)[1]) > 0
         assert httpx.get(f"{base}/bot{TOKEN}/getMe").json()["result"]["id"] == 123456789
         with BotApiDoubleClient(base) as c:
-            assert c.webhook() == {"url": "http://127.0.0.1:9/hook", "secret": "s"}
+            assert c.webhook() == {"url": "http://127.0.0.1:9/hook", "secret": "-s"}
     finally:
         proc.terminate()
         proc.wait(timeout=5)

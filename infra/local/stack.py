@@ -388,7 +388,7 @@ class LocalStack:
         port = self._function_ports.get("telegram_webhook") if fn else None
         cmd = [
             self._python(), "-m", "infra.local.bot_api_double", "--port", "0",
-            "--token", self.info["bot_token"], "--secret", self.info["webhook_secret"],
+            f"--token={self.info['bot_token']}", f"--secret={self.info['webhook_secret']}",  # "=": a secret may start with "-"
         ]
         if port and fn and fn.source_path(self.root).exists():
             cmd += ["--webhook-url", f"http://127.0.0.1:{port}/"]
