@@ -512,6 +512,10 @@ class LocalStack:
             _signal_group(c.popen.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 c.popen.wait(2)
+        # Killed grandchildren (the emulator's JVM) are reaped by init a moment later: return once gone.
+        t_end = time.monotonic() + 5
+        while any(_group_alive(c.popen.pid) for c in children) and time.monotonic() < t_end:
+            time.sleep(0.05)
         self.started.clear()
         if self.stack_json.exists() and children:
             with contextlib.suppress(OSError):
