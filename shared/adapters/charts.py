@@ -5,7 +5,7 @@ matplotlib is imported here only, on first use: the webhook's cold path does not
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 
 def weight_chart(points: list[tuple[date, float]], title: str, unit: str = "kg",
@@ -17,14 +17,15 @@ def weight_chart(points: list[tuple[date, float]], title: str, unit: str = "kg",
     import matplotlib.pyplot as plt
     import numpy as np
 
-    points = sorted(points)
+    points = sorted(points, key=lambda p: p[0])  # stable: same-day weighings keep their logged order
     days = [p[0] for p in points]
     kg = [p[1] for p in points]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)  # 960 x 600 px
     try:
         ax.plot(days, kg, color="#2f80ed", linewidth=2.2, marker="o" if len(points) <= 40 else None,
                 markersize=5, label=None)
-        if len(points) >= 3:  # linear trend over the shown period
+        span = (days[-1] - days[0]).days
+        if len(points) >= 3 and span > 0:  # linear trend over the shown period
             x = np.array([d.toordinal() for d in days], dtype=float)
             slope, intercept = np.polyfit(x, np.array(kg), 1)
             ax.plot([days[0], days[-1]], [slope * x[0] + intercept, slope * x[-1] + intercept],
@@ -35,6 +36,8 @@ def weight_chart(points: list[tuple[date, float]], title: str, unit: str = "kg",
         ax.set_title(title, fontsize=18, pad=12)
         ax.set_ylabel(unit, fontsize=14)
         ax.tick_params(labelsize=13)
+        if span < 3:  # a few weighings on one or two days: show a week around them, not hours
+            ax.set_xlim(days[0] - timedelta(days=3), days[-1] + timedelta(days=3))
         locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m.%y" if (days[-1] - days[0]).days > 300 else "%d.%m"))
