@@ -168,3 +168,16 @@ async def test_text_while_the_photo_dialog_waits_gets_a_hint_not_the_pet_form(bo
     owners.owners[ANNA] = owners.owners[ANNA].with_changes(dialog=Dialog("photo", "photo_wait", {"pet_id": "p"}))
     assert "обычное фото" in (await bot.say("вот", ANNA))[0]
     assert owners.owners[ANNA].dialog.name == "photo"  # the open question stays open
+
+
+async def test_a_photo_sent_while_adding_a_pet_keeps_the_half_filled_profile(bot):
+    await bot.onboard(ANNA)
+    await bot.press("pet:add", ANNA)
+    await bot.press("f:species:dog", ANNA)
+    await bot.say("Шарик", ANNA)
+    file = bot.double.put_file(b"\xff\xd8\xff", name="skin.jpg", mime_type="image/jpeg", kind="photo")
+    seq = bot._seq()
+    assert await bot.deliver(bot.updates.photo(file, user_id=ANNA)) == 200
+    assert "закончим с профилем" in bot.replies(seq)[0]
+    dialog = bot.services.owners.owners[ANNA].dialog
+    assert (dialog.name, dialog.step, dialog.draft["name"]) == ("add_pet", "breed", "Шарик")

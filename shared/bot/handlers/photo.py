@@ -26,6 +26,7 @@ from shared.services.pets import PetNotFound, owned_pet
 
 PHOTO = "photo"
 STEP_PET, STEP_AREA, STEP_WAIT = "photo_pet", "photo_area", "photo_wait"
+PET_FORM_DIALOGS = ("add_pet", "edit_pet")  # the pet form's dialogs (handlers.pet_dialog)
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "heic", "heif", "bmp", "tif", "tiff")
 
 PHOTO_FILTER = (filters.PHOTO | filters.Document.IMAGE
@@ -55,13 +56,16 @@ async def on_photo(update: Update, context: BotContext) -> None:
     incoming = _incoming(message)
     if incoming is None:
         return
+    dialog = context.owner.dialog
+    if dialog and dialog.name in PET_FORM_DIALOGS:  # don't throw away a half-filled profile
+        await message.reply_text(context.t("triage.finish_dialog_first"))
+        return
     pets = await context.services.pets.list(context.owner.id)
     if not pets:
         await message.reply_text(context.t("triage.no_pets"),
                                  reply_markup=keyboards.rows(button(context.t("triage.btn.add_pet"), "pet:add")))
         return
     draft = dict(incoming)
-    dialog = context.owner.dialog
     if dialog and dialog.name == PHOTO and dialog.step == STEP_WAIT:
         draft.update({k: v for k, v in dialog.draft.items() if k in ("pet_id", "area")})
     if "pet_id" not in draft:
