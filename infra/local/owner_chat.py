@@ -107,7 +107,8 @@ class OwnerChat:
         since = self._last_seq()
         result = self.client.deliver(update, times=times)
         calls = [c for c in self.client.calls(since=since) if self._mine(c)]
-        self.transcript.append(f"👤 {self.name}: {said}")
+        shown = said if len(said) <= 120 else f"{said[:20]}… ({len(said)} characters)"
+        self.transcript.append(f"👤 {self.name}: {shown}")
         self._render_calls(calls)
         return Turn(said, calls, result["statuses"])
 
