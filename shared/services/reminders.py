@@ -12,6 +12,7 @@ Exactly once per reminder and step, however often (and however concurrently) the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -66,7 +67,9 @@ async def due_reminders(reminders, sender, now: datetime, batch: int = 200, max_
                 await reminders.set_status(reminder.id, Status.FAILED)
                 return
             except Exception as err:  # noqa: BLE001 — any failure: give it back for a later run
-                log.warning("reminder %s not sent: %s", reminder.id, type(err).__name__)
+                # the id holds the owner's Telegram id: log a digest, enough to correlate, not to identify
+                log.warning("reminder %s not sent: %s", hashlib.sha256(reminder.id.encode()).hexdigest()[:12],
+                            type(err).__name__)
                 result.retry += 1
                 await reminders.set_status(reminder.id, Status.PENDING, fire_at=now + rem_rules.RETRY_DELAY)
                 return
