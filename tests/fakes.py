@@ -171,6 +171,10 @@ class FakeReminders:
         doc = self.docs.get(reminder_id)
         if doc is None:
             return False
+        from shared.domain.reminders import Status
+
+        if only_if_active and doc["rem"].status not in (Status.PENDING, Status.SENDING, Status.SENT):
+            return False
         changes = {"status": status}
         if fire_at is not None:
             changes["fire_at"] = fire_at

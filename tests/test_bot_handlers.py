@@ -181,3 +181,19 @@ async def test_a_photo_sent_while_adding_a_pet_keeps_the_half_filled_profile(bot
     assert "закончим с профилем" in bot.replies(seq)[0]
     dialog = bot.services.owners.owners[ANNA].dialog
     assert (dialog.name, dialog.step, dialog.draft["name"]) == ("add_pet", "breed", "Шарик")
+
+
+async def test_review_findings_stay_fixed(bot):
+    # a lone "/" from a new user gets the consent prompt, not an internal error
+    assert "Согласны" in (await bot.say("/", ANNA))[-1]
+    await bot.onboard(ANNA)
+    pet_id = await bot.add_pet(ANNA)
+    # /help while another feature's question is open points at it instead of crashing on its template
+    owners = bot.services.owners
+    owners.owners[ANNA] = owners.owners[ANNA].with_changes(
+        dialog=Dialog("diary", "dy_notes", {"pet_id": pet_id, "name": "Мурка"}))
+    replies = await bot.say("/help", ANNA)
+    assert replies[-1] == "Ответьте, пожалуйста, на вопрос выше — или /cancel, чтобы прервать."
+    # forged diary buttons never reach int() or the services
+    for data in ("dyd:m:abc", "dyd:m:99999", "dyd:o:9", "dyd:n:7"):
+        assert await bot.press(data, ANNA) == ["Эта кнопка устарела."], data

@@ -135,7 +135,8 @@ async def snooze(pets, reminders, owner: Owner, pet_id: str, treatment_id: str, 
     pet = await owned_pet(pets, owner.id, pet_id)
     until = rem_rules.snooze_until(now, owner.timezone)
     rid = rem_rules.reminder_id(owner.id, pet.id, treatment_id, Step(step))
-    if not await reminders.set_status(rid, Status.PENDING, fire_at=until):
+    # Only a reminder still in play: "later" on one already done or dismissed must not revive it.
+    if not await reminders.set_status(rid, Status.PENDING, fire_at=until, only_if_active=True):
         raise LookupError(rid)
     return until
 

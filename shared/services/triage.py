@@ -69,8 +69,8 @@ async def accept_photo(*, pets, storage, chat, clean, owner_id: int, chat_id: in
                           message_id=message_id)
     try:
         await storage.put(name, cleaned.data, meta)
-    except Exception:
-        log.exception("storing a photo failed")
+    except Exception as err:  # noqa: BLE001 — any storage failure: tell the owner, keep nothing
+        log.error("storing a photo failed: %s", type(err).__name__)  # the message would name the owner's path
         await chat.edit(chat_id, message_id, t(language, "triage.store_failed"), retake_buttons(language, pet.id, area))
         return None
     return name

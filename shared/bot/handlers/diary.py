@@ -18,7 +18,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from shared.bot import render
 from shared.bot.context import BotContext
 from shared.bot.handlers import pet_dialog
-from shared.bot.handlers.reminders import drop_keyboard, format_date
+from shared.bot.handlers.reminders import format_date
+from shared.bot.replies import drop_keyboard
 from shared.bot.keyboards import button, rows
 from shared.domain import diary as rules
 from shared.domain import nutrition
@@ -341,7 +342,7 @@ async def on_kind(update: Update, context: BotContext) -> None:
         return
     kind = query.data.split(":")[1]
     await query.answer()
-    await drop_keyboard(query)
+    await drop_keyboard(update)
     await _set_step(context, "dy_product", kind=kind)
     await update.effective_chat.send_message(context.t("ask.dy_product", name=context.owner.dialog.draft["name"]))
 
@@ -376,7 +377,7 @@ async def on_dialog_button(update: Update, context: BotContext) -> None:
         await query.answer(context.t("err.outdated_button"))
         return
     await query.answer()
-    await drop_keyboard(query)
+    await drop_keyboard(update)
     today = _today(context)
     if field == "g":
         await _given(update, context, today if value == "today" else today - timedelta(days=1))
@@ -555,5 +556,6 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_action, pattern=r"^dy:[wcvafmsx]:[A-Za-z0-9]{1,40}$"))
     app.add_handler(CallbackQueryHandler(on_kind, pattern=r"^dyk:(vaccine|deworming|flea_tick)$"))
     app.add_handler(CallbackQueryHandler(on_food, pattern=r"^dyf:(\d{1,3}|free)$"))
-    app.add_handler(CallbackQueryHandler(on_dialog_button, pattern=r"^dyd:[gnmopt]:\w{1,10}$"))
+    app.add_handler(CallbackQueryHandler(  # only values the keyboards offer reach int() and the services
+        on_dialog_button, pattern=r"^dyd:(g:(today|yesterday)|n:(p|30|90|365|0)|m:(0|15|30|60|90|120)|[op]:[1-5]|t:skip)$"))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
@@ -28,8 +29,10 @@ async def other_message(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    # The exception type only: messages and tracebacks can carry owners' texts.
-    log.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
+    # The type and where it happened, not the message: messages carry owners' texts and document paths
+    # with their Telegram ids.
+    error = context.error
+    log.error("handler failed: %s\n%s", type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
     if isinstance(update, Update) and update.effective_chat:
         await update.effective_chat.send_message(context.t("err.internal"))
 

@@ -32,7 +32,8 @@ async def require_consent(update: Update, context: BotContext) -> None:
         return
     message, query = update.message, update.callback_query
     if message and message.text and message.text.startswith("/"):
-        if message.text[1:].split("@")[0].split()[0].lower() in _OPEN_COMMANDS:
+        command = (message.text[1:].split("@")[0].split() or [""])[0]  # "/" alone is no command
+        if command.lower() in _OPEN_COMMANDS:
             return
     if query and (query.data or "").startswith(_OPEN_CALLBACKS):
         return

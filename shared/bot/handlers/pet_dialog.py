@@ -25,7 +25,11 @@ ADD, EDIT = "add_pet", "edit_pet"
 
 
 async def ask_current(update: Update, context: BotContext) -> None:
+    """Repeats the open question (after /help or a sticker); other features' questions get a pointer."""
     dialog = context.owner.dialog
+    if dialog.name not in (ADD, EDIT):
+        await update.effective_chat.send_message(context.t("hint.open_question"))
+        return
     species = Species(dialog.draft["species"]) if dialog.draft.get("species") else None
     name = dialog.draft.get("name", "")
     await update.effective_chat.send_message(

@@ -12,6 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from shared.bot.context import BotContext
 from shared.bot.keyboards import button, rows
+from shared.bot.replies import drop_keyboard, edit_or_send
 from shared.domain import reminders as rem_rules
 from shared.domain.reminders import Reminder, Step
 from shared.i18n import t
@@ -24,14 +25,6 @@ _CODE_STEP = {v: k for k, v in _STEP_CODE.items()}
 
 def format_date(lang: str, day) -> str:
     return day.strftime("%d.%m.%Y")
-
-
-async def drop_keyboard(query) -> None:
-    """Removes the buttons of a pressed message; an old or already-edited message is fine as it is."""
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except BadRequest:
-        pass
 
 
 def reminder_text(rem: Reminder) -> str:
@@ -90,12 +83,16 @@ async def on_reminder_button(update: Update, context: BotContext) -> None:
             await reminder_service.dismiss(services.pets, services.diary, services.reminders, owner.id, pet_id,
                                            treatment_id)
             text = context.t("diary.reminder.dismissed")
-    except (PetNotFound, LookupError):
+    except PetNotFound:
         await query.answer(context.t("pet.not_found"), show_alert=True)
-        await drop_keyboard(query)
+        await drop_keyboard(update)
+        return
+    except LookupError:  # the reminder is already done, dismissed or gone
+        await query.answer(context.t("err.outdated_button"))
+        await drop_keyboard(update)
         return
     await query.answer()
-    await drop_keyboard(query)
+    await drop_keyboard(update)
     await update.effective_chat.send_message(text)
 
 
@@ -124,8 +121,8 @@ async def on_timezone(update: Update, context: BotContext) -> None:
     context.owner = await reminder_service.set_timezone(context.services.owners, context.services.reminders,
                                                         context.owner, tz)
     await query.answer()
-    await query.edit_message_text(context.t("diary.tz.changed", tz=_zone_label(context.language, tz),
-                                            hour=f"{rem_rules.REMIND_HOUR}:00"))
+    await edit_or_send(update, context.t("diary.tz.changed", tz=_zone_label(context.language, tz),
+                                         hour=f"{rem_rules.REMIND_HOUR}:00"))
 
 
 def register(app: Application) -> None:
