@@ -104,14 +104,10 @@ class FirestoreUpdateLog:
         self._stats.writes += 1
         try:
             await self._updates.document(str(update_id)).create(
-                {"status": "processing", "expires_at": now + self.RETENTION})
+                {"claimed_at": now, "expires_at": now + self.RETENTION})
         except gexc.AlreadyExists:
             return False
         return True
-
-    async def complete(self, update_id: int) -> None:
-        self._stats.writes += 1
-        await self._updates.document(str(update_id)).update({"status": "done"})
 
     async def release(self, update_id: int) -> None:
         """Lets Telegram's redelivery try again after a failure of ours."""

@@ -5,11 +5,7 @@ the progress message into the result). Tests give the services a fake with the s
 """
 from __future__ import annotations
 
-import logging
-
 from shared.domain.photos import MAX_DOWNLOAD_BYTES, PhotoRejected
-
-log = logging.getLogger(__name__)
 
 
 def _markup(buttons):

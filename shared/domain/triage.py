@@ -112,10 +112,6 @@ class TriageResult:
     model_version: str = ""
     created_at: datetime | None = None
 
-    @property
-    def has_verdict(self) -> bool:
-        return self.outcome is Outcome.FINDINGS
-
 
 def result_id(object_name: str, generation: str | int) -> str:
     """One id per stored object generation: a redelivered event lands on the same document."""

@@ -19,7 +19,6 @@ from datetime import date, datetime, timedelta
 
 from shared.domain import diary as rules
 from shared.domain import reminders as rem_rules
-from shared.domain.diary import Kind
 from shared.domain.owners import Owner
 from shared.domain.reminders import Reminder, Status, Step
 from shared.services import diary as diary_service
@@ -30,10 +29,6 @@ log = logging.getLogger(__name__)
 
 class RecipientGone(Exception):
     """The owner blocked the bot or deleted the chat: never retry."""
-
-
-class TemporaryFailure(Exception):
-    """Telegram or the network failed this time: retry on a later run."""
 
 
 @dataclass
@@ -163,10 +158,6 @@ async def ensure_timezone(owners, owner: Owner, telegram_language: str | None) -
     updated = owner.with_changes(timezone=rem_rules.timezone_for_language(telegram_language))
     await owners.save(updated)
     return updated, True
-
-
-def kind_of(value: str) -> Kind:
-    return Kind(value)
 
 
 def today_for(owner: Owner, now: datetime) -> date:

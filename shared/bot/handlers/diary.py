@@ -33,9 +33,7 @@ from shared.services import reminders as reminder_service
 from shared.services.pets import PetNotFound
 
 DIARY = "diary"
-ACTIONS = {"w", "c", "v", "a", "f", "m", "s", "x"}
 MINUTE_CHOICES = (0, 15, 30, 60, 90, 120)
-NEXT_CHOICES = ("p", "30", "90", "365", "0")  # proposed, +1 month, +3 months, +1 year, no reminder
 
 
 def _today(context: BotContext):
