@@ -102,13 +102,13 @@ async def mark_done(pets, diary, reminders, owner: Owner, chat_id: int, pet_id: 
     next_due = rules.propose_next_due(pet.species, old.kind, today)
     if interval and next_due is None:
         next_due = today + timedelta(days=interval)
+    renewal = diary_service.renewal_id(old.id)
     try:
         new = await diary_service.record_treatment(pets, diary, reminders, owner, chat_id, pet.id, old.kind,
-                                                   old.product, today, next_due, now,
-                                                   doc_id=diary_service.renewal_id(old.id))
+                                                   old.product, today, next_due, now, doc_id=renewal)
     except AlreadyExists:
-        return None
-    await diary.update_treatment(owner.id, pet.id, old.id, {"followed_by": new.id})
+        new = None  # logged by an earlier press; still finish its steps below (they may not have run)
+    await diary.update_treatment(owner.id, pet.id, old.id, {"followed_by": renewal})
     for rid in _step_ids(owner.id, pet.id, old.id):
         await reminders.set_status(rid, Status.DONE)
     return new
