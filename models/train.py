@@ -182,6 +182,45 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
+def model_config(version: str, labels: list[str], *, tta_hflip: bool, temperature: float,
+                 abstain_threshold: float, min_pixel_std: float) -> dict:
+    """config.json: what the run-time adapter needs to preprocess exactly as in training and to decide.
+    The OOD threshold is filled in once the exported model's scores are known."""
+    return {
+        "version": version,
+        "labels": labels,
+        "architecture": "efficientnet-lite0",
+        "input_name": "image",
+        "input_size": SIZE,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size, (x/255-mean)/std, NCHW",
+        "outputs": ["logits", "features"],
+        "tta_hflip": tta_hflip,
+        "temperature": temperature,
+        "abstain_threshold": abstain_threshold,
+        "ood": {"method": "norm of the residual of the L2-normalised features off the PCA-64 subspace "
+                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf"),
+                "min_pixel_std": min_pixel_std},
+    }
+
+
+def frozen_front(num_classes: int, cut: int):
+    """The backbone and its frozen front (stem + blocks 0..cut), whose outputs are cached once per view."""
+    net = build_backbone(num_classes)
+    # NB: do not call net.set_swish(): it would replace Lite's ReLU6 by Swish
+    front = Front(net, cut).eval()
+    for p in front.parameters():
+        p.requires_grad_(False)
+    return net, front
+
+
+def cache_key(args, data_dir: Path, train_items, val_items) -> str:
+    """Names the front cache by everything its contents depend on (split, cut, views, seed)."""
+    return hashlib.sha1(json.dumps([args.cut, args.aug_views, args.seed, args.val_frac, str(data_dir),
+                                    len(train_items), len(val_items)]).encode()).hexdigest()[:10]
+
+
 def cache_front(front, data_dir, items, n_aug, seed, cache_file, batch=32):
     """Front outputs for [eval view, mirrored eval view, n_aug random views] per item (fp16)."""
     if cache_file.is_file():
@@ -412,14 +451,8 @@ def main(argv=None):
     ytr = np.array([lab2i[l] for _, l in train_items])
     yva = np.array([lab2i[l] for _, l in val_items])
 
-    net = build_backbone(len(labels))
-    # NB: do not call net.set_swish(): it would replace Lite's ReLU6 by Swish
-    front = Front(net, args.cut).eval()
-    for p in front.parameters():
-        p.requires_grad_(False)
-
-    key = hashlib.sha1(json.dumps([args.cut, args.aug_views, args.seed, args.val_frac, str(data_dir),
-                                   len(train_items), len(val_items)]).encode()).hexdigest()[:10]
+    net, front = frozen_front(len(labels), args.cut)
+    key = cache_key(args, data_dir, train_items, val_items)
     log(f"caching frozen front (stem+blocks 0..{args.cut}) outputs, key {key}")
     Ftr = cache_front(front, data_dir, train_items, args.aug_views, args.seed, args.cache_dir / f"tr_{key}.npy")
     Fva = cache_front(front, data_dir, val_items, 0, args.seed + 1, args.cache_dir / f"va_{key}.npy")
@@ -459,23 +492,8 @@ def main(argv=None):
     ood = fit_ood(ftr)
     np.savez(out_dir / "ood_stats.npz", **ood)
     (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
-    cfg = {
-        "version": args.version,
-        "labels": labels,
-        "architecture": "efficientnet-lite0",
-        "input_name": "image",
-        "input_size": SIZE,
-        "mean": list(MEAN),
-        "std": list(STD),
-        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size, (x/255-mean)/std, NCHW",
-        "outputs": ["logits", "features"],
-        "tta_hflip": bool(use_tta),
-        "temperature": T,
-        "abstain_threshold": 0.0,
-        "ood": {"method": "norm of the residual of the L2-normalised features off the PCA-64 subspace "
-                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf"),
-                "min_pixel_std": 0.05},
-    }
+    cfg = model_config(args.version, labels, tta_hflip=bool(use_tta), temperature=T, abstain_threshold=0.0,
+                       min_pixel_std=0.05)
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
     # run the real exported model through the product adapter on the validation photos
@@ -668,14 +686,10 @@ def main_all_data(args):
     carried = carried_calibration(args.calibration_from, data_dir, labels, args)
     train_items, val_items, n_groups = group_split(data_dir, labels, args.val_frac, args.seed)
 
-    net = build_backbone(len(labels))
-    front = Front(net, args.cut).eval()
-    for p in front.parameters():
-        p.requires_grad_(False)
+    net, front = frozen_front(len(labels), args.cut)
     # the split's training-photo cache is the one the split run uses (same key); the validation photos
     # get their own cache with the same number of views (eval, mirror, aug_views random) and seed+2
-    key = hashlib.sha1(json.dumps([args.cut, args.aug_views, args.seed, args.val_frac, str(data_dir),
-                                   len(train_items), len(val_items)]).encode()).hexdigest()[:10]
+    key = cache_key(args, data_dir, train_items, val_items)
     log(f"caching frozen front outputs, key {key}")
     Fa = cache_front(front, data_dir, train_items, args.aug_views, args.seed, args.cache_dir / f"tr_{key}.npy")
     Fb = cache_front(front, data_dir, val_items, args.aug_views, args.seed + 2,
@@ -704,24 +718,9 @@ def main_all_data(args):
     np.savez(out_dir / "ood_stats.npz", **ood)
     (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
     T, chosen = carried["temperature"], carried["abstain_threshold"]
-    cfg = {
-        "version": args.version,
-        "labels": labels,
-        "architecture": "efficientnet-lite0",
-        "input_name": "image",
-        "input_size": SIZE,
-        "mean": list(MEAN),
-        "std": list(STD),
-        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size, (x/255-mean)/std, NCHW",
-        "outputs": ["logits", "features"],
-        "tta_hflip": carried["tta_hflip"],
-        "temperature": T,
-        "abstain_threshold": chosen,
-        "ood": {"method": "norm of the residual of the L2-normalised features off the PCA-64 subspace "
-                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf"),
-                "min_pixel_std": carried["min_pixel_std"]},
-        "calibration_carried_over_from": carried["from_version"],
-    }
+    cfg = model_config(args.version, labels, tta_hflip=carried["tta_hflip"], temperature=T,
+                       abstain_threshold=chosen, min_pixel_std=carried["min_pixel_std"])
+    cfg["calibration_carried_over_from"] = carried["from_version"]
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
     SkinModel._cache.clear()
