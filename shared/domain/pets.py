@@ -87,22 +87,22 @@ def _clean_text(text: str) -> str:
     return " ".join(_CONTROL_CHARS.sub(" ", text).split())
 
 
+def _bounded_text(text: str, field: str, max_len: int) -> str:
+    """One line of owner text, control characters and runs of spaces folded; errors err.<field>_empty/_too_long."""
+    value = _clean_text(text)
+    if not value:
+        raise InvalidInput(f"err.{field}_empty")
+    if len(value) > max_len:
+        raise InvalidInput(f"err.{field}_too_long", max=max_len)
+    return value
+
+
 def parse_name(text: str) -> str:
-    name = _clean_text(text)
-    if not name:
-        raise InvalidInput("err.name_empty")
-    if len(name) > NAME_MAX_LEN:
-        raise InvalidInput("err.name_too_long", max=NAME_MAX_LEN)
-    return name
+    return _bounded_text(text, "name", NAME_MAX_LEN)
 
 
 def parse_breed(text: str) -> str:
-    breed = _clean_text(text)
-    if not breed:
-        raise InvalidInput("err.breed_empty")
-    if len(breed) > BREED_MAX_LEN:
-        raise InvalidInput("err.breed_too_long", max=BREED_MAX_LEN)
-    return breed
+    return _bounded_text(text, "breed", BREED_MAX_LEN)
 
 
 _NUMBER = re.compile(r"^\s*([+-]?\d+(?:[.,]\d+)?)\s*([^\d\s].*)?$")
