@@ -1,6 +1,6 @@
 """Evaluate the shipped skin-triage model on a folder of class sub-folders.
 
-    python -m models.evaluate DATA_DIR [--model-dir models/skin_triage/v1]
+    python -m models.evaluate DATA_DIR [--model-dir models/skin_triage/v4]
 
 Runs exactly what the product runs (shared/adapters/skin_model.py: onnxruntime + Pillow + numpy,
 no torch). Folders whose name is not one of the model's labels are reported and skipped.

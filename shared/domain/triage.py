@@ -19,7 +19,7 @@ COVERED_SPECIES = (Species.DOG,)
 COVERED_AREAS = (Area.SKIN,)
 
 # Quality gate thresholds (measured on the stored copy, grey levels 0..255).
-MIN_SIDE = 224                 # the model's input size: anything smaller is upscaled mush
+MIN_SIDE = 224                 # the model's training resolution: anything smaller is upscaled mush
 MIN_BRIGHTNESS = 40.0          # mean grey level
 MAX_BRIGHTNESS = 240.0         # blown out
 MIN_SHARPNESS = 20.0           # variance of the Laplacian on a 512-px grey copy (a flat blur is < 10)
