@@ -4,7 +4,8 @@
 
 Uses synthetic JPEG photos it makes itself, never the dataset, of two kinds: dataset-size
 (640x640, what the model is trained and evaluated on) and phone-size (1280x960 and 960x1280, what
-Telegram delivers). Per kind it prints p50/p99 of ``SkinModel.predict`` on the JPEG bytes (decode +
+Telegram delivers). Per kind it prints p50/p99 of ``SkinModel.predict`` on the JPEG bytes, as the
+triage function calls it (decode +
 preprocessing + inference + calibration/OOD) and of a bare onnxruntime ``session.run`` on the same
 tensor, run alternately in the same process, and their ratio; then the model load time and the
 process's peak RSS. The last line is a JSON object with the same figures.
@@ -63,15 +64,15 @@ def main(argv=None) -> int:
     for kind, sizes in KINDS.items():
         jpegs = [synthetic_jpeg(size, seed) for seed, size in enumerate(sizes)]
         for b in jpegs:  # warm-up
-            model.predict(Image.open(io.BytesIO(b)))
+            model.predict(b)
         full, prep, bare = [], [], []
         for i in range(args.n):
             b = jpegs[i % len(jpegs)]
             t = time.perf_counter()
-            model.predict(Image.open(io.BytesIO(b)))
+            model.predict(b)
             full.append(time.perf_counter() - t)
             t = time.perf_counter()
-            x = model.preprocess(Image.open(io.BytesIO(b)))
+            x = model.preprocess(b)
             prep.append(time.perf_counter() - t)
             feed = model.feed(x)
             t = time.perf_counter()

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -46,8 +45,7 @@ def main(argv=None) -> int:
         chunk, xs = [], []
         for rel, lab in items[s : s + args.batch]:
             try:
-                with Image.open(args.data_dir / rel) as im:
-                    xs.append(model.preprocess(im))
+                xs.append(model.preprocess((args.data_dir / rel).read_bytes()))
                 chunk.append((rel, lab))
             except Exception as e:  # unreadable file: report, don't crash
                 errors.append({"file": rel, "error": repr(e)})

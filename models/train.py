@@ -47,9 +47,13 @@ from shared.adapters.skin_model import SkinModel, preprocess_image
 SIZE = 224  # training resolution of the frozen front's cached views
 # Run-time resolution (FixRes, Touvron et al. 2019): random-resized crops (area 0.35-1) make objects
 # look ~1.26x larger in training than in a full-frame 224 view, so half the cached views (the eval view
-# and its mirror) are at scale 224 and half at ~281; a full-frame test view at their mean, ~256, sees
-# lesions at the size training saw them. The split run records a sweep over test sizes.
-TEST_SIZE = 256
+# and its mirror) are at scale 224 and half at ~281; a full-frame test view near their mean (~252)
+# sees lesions at the size training saw them. 240 is the nearest size libjpeg's DCT scaling gives
+# exactly from the dataset's 640 px photos (3/8) and 1280x960 phone photos (2/8): no resize at run
+# time. The split run records a sweep over test sizes.
+TEST_SIZE = 240
+# bump when preprocess_image changes: the cached eval views are made with it
+PREPROCESS_VERSION = 2
 # EfficientNet-Lite was trained in TF with (x - 127) / 128
 MEAN = (127.0 / 255.0,) * 3
 STD = (128.0 / 255.0,) * 3
@@ -148,13 +152,13 @@ def export_onnx(model: Exported, path: Path, size: int) -> None:
 
 
 @torch.no_grad()
-def resolution_sweep(model: Exported, data_dir: Path, items, y, sizes=(224, 256, 288, 320)) -> dict:
+def resolution_sweep(model: Exported, data_dir: Path, items, y, sizes=(224, 240, 256, 288)) -> dict:
     """Validation top-1 (single view and with the mirror) of the torch model at several test sizes."""
     out = {}
     for size in sizes:
         L, Lm = [], []
         for s in range(0, len(items), 32):
-            x = torch.from_numpy(np.concatenate([preprocess_image(Image.open(data_dir / rel), size)
+            x = torch.from_numpy(np.concatenate([preprocess_image((data_dir / rel).read_bytes(), size)
                                                  for rel, _ in items[s : s + 32]]))
             L.append(model(x)[0].numpy())
             Lm.append(model(x.flip(2))[0].numpy())
@@ -251,7 +255,7 @@ def frozen_front(num_classes: int, cut: int):
 def cache_key(args, data_dir: Path, train_items, val_items) -> str:
     """Names the front cache by everything its contents depend on (split, cut, views, seed)."""
     return hashlib.sha1(json.dumps([args.cut, args.aug_views, args.seed, args.val_frac, str(data_dir),
-                                    len(train_items), len(val_items)]).encode()).hexdigest()[:10]
+                                    len(train_items), len(val_items), PREPROCESS_VERSION]).encode()).hexdigest()[:10]
 
 
 def cache_front(front, data_dir, items, n_aug, seed, cache_file, batch=32):
@@ -267,7 +271,7 @@ def cache_front(front, data_dir, items, n_aug, seed, cache_file, batch=32):
     for s in range(0, len(items), batch):
         chunk = items[s : s + batch]
         evals = normalise(torch.from_numpy(
-            np.concatenate([preprocess_image(Image.open(data_dir / rel), SIZE) for rel, _ in chunk])))
+            np.concatenate([preprocess_image((data_dir / rel).read_bytes(), SIZE) for rel, _ in chunk])))
         xs = [evals, evals.flip(3)]
         if n_aug:
             raw = torch.from_numpy(np.stack([load_256(data_dir / rel) for rel, _ in chunk]))
@@ -605,7 +609,7 @@ def adapter_pass(sm, data_dir: Path, items, batch: int = 16):
     """Logits and features of the exported model through the product adapter."""
     L, Fe = [], []
     for s in range(0, len(items), batch):
-        x = np.concatenate([sm.preprocess(Image.open(data_dir / rel)) for rel, _ in items[s : s + batch]])
+        x = np.concatenate([sm.preprocess((data_dir / rel).read_bytes()) for rel, _ in items[s : s + batch]])
         lo, fe = sm.run(x)
         L.append(lo)
         Fe.append(fe)
@@ -615,7 +619,7 @@ def adapter_pass(sm, data_dir: Path, items, batch: int = 16):
 @torch.no_grad()
 def onnx_vs_torch(sm: SkinModel, model: Exported, data_dir: Path, items, n: int = 8) -> float:
     """Largest logit difference between the exported graph and the torch model on a few photos."""
-    x = np.concatenate([sm.preprocess(Image.open(data_dir / rel)) for rel, _ in items[:n]])
+    x = np.concatenate([sm.preprocess((data_dir / rel).read_bytes()) for rel, _ in items[:n]])
     return float(np.abs(sm.session.run(["logits"], {sm.input_name: x})[0] - model(torch.from_numpy(x))[0].numpy()).max())
 
 

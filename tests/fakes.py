@@ -320,6 +320,6 @@ class FakeSkinModel:
         self.prediction = prediction
         self.calls = 0
 
-    def predict(self, image):
+    def predict(self, photo: bytes):
         self.calls += 1
         return self.prediction

@@ -1,7 +1,7 @@
 """functions/scheduled_jobs.py through functions-framework's test client: auth, clock override, JSON counts,
 and the reminder really reaching the Bot API double once."""
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 

@@ -95,6 +95,66 @@ def test_preprocess_jpeg_draft_matches_full_decode(model):
     assert np.abs(fast.astype(np.int16) - full).mean() < 6  # of 255
 
 
+def _jpeg_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def test_jpeg_bytes_decode_at_reduced_scale_like_the_pillow_path(model):
+    img = _skinlike(7)                                # 640x640, the dataset's size
+    data = _jpeg_bytes(img)
+    fast = model.preprocess(data)                     # libjpeg DCT scaling, no resize
+    assert fast.shape == (1, model.input_size, model.input_size, 3) and fast.dtype == np.uint8
+    slow = model.preprocess(Image.open(io.BytesIO(data)).convert("RGB"))  # full decode + Pillow resize
+    assert np.abs(fast.astype(np.int16) - slow).mean() < 4  # of 255
+    assert model.predict(data).label == model.predict(Image.open(io.BytesIO(data))).label
+
+
+@pytest.mark.parametrize("size", [(1280, 960), (960, 1280), (1280, 720), (300, 200)])
+def test_jpeg_bytes_of_any_size_give_the_centre_square(model, size):
+    img = Image.new("RGB", size, (0, 0, 255))
+    side = min(size)
+    left, top = (size[0] - side) // 2, (size[1] - side) // 2
+    img.paste((255, 0, 0), (left, top, left + side, top + side))
+    x = model.preprocess(_jpeg_bytes(img))
+    assert x.shape == (1, model.input_size, model.input_size, 3)
+    centre = x[0, 3:-3, 3:-3].astype(np.int16)
+    assert (centre[..., 0] > 230).all() and (centre[..., 2] < 30).all()
+
+
+def test_exif_rotated_jpeg_bytes_are_classified_upright(model):
+    upright = Image.new("RGB", (640, 480), (0, 0, 255))
+    upright.paste((255, 0, 0), (80, 0, 320, 240))     # red in the top-left of the centre square
+    exif = Image.Exif()
+    exif[0x0112] = 6                                  # stored rotated, displayed upright
+    x = model.preprocess(_jpeg_bytes(upright.rotate(90, expand=True), exif=exif.tobytes()))
+    q = model.input_size // 4
+    assert x[0, q, q, 0] > 200 and x[0, -q, -q, 0] < 60
+
+
+def test_png_and_webp_bytes_use_pillow(model):
+    img = _skinlike(8, (500, 400))
+    for fmt in ("PNG", "WEBP"):
+        buf = io.BytesIO()
+        img.save(buf, fmt)
+        x = model.preprocess(buf.getvalue())
+        assert x.shape == (1, model.input_size, model.input_size, 3)
+        assert np.abs(x.astype(np.int16) - model.preprocess(img)).mean() < 4
+
+
+@pytest.mark.parametrize("data", [b"", b"\xff\xd8\xff\xe0 not really a jpeg", b"%PDF-1.4"])
+def test_unreadable_bytes_raise_instead_of_returning_garbage(model, data):
+    with pytest.raises(Exception):
+        model.preprocess(data)
+
+
+def test_truncated_jpeg_bytes_raise(model):
+    data = _jpeg_bytes(_skinlike(9))
+    with pytest.raises(OSError):
+        model.preprocess(data[: len(data) // 2])
+
+
 def test_preprocess_centre_crop(model):
     # a wide image whose centre square is red and whose sides are blue -> only red remains
     img = Image.new("RGB", (900, 300), (0, 0, 255))

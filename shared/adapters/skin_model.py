@@ -1,13 +1,13 @@
 """Run-time adapter for the dog-skin photo triage model (ONNX).
 
-Only onnxruntime, Pillow and numpy are used here: this module is imported by the
+Only onnxruntime, Pillow, simplejpeg and numpy are used here: this module is imported by the
 triage function, never by training code that needs torch.
 
 Usage::
 
     from shared.adapters.skin_model import SkinModel
     model = SkinModel.load()                 # loads once per process (cached)
-    pred = model.predict(PIL.Image.open(f))  # -> SkinPrediction
+    pred = model.predict(path.read_bytes())  # or a PIL image -> SkinPrediction
 
 The model directory (``models/skin_triage/<version>/``) holds ``model.onnx``,
 ``labels.json``, ``config.json`` (preprocessing, temperature, thresholds) and
@@ -16,14 +16,15 @@ The model directory (``models/skin_triage/<version>/``) holds ``model.onnx``,
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,15 +68,21 @@ def default_model_dir(root: Path | None = None) -> Path:
     return versions[-1]
 
 
-def preprocess_image(image: Image.Image, size: int = 256) -> np.ndarray:
-    """Eval preprocessing shared by training and run time.
+def preprocess_image(source: bytes | Image.Image, size: int = 240) -> np.ndarray:
+    """Eval preprocessing shared by training and run time: uint8 RGB ``(1, size, size, 3)``.
 
-    Centre square crop, resize to ``size``x``size`` (Pillow bilinear with antialiasing); returns
-    uint8 RGB ``(1, size, size, 3)``. Scaling and normalisation happen inside the ONNX graph, so
-    this is the tensor the model takes as is. For a JPEG that is not loaded yet, ``Image.draft``
-    lets libjpeg decode at a reduced scale (still >= ``size``), which is most of the speed-up.
+    Centre square crop at ``size``x``size``; scaling and normalisation happen inside the ONNX graph.
+    JPEG bytes are decoded by libjpeg-turbo at the smallest of its M/8 scales that keeps both sides
+    >= ``size`` (the DCT does the downscaling): a 640x640 photo decodes at 3/8 straight to 240x240 and
+    a 1280x960 one at 2/8 to 320x240, so no resize is left. Other sizes, other formats, JPEGs with an
+    EXIF rotation and already-opened images go through Pillow (antialiased bilinear resize).
     """
-    img = image
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        pixels = _scaled_jpeg(bytes(source), size)
+        if pixels is not None:
+            return _centre_square(pixels, size)
+        source = Image.open(io.BytesIO(source))
+    img = source
     if getattr(img, "format", None) == "JPEG":
         # draft only works before the pixels are loaded (else a no-op); keeps size >= requested
         try:
@@ -95,12 +102,36 @@ def preprocess_image(image: Image.Image, size: int = 256) -> np.ndarray:
             img = bg
         else:
             img = img.convert("RGB")
+    return _resize_square(img, size)
+
+
+def _scaled_jpeg(data: bytes, size: int) -> np.ndarray | None:
+    """HWC RGB of an upright JPEG decoded at reduced scale; None for anything Pillow should handle."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    try:
+        if Image.open(io.BytesIO(data)).getexif().get(0x0112, 1) != 1:  # header only: rotated photo
+            return None
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=size, min_width=size)
+    except Exception:  # noqa: BLE001 - unusual JPEGs (CMYK, progressive quirks, truncation) go to Pillow
+        return None
+
+
+def _centre_square(pixels: np.ndarray, size: int) -> np.ndarray:
+    h, w = pixels.shape[:2]
+    side = min(h, w)
+    if side != size:
+        return _resize_square(Image.fromarray(pixels), size)
+    top, left = (h - side) // 2, (w - side) // 2
+    return np.ascontiguousarray(pixels[top : top + side, left : left + side])[None]
+
+
+def _resize_square(img: Image.Image, size: int) -> np.ndarray:
     w, h = img.size
     side = min(w, h)
-    left = (w - side) / 2.0
-    top = (h - side) / 2.0
+    left, top = (w - side) / 2.0, (h - side) / 2.0
     img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side))
-    return np.asarray(img)[None]  # (1, H, W, 3) uint8, a view of the resized image
+    return np.asarray(img)[None]  # (1, H, W, 3) uint8
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -170,9 +201,9 @@ class SkinModel:
         return model
 
     # ------------------------------------------------------------ preprocessing
-    def preprocess(self, image: Image.Image) -> np.ndarray:
+    def preprocess(self, source: bytes | Image.Image) -> np.ndarray:
         """Exactly the training-time eval preprocessing: uint8 (1, S, S, 3)."""
-        return preprocess_image(image, self.input_size)
+        return preprocess_image(source, self.input_size)
 
     # ---------------------------------------------------------------- inference
     def feed(self, batch: np.ndarray) -> np.ndarray:
@@ -232,6 +263,6 @@ class SkinModel:
             )
         return out
 
-    def predict(self, image: Image.Image) -> SkinPrediction:
-        """Classify one photo: calibrated probabilities, abstention and OOD flag."""
-        return self.predict_batch(self.preprocess(image))[0]
+    def predict(self, source: bytes | Image.Image) -> SkinPrediction:
+        """Classify one photo (its file bytes, or an image): calibrated probabilities, abstention, OOD flag."""
+        return self.predict_batch(self.preprocess(source))[0]

@@ -164,7 +164,8 @@ async def _decide(photo: StoredPhoto, pet: Pet, rid: str, storage, model, images
     quality = await asyncio.to_thread(images.measure_quality, img)
     if rules.quality_issues(quality) or model is None:
         return rules.decide(quality=quality, prediction=None, **common)
-    prediction = prediction_from(await asyncio.to_thread(model.predict, img))
+    # the stored bytes, not the decoded image: the model decodes a JPEG straight to its own size
+    prediction = prediction_from(await asyncio.to_thread(model.predict, data))
     return rules.decide(quality=quality, prediction=prediction, **common)
 
 
