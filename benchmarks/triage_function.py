@@ -1,6 +1,6 @@
 """Benchmark of the photo_triage function (manual, not a test): cold start, peak memory, per-event latency.
 
-    .venv/bin/python -m benchmarks.triage_function [--events 30] [--model-dir models/skin_triage/v4]
+    .venv/bin/python -m benchmarks.triage_function [--events 30] [--model-dir models/skin_triage/v5]
 
 Starts the emulators and the Bot API double (infra.local.stack parts firestore, storage, telegram),
 seeds an owner and a dog in Firestore, uploads cleaned photos to the Storage emulator, then starts

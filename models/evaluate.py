@@ -1,8 +1,8 @@
 """Evaluate the shipped skin-triage model on a folder of class sub-folders.
 
-    python -m models.evaluate DATA_DIR [--model-dir models/skin_triage/v4]
+    python -m models.evaluate DATA_DIR [--model-dir models/skin_triage/v5]
 
-Runs exactly what the product runs (shared/adapters/skin_model.py: onnxruntime + Pillow + numpy,
+Runs exactly what the product runs (shared/adapters/skin_model.py: onnxruntime, Pillow, simplejpeg, numpy;
 no torch). Folders whose name is not one of the model's labels are reported and skipped.
 The LAST line printed is one JSON object with top1 (the model's first choice on every photo,
 abstained or not), per_class_recall, ece, abstain_rate, n, kept_accuracy, confusion matrix, ...

@@ -151,6 +151,60 @@ def export_onnx(model: Exported, path: Path, size: int) -> None:
     log(f"exported {path} ({path.stat().st_size / 1e6:.1f} MB, input uint8 1x{size}x{size}x3)")
 
 
+def add_postprocessing(path: Path, n_features: int = 1280, k: int = 64) -> None:
+    """Appends to the exported graph the arithmetic the adapter would otherwise do in numpy after the run
+    (cold caches make a handful of small numpy ops cost ~0.3 ms there): ``probs`` = softmax(logits / T),
+    ``ood`` = residual norm of the L2-normalised features off a PCA basis, ``pixel_std`` = spread of every
+    4th input pixel in normalised units. T, the PCA mean and basis start as placeholders for
+    ``set_postprocessing``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(path))
+    g = m.graph
+    consts = {"post_T": np.array(1.0, np.float32), "post_mean": np.zeros(n_features, np.float32),
+              "post_proj": np.zeros((n_features, k), np.float32), "post_projT": np.zeros((k, n_features), np.float32),
+              "post_eps": np.array(1e-8, np.float32), "post_scale": np.array(255.0 * STD[0], np.float32),
+              "post_starts": np.array([0, 0], np.int64), "post_ends": np.array([2**31, 2**31], np.int64),
+              "post_axes": np.array([1, 2], np.int64), "post_steps": np.array([4, 4], np.int64),
+              "post_flat": np.array([0, -1], np.int64)}
+    g.initializer.extend(numpy_helper.from_array(v, name) for name, v in consts.items())
+    N = helper.make_node
+    g.node.extend([
+        N("Div", ["logits", "post_T"], ["post_scaled"]), N("Softmax", ["post_scaled"], ["probs"], axis=-1),
+        N("ReduceL2", ["features"], ["post_norm"], axes=[1], keepdims=1),
+        N("Add", ["post_norm", "post_eps"], ["post_norm_eps"]), N("Div", ["features", "post_norm_eps"], ["post_unit"]),
+        N("Sub", ["post_unit", "post_mean"], ["post_z"]), N("MatMul", ["post_z", "post_proj"], ["post_zp"]),
+        N("MatMul", ["post_zp", "post_projT"], ["post_recon"]), N("Sub", ["post_z", "post_recon"], ["post_resid"]),
+        N("ReduceL2", ["post_resid"], ["ood"], axes=[1], keepdims=0),
+        N("Slice", ["image", "post_starts", "post_ends", "post_axes", "post_steps"], ["post_sub"]),
+        N("Cast", ["post_sub"], ["post_subf"], to=TensorProto.FLOAT),
+        N("Reshape", ["post_subf", "post_flat"], ["post_px"]),
+        N("ReduceMean", ["post_px"], ["post_mu"], axes=[1], keepdims=1), N("Sub", ["post_px", "post_mu"], ["post_d"]),
+        N("Mul", ["post_d", "post_d"], ["post_d2"]), N("ReduceMean", ["post_d2"], ["post_var"], axes=[1], keepdims=0),
+        N("Sqrt", ["post_var"], ["post_sd"]), N("Div", ["post_sd", "post_scale"], ["pixel_std"]),
+    ])
+    g.output.extend([helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", None]),
+                     helper.make_tensor_value_info("ood", TensorProto.FLOAT, ["n"]),
+                     helper.make_tensor_value_info("pixel_std", TensorProto.FLOAT, ["n"])])
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def set_postprocessing(path: Path, temperature: float, ood: dict) -> None:
+    """Writes the fitted temperature and OOD statistics into the graph's post-processing constants."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    values = {"post_T": np.array(temperature, np.float32), "post_mean": ood["mean"], "post_proj": ood["proj"],
+              "post_projT": np.ascontiguousarray(ood["proj"].T)}
+    for init in m.graph.initializer:
+        if init.name in values:
+            init.CopyFrom(numpy_helper.from_array(np.asarray(values[init.name], np.float32), init.name))
+    onnx.save(m, str(path))
+
+
 @torch.no_grad()
 def resolution_sweep(model: Exported, data_dir: Path, items, y, sizes=(224, 240, 256, 288)) -> dict:
     """Validation top-1 (single view and with the mirror) of the torch model at several test sizes."""
@@ -217,10 +271,9 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def model_config(version: str, labels: list[str], *, test_size: int, tta_hflip: bool, temperature: float,
-                 abstain_threshold: float, min_pixel_std: float) -> dict:
+def model_config(version: str, labels: list[str], *, test_size: int, min_pixel_std: float) -> dict:
     """config.json: what the run-time adapter needs to preprocess exactly as in training and to decide.
-    The OOD threshold is filled in once the exported model's scores are known."""
+    The abstention and OOD thresholds are filled in once the exported model's scores are known."""
     return {
         "version": version,
         "labels": labels,
@@ -232,13 +285,13 @@ def model_config(version: str, labels: list[str], *, test_size: int, tta_hflip: 
         "mean": list(MEAN),
         "std": list(STD),
         "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size",
-        "outputs": ["logits", "features"],
-        "tta_hflip": tta_hflip,
-        "temperature": temperature,
-        "abstain_threshold": abstain_threshold,
-        "ood": {"method": "norm of the residual of the L2-normalised features off the PCA-64 subspace "
-                          "of the training features", "file": "ood_stats.npz", "threshold": float("inf"),
-                "min_pixel_std": min_pixel_std},
+        "outputs": {"probs": "calibrated probabilities (temperature scaling inside the graph)",
+                    "ood": "norm of the residual of the L2-normalised features off the PCA-64 subspace of "
+                           "the training features (mean and basis inside the graph)",
+                    "pixel_std": "spread of the input pixels in normalised units (every 4th pixel)",
+                    "logits": "raw logits", "features": "pooled 1280-d penultimate vector"},
+        "abstain_threshold": 0.0,
+        "ood": {"threshold": float("inf"), "min_pixel_std": min_pixel_std},
     }
 
 
@@ -495,51 +548,38 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     model = Exported(front, tail).eval()
     sweep = resolution_sweep(model, data_dir, val_items, yva)
-    export_onnx(model, out_dir / "model.onnx", args.test_size)
+    onnx_path = out_dir / "model.onnx"
+    export_onnx(model, onnx_path, args.test_size)
+    add_postprocessing(onnx_path)
 
     # ------------------------------------------------- calibration, abstention, OOD
     # everything below is measured on the exported graph through the product adapter
     (out_dir / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
-    cfg = model_config(args.version, labels, test_size=args.test_size, tta_hflip=False, temperature=1.0,
-                       abstain_threshold=0.0, min_pixel_std=0.05)
+    cfg = model_config(args.version, labels, test_size=args.test_size, min_pixel_std=0.05)
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-    SkinModel._cache.clear()
     sm = SkinModel(out_dir, num_threads=args.threads)
     t0 = time.time()
-    lv0, _ = adapter_pass(sm, data_dir, val_items)
-    sm.tta_hflip = True
-    lv_tta, _ = adapter_pass(sm, data_dir, val_items)
+    L, _ = adapter_pass(sm, data_dir, val_items)
+    L_mirror, _ = adapter_pass(sm, data_dir, val_items, mirror=True)
     log(f"ONNX val passes {time.time() - t0:.0f}s; |logit diff| vs torch {onnx_vs_torch(sm, model, data_dir, val_items):.2e}")
-    acc0 = float((lv0.argmax(1) == yva).mean())
-    acc_tta = float((lv_tta.argmax(1) == yva).mean())
-    use_tta = acc_tta >= acc0 + 0.005
-    sm.tta_hflip = use_tta
-    log(f"val top1 single {acc0:.4f}, hflip TTA {acc_tta:.4f} -> tta_hflip={use_tta}")
-    L = lv_tta if use_tta else lv0
+    acc0 = float((L.argmax(1) == yva).mean())
+    acc_tta = float(((L + L_mirror).argmax(1) == yva).mean())
+    log(f"val top1 {acc0:.4f}; with the mirror averaged in {acc_tta:.4f} (measured, not used)")
     T = fit_temperature(L, yva)
     log(f"temperature {T:.3f}: ECE {ece_score(softmax(L), yva):.4f} -> {ece_score(softmax(L / T), yva):.4f}")
-    cfg["tta_hflip"], cfg["temperature"] = bool(use_tta), T
-    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
     # OOD statistics from the training photos' features as the product computes them
     _, ftr = adapter_pass(sm, data_dir, train_items)
-    ood = fit_ood(ftr)
-    np.savez(out_dir / "ood_stats.npz", **ood)
-    SkinModel._cache.clear()
+    set_postprocessing(onnx_path, T, fit_ood(ftr))
     sm = SkinModel(out_dir, num_threads=args.threads)
-    L, Fe = adapter_pass(sm, data_dir, val_items)
-    probs = softmax(L / T)
-    ood_val = sm.ood_scores(Fe)
+    probs, ood_val = head_pass(sm, data_dir, val_items)
     ood_thr = float(np.quantile(ood_val, args.ood_quantile))
     sm.ood_threshold = ood_thr
     # OOD check on synthetic non-skin images
     synth = {}
     for name, im in synthetic_ood_images(args.seed).items():
-        x = sm.preprocess(im)
-        lo, fe = sm.run(x)
-        pr = sm.predict_batch(x)[0]
-        synth[name] = {"ood_score": float(sm.ood_scores(fe)[0]), "max_prob": pr.confidence,
-                       "flagged_ood": pr.is_out_of_distribution}
+        pr = sm.predict(im)
+        synth[name] = {"ood_score": pr.ood_score, "max_prob": pr.confidence, "flagged_ood": pr.is_out_of_distribution}
     log(f"OOD threshold (q{args.ood_quantile} of val) {ood_thr:.2f}; synthetic: " +
         ", ".join(f"{k}={v['ood_score']:.1f}{'*' if v['flagged_ood'] else ''}" for k, v in synth.items()))
 
@@ -579,7 +619,6 @@ def main(argv=None):
         "validation_top1_hflip_tta": acc_tta,
         "test_size": args.test_size,
         "resolution_sweep": sweep,
-        "tta_hflip": bool(use_tta),
         "temperature": T,
         "abstain_threshold": chosen,
         "abstention_tradeoff": table,
@@ -604,16 +643,21 @@ def main(argv=None):
                       "ece": report["ece"], "abstain_rate": report["abstain_rate"], "n": report["n"]}))
 
 
-# ------------------------------------------------------------------- --all-data mode
-def adapter_pass(sm, data_dir: Path, items, batch: int = 16):
-    """Logits and features of the exported model through the product adapter."""
-    L, Fe = [], []
+def _batches(sm: SkinModel, data_dir: Path, items, batch: int = 16):
     for s in range(0, len(items), batch):
-        x = np.concatenate([sm.preprocess((data_dir / rel).read_bytes()) for rel, _ in items[s : s + batch]])
-        lo, fe = sm.run(x)
-        L.append(lo)
-        Fe.append(fe)
-    return np.concatenate(L), np.concatenate(Fe)
+        yield np.concatenate([sm.preprocess((data_dir / rel).read_bytes()) for rel, _ in items[s : s + batch]])
+
+
+def adapter_pass(sm: SkinModel, data_dir: Path, items, mirror: bool = False):
+    """Logits and features of the exported model through the product adapter (optionally mirrored)."""
+    outs = [sm.run(np.ascontiguousarray(x[:, :, ::-1]) if mirror else x) for x in _batches(sm, data_dir, items)]
+    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+
+
+def head_pass(sm: SkinModel, data_dir: Path, items):
+    """Calibrated probabilities and OOD scores, as the graph's post-processing computes them."""
+    outs = [sm.session.run(["probs", "ood"], {sm.input_name: x}) for x in _batches(sm, data_dir, items)]
+    return np.concatenate([o[0] for o in outs]).astype(np.float64), np.concatenate([o[1] for o in outs])
 
 
 @torch.no_grad()

@@ -44,7 +44,7 @@ def _skinlike(seed: int = 0, size=(640, 640)) -> Image.Image:
 
 
 def test_model_files_present_and_small():
-    for name in ("model.onnx", "labels.json", "config.json", "model_card.md", "metrics.json", "ood_stats.npz"):
+    for name in ("model.onnx", "labels.json", "config.json", "model_card.md", "metrics.json"):
         assert (MODEL_DIR / name).is_file(), name
     total = sum(p.stat().st_size for p in MODEL_DIR.iterdir() if p.is_file())
     assert total <= 25 * 1024 * 1024
@@ -57,7 +57,24 @@ def test_load_is_cached_and_has_metadata(model):
     assert model.version == MODEL_DIR.name
     assert 0.0 < model.threshold < 1.0
     assert np.isfinite(model.ood_threshold) and model.ood_threshold > 0
-    assert model.temperature > 0
+
+
+def test_graph_calibrates_with_the_fitted_temperature(model):
+    """The graph's probs are softmax(logits / T) with the T the training run fitted and recorded."""
+    temperature = json.loads((MODEL_DIR / "metrics.json").read_text())["temperature"]
+    x = np.concatenate([model.preprocess(_skinlike(s)) for s in (10, 11)])
+    logits, = model.session.run(["logits"], {model.input_name: x})
+    probs, = model.session.run(["probs"], {model.input_name: x})
+    z = logits / temperature
+    expected = np.exp(z - z.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    assert np.allclose(probs, expected, atol=1e-5)
+
+
+def test_graph_pixel_spread_tells_flat_from_textured(model):
+    flat = model.session.run(["pixel_std"], {model.input_name: model.preprocess(Image.new("RGB", (300, 300), (120, 120, 120)))})[0]
+    textured = model.session.run(["pixel_std"], {model.input_name: model.preprocess(_skinlike(12))})[0]
+    assert flat[0] < 1e-3 < model.min_pixel_std < textured[0]
 
 
 @pytest.mark.parametrize(

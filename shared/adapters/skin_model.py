@@ -9,9 +9,10 @@ Usage::
     model = SkinModel.load()                 # loads once per process (cached)
     pred = model.predict(path.read_bytes())  # or a PIL image -> SkinPrediction
 
-The model directory (``models/skin_triage/<version>/``) holds ``model.onnx``,
-``labels.json``, ``config.json`` (preprocessing, temperature, thresholds) and
-``ood_stats.npz`` (statistics of training features for out-of-distribution detection).
+The model directory (``models/skin_triage/<version>/``) holds ``model.onnx``, ``labels.json`` and
+``config.json`` (input size, thresholds). The graph itself does the arithmetic around the network:
+uint8 pixels in; calibrated probabilities (temperature inside), the out-of-distribution score and the
+photo's pixel spread out. This module only decodes, crops and applies the thresholds.
 """
 
 from __future__ import annotations
@@ -134,15 +135,10 @@ def _resize_square(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(img)[None]  # (1, H, W, 3) uint8
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class SkinModel:
     """ONNX skin-condition classifier with calibration, abstention and OOD detection."""
 
+    OUTPUTS = ("probs", "ood", "pixel_std")  # what predictions are made of
     _cache: dict[Path, "SkinModel"] = {}
     _lock = threading.Lock()
 
@@ -157,21 +153,12 @@ class SkinModel:
         )
         self.version: str = str(cfg.get("version", self.model_dir.name))
         self.input_size: int = int(cfg["input_size"])
-        # the graph computes (x - 255*mean) / (255*std); the blank-image rule is in those units
-        self._pixel_scale = 255.0 * float(cfg["std"][0])
-        self.temperature: float = float(cfg.get("temperature", 1.0))
-        self.threshold: float = float(cfg.get("abstain_threshold", 0.0))
-        self.tta_hflip: bool = bool(cfg.get("tta_hflip", False))
-        ood = cfg.get("ood") or {}
-        self.ood_threshold: float = float(ood.get("threshold", np.inf))
+        self.threshold: float = float(cfg["abstain_threshold"])
+        ood = cfg["ood"]
+        self.ood_threshold: float = float(ood["threshold"])
         # blank-image rule: a (near-)uniform picture is never a skin photo; the least varied
         # validation photo has a normalised pixel std of ~0.15
-        self.min_pixel_std: float = float(ood.get("min_pixel_std", 0.05))
-        self._ood = None
-        stats_file = ood.get("file")
-        if stats_file and (self.model_dir / stats_file).is_file():
-            with np.load(self.model_dir / stats_file) as z:
-                self._ood = {k: z[k].astype(np.float32) for k in z.files}
+        self.min_pixel_std: float = float(ood["min_pixel_std"])
 
         opts = ort.SessionOptions()
         if num_threads is None:
@@ -184,8 +171,6 @@ class SkinModel:
             str(self.model_dir / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [o.name for o in self.session.get_outputs()]
-        self._has_features = "features" in self.output_names
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -206,59 +191,28 @@ class SkinModel:
         return preprocess_image(source, self.input_size)
 
     # ---------------------------------------------------------------- inference
-    def feed(self, batch: np.ndarray) -> np.ndarray:
-        """What ``session.run`` gets for a preprocessed batch: with TTA, the batch and its mirror."""
-        if self.tta_hflip:
-            return np.concatenate([batch, batch[:, :, ::-1]], axis=0)  # NHWC: mirror the width
-        return batch
-
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw logits (N, C) and penultimate features (N, D) for a preprocessed batch."""
-        outs = self.session.run(None, {self.input_name: self.feed(batch)})
-        res = dict(zip(self.output_names, outs))
-        logits, feats = res["logits"], res.get("features")
-        if self.tta_hflip:  # average each photo with its mirror
-            n = batch.shape[0]
-            logits = (logits[:n] + logits[n:]) / 2.0
-            feats = (feats[:n] + feats[n:]) / 2.0 if feats is not None else None
-        return logits, feats
-
-    def ood_scores(self, features: np.ndarray) -> np.ndarray:
-        """Distance of each L2-normalised feature vector from the principal subspace of the
-        training features (PCA reconstruction residual). Skin photos lie close to that
-        subspace; flat images, screenshots, drawings and other scenes do not."""
-        if self._ood is None or features is None:
-            return np.zeros(features.shape[0] if features is not None else 1, dtype=np.float32)
-        s = self._ood
-        f = features.astype(np.float32)
-        f = f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-8)
-        z = f - s["mean"]
-        resid = z - (z @ s["proj"]) @ s["proj"].T
-        return np.linalg.norm(resid, axis=1)
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw logits (N, C) and pooled penultimate features (N, D): for training and analysis."""
+        logits, features = self.session.run(["logits", "features"], {self.input_name: batch})
+        return logits, features
 
     def predict_batch(self, batch: np.ndarray) -> list[SkinPrediction]:
-        logits, feats = self.run(batch)
-        probs = _softmax(logits.astype(np.float64) / self.temperature)
-        scores = self.ood_scores(feats) if feats is not None else np.zeros(len(probs))
-        # every 4th pixel in each direction is plenty to tell a blank picture
-        pixel_std = batch[:, ::4, ::4].reshape(batch.shape[0], -1).std(axis=1) / self._pixel_scale
-        blank = pixel_std < self.min_pixel_std
+        probs, scores, pixel_std = self.session.run(list(self.OUTPUTS), {self.input_name: batch})
         out = []
-        for p, s, b in zip(probs, scores, blank):
-            order = np.argsort(-p)
-            top = int(order[0])
-            conf = float(p[top])
-            is_ood = bool(s > self.ood_threshold or b)
+        for p, s, spread in zip(probs.tolist(), scores.tolist(), pixel_std.tolist()):
+            ranked = sorted(zip(self.labels, p), key=lambda lp: -lp[1])
+            label, conf = ranked[0]
+            is_ood = s > self.ood_threshold or spread < self.min_pixel_std
             out.append(
                 SkinPrediction(
-                    label=self.labels[top],
+                    label=label,
                     confidence=conf,
-                    probabilities={lab: float(v) for lab, v in zip(self.labels, p)},
-                    abstain=bool(is_ood or conf < self.threshold),
-                    ood_score=float(s),
+                    probabilities=dict(zip(self.labels, p)),
+                    abstain=is_ood or conf < self.threshold,
+                    ood_score=s,
                     is_out_of_distribution=is_ood,
                     model_version=self.version,
-                    ranked=[(self.labels[int(i)], float(p[int(i)])) for i in order],
+                    ranked=ranked,
                 )
             )
         return out
