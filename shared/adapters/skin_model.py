@@ -69,7 +69,7 @@ def default_model_dir(root: Path | None = None) -> Path:
     return versions[-1]
 
 
-def preprocess_image(source: bytes | Image.Image, size: int = 240) -> np.ndarray:
+def preprocess_image(source: bytes | Image.Image, size: int) -> np.ndarray:
     """Eval preprocessing shared by training and run time: uint8 RGB ``(1, size, size, 3)``.
 
     Centre square crop at ``size``x``size``; scaling and normalisation happen inside the ONNX graph.
