@@ -319,7 +319,9 @@ class FakeSkinModel:
     def __init__(self, prediction: FakeSkinPrediction):
         self.prediction = prediction
         self.calls = 0
+        self.photos: list = []
 
     def predict(self, photo: bytes):
         self.calls += 1
+        self.photos.append(photo)
         return self.prediction

@@ -50,6 +50,8 @@ def test_photo_to_result_and_one_answer_however_often_the_event_arrives():
     assert w.trigger(data) == "findings"
     assert w.trigger(data) == "duplicate" and w.trigger(data) == "duplicate"
     assert w.model.calls == 1 and len(w.results.docs) == 1 and len(w.chat.edits) == 1
+    # the model gets the stored (clean JPEG) bytes, so it can decode them straight to its input size
+    assert w.model.photos == [w.storage.objects[name][0]] and w.model.photos[0][:2] == b"\xff\xd8"
     edit = w.chat.edits[0]
     assert edit["message_id"] == progress and "ringworm (dermatophytosis)" in edit["text"] and "82%" in edit["text"]
     assert "people" in edit["text"] and "not a diagnosis" in edit["text"]
