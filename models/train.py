@@ -9,10 +9,11 @@ are frozen; their outputs are computed ONCE per photo and view (the eval view, i
 conv and a new linear classifier are fine-tuned on the cached maps (with drop-connect, dropout,
 label smoothing and feature-map flips/rotations). This keeps CPU training well under an hour.
 The full network is exported to ONNX (uint8 NHWC photo in at ``--test-size``, normalisation inside;
-outputs ``logits`` and ``features``, the 1280-d pooled penultimate vector). Mirror TTA, calibration
-(temperature), abstention threshold and OOD threshold are then fitted on the group-held-out
-validation split by running that graph through the product adapter; the OOD statistics come from
-the training photos' features through the same adapter.
+``logits`` and ``features``, the 1280-d pooled penultimate vector, out) with post-processing appended
+(``probs``, ``ood``, ``pixel_std``; see add_postprocessing). Running that graph through the product
+adapter, the temperature, abstention threshold and OOD threshold are fitted on the group-held-out
+validation split and the OOD PCA on the training photos' features; temperature and PCA are then
+written into the graph. Mirror TTA is measured, not used.
 
 Requires the training venv (models/requirements-train.txt); the product never imports this.
 """
@@ -270,7 +271,6 @@ def augment(batch_u8: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.stack(out)
 
 
-@torch.no_grad()
 def model_config(version: str, labels: list[str], *, test_size: int, min_pixel_std: float) -> dict:
     """config.json: what the run-time adapter needs to preprocess exactly as in training and to decide.
     The abstention and OOD thresholds are filled in once the exported model's scores are known."""
@@ -284,7 +284,8 @@ def model_config(version: str, labels: list[str], *, test_size: int, min_pixel_s
         "input": "uint8 RGB NHWC (1, input_size, input_size, 3); the graph normalises (x/255-mean)/std",
         "mean": list(MEAN),
         "std": list(STD),
-        "preprocess": "RGB, centre square crop, bilinear (antialiased) resize to input_size",
+        "preprocess": "RGB, centre square at input_size: JPEGs decoded at libjpeg's M/8 DCT scale, else "
+                      "Pillow's antialiased bilinear resize (shared/adapters/skin_model.py:preprocess_image)",
         "outputs": {"probs": "calibrated probabilities (temperature scaling inside the graph)",
                     "ood": "norm of the residual of the L2-normalised features off the PCA-64 subspace of "
                            "the training features (mean and basis inside the graph)",
@@ -664,7 +665,7 @@ def head_pass(sm: SkinModel, data_dir: Path, items):
 def onnx_vs_torch(sm: SkinModel, model: Exported, data_dir: Path, items, n: int = 8) -> float:
     """Largest logit difference between the exported graph and the torch model on a few photos."""
     x = np.concatenate([sm.preprocess((data_dir / rel).read_bytes()) for rel, _ in items[:n]])
-    return float(np.abs(sm.session.run(["logits"], {sm.input_name: x})[0] - model(torch.from_numpy(x))[0].numpy()).max())
+    return float(np.abs(sm.run(x)[0] - model(torch.from_numpy(x))[0].numpy()).max())
 
 
 def write_card(out_dir: Path, m: dict, labels: list[str]):
