@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import textwrap
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from infra.local.stack import STACK_KEYS, LocalStack, ensure_bucket, ensure_queue, http_get
+from infra.local.stack import STACK_KEYS, LocalStack, _ephemeral_ports, ensure_bucket, ensure_queue, free_port, http_get
 from infra.local.storage_notifier import EVENT_TYPE, StorageNotifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,6 +294,16 @@ def test_stub_functions_run_get_env_and_storage_events(stub_root: Path, capsys):
     assert pgids
     wait_for(lambda: not any(_group_alive(p) for p in pgids), timeout=5)
     assert not (stub_root / ".local" / "stack.json").exists()
+
+
+def test_free_ports_are_distinct_bindable_and_not_ephemeral():
+    """A server binds its port seconds after it is chosen; an outgoing connection in between must not
+    be able to take it (CI once lost the Firestore emulator to "Address already in use")."""
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert not any(p in _ephemeral_ports() for p in ports)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[0]))
 
 
 def test_stop_leaves_no_processes(tmp_path: Path):

@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -63,10 +64,40 @@ def function_url_var(name: str) -> str:
     return "FUNCTION_URL_" + name.upper()
 
 
+def _ephemeral_ports() -> range:
+    """The kernel's range for outgoing connections' local ports (Linux; the usual default elsewhere)."""
+    try:
+        lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    return range(lo, hi + 1)
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, for a server that binds it seconds later (Java and Python start-up).
+
+    Taken outside the ephemeral range: there, any outgoing connection made in between (the tests' gRPC
+    and HTTP clients make plenty) may get it as its local port, and the server then dies with "Address
+    already in use". Never the same port twice from one process.
+    """
+    ephemeral = _ephemeral_ports()
+    pool = range(10000, ephemeral.start) if ephemeral.start > 12000 else range(ephemeral.stop, 65536)
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.choice(pool)
+        if port in _handed_out or port in ephemeral:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise StackError(f"no free port in {pool.start}-{pool.stop - 1}")
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
