@@ -79,9 +79,10 @@ _handed_out: set[int] = set()
 def free_port() -> int:
     """A port nothing listens on, for a server that binds it seconds later (Java and Python start-up).
 
-    Taken outside the ephemeral range: there, any outgoing connection made in between (the tests' gRPC
-    and HTTP clients make plenty) may get it as its local port, and the server then dies with "Address
-    already in use". Never the same port twice from one process.
+    Taken outside the ephemeral range: anything that binds port 0 in between may get an ephemeral one
+    - the Firestore emulator's own WebSocket server did, in CI, and the emulator then died with
+    "Address already in use" on its API port - and so may any outgoing connection. Never the same port
+    twice from one process.
     """
     ephemeral = _ephemeral_ports()
     pool = range(10000, ephemeral.start) if ephemeral.start > 12000 else range(ephemeral.stop, 65536)
