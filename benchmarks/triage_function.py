@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.triage_function [--events 30] [--model-dir models/skin_triage/v5]
 
 Starts the emulators and the Bot API double (infra.local.stack parts firestore, storage, telegram),
-seeds an owner and a dog in Firestore, uploads cleaned photos to the Storage emulator, then starts
+seeds an owner and a dog in Firestore, uploads cleaned phone photos (1280x960) and their triage copies
+to the Storage emulator as the webhook does, then starts
 `functions-framework --target photo_triage` itself and measures:
 - cold start: process start -> first 2xx answer to a CloudEvent (includes imports, Firestore/Storage
   clients, the ONNX model load and its warm-up run, and that first event's triage);
@@ -92,7 +93,7 @@ def main() -> int:
         from infra.local.bot_api_double import BotApiDoubleClient
         from shared.adapters.images import clean_photo
         from shared.domain.photos import Area
-        from shared.services.triage import photo_metadata
+        from shared.services.triage import analysis_name, photo_metadata
         from tests.test_photo_hostile import jpeg
 
         db = firestore.Client(project=info["project"])
@@ -109,7 +110,10 @@ def main() -> int:
                 blob = bucket.blob(f"photos/{OWNER}/{PET}/bench{i:04d}.jpg")
                 blob.metadata = photo_metadata(owner_id=OWNER, pet_id=PET, chat_id=CHAT, language="ru",
                                                area=Area.SKIN, message_id=mid)
-                blob.upload_from_string(clean_photo(jpeg((1280, 960), seed=i)).data, content_type="image/jpeg")
+                cleaned = clean_photo(jpeg((1280, 960), seed=i))  # a phone photo, stored as accept_photo does
+                bucket.blob(analysis_name(blob.name)).upload_from_string(cleaned.analysis, content_type="image/jpeg")
+                blob.metadata["analysis_copy"] = "1"
+                blob.upload_from_string(cleaned.data, content_type="image/jpeg")
                 blob.reload()
                 objects.append({"name": blob.name, "generation": str(blob.generation), "metadata": blob.metadata,
                                 "size": blob.size})

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from shared.adapters.images import clean_photo
-from shared.domain.photos import Area
+from shared.domain.photos import Area, analysis_size
 from shared.domain.pets import Pet, Species
 from shared.i18n import t
-from shared.services.triage import IncomingFile, accept_photo
+from shared.services.triage import IncomingFile, accept_photo, analysis_name
 from tests.fakes import FakeChat, FakePets, FakePhotoStorage
 
 OWNER = 5001
@@ -227,12 +227,17 @@ def _run(data: bytes, name: str):
 def test_hostile_file_gets_a_clear_reply_and_nothing_unsafe_is_stored(name, data, expected):
     stored, chat, storage = _run(data, name)
     if expected is None or (expected == "any" and stored):
-        assert stored and list(storage.objects) == [stored]
         img = assert_safe_jpeg(storage.objects[stored][0])
+        copy = analysis_size(*img.size)
+        assert list(storage.objects) == ([analysis_name(stored)] if copy else []) + [stored]
         assert chat.sent[-1]["text"] == t("en", "triage.analysing")
         meta = storage.objects[stored][1]
-        assert set(meta) == {"owner_id", "pet_id", "chat_id", "language", "area", "progress_message_id"}
+        assert set(meta) == {"owner_id", "pet_id", "chat_id", "language", "area", "progress_message_id"} | (
+            {"analysis_copy"} if copy else set())
         assert "Rex" not in str(meta)
+        if copy:  # the triage copy is as clean as the photo, and only ids go with it
+            data, copy_meta = storage.objects[analysis_name(stored)]
+            assert assert_safe_jpeg(data).size == copy and copy_meta == {"owner_id": str(OWNER), "pet_id": "rex"}
         if name.startswith("exif-rot"):
             assert 0xE1 in jpeg_markers(data) and b"GPS" not in storage.objects[stored][0][:64]
             assert red_corner_is_top_left(img), "stored photo is not upright"

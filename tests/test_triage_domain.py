@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 
 from shared.domain import triage as rules
-from shared.domain.photos import Area, area_from_caption, pet_from_caption, sniff_format
+from shared.domain.photos import Area, analysis_size, area_from_caption, pet_from_caption, sniff_format
 from shared.domain.pets import Pet, Species
 from shared.domain.triage import Outcome, PhotoQuality, Prediction, QualityIssue, Urgency
 from shared.services.triage import booking_text, result_message
@@ -112,3 +112,9 @@ def test_caption_and_format_sniffing():
     assert pet_from_caption("пятно", pets) is None
     assert sniff_format(b"\xff\xd8\xff\xe0") == "jpeg" and sniff_format(b"GIF89a") == "gif"
     assert sniff_format(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "webp" and sniff_format(b"hello") is None
+
+
+def test_the_triage_copy_has_a_shorter_side_of_480_and_the_photos_aspect():
+    assert analysis_size(1280, 960) == (640, 480) and analysis_size(960, 1280) == (480, 640)
+    assert analysis_size(2048, 1152) == (853, 480) and analysis_size(640, 640) == (480, 480)
+    assert analysis_size(640, 480) is None and analysis_size(300, 200) is None  # small enough: analysed itself

@@ -121,8 +121,13 @@ def test_redelivered_event_makes_one_result_and_one_message(stack, client):
     seq = chat._last_seq()
     _send_photo(chat, jpeg((800, 600), seed=9), caption="skin")
     _result_edit(chat, seq)
-    blob = next(iter(_storage(stack).list_blobs(prefix=f"photos/{chat.user_id}/")))
+    from shared.services.triage import analysis_name
+
+    blobs = {b.name: b for b in _storage(stack).list_blobs(prefix=f"photos/{chat.user_id}/")}
+    blob = next(b for name, b in blobs.items() if "/analysis/" not in name)
+    assert set(blobs) == {blob.name, analysis_name(blob.name)}  # 800x600: intake made a 640x480 copy to analyse
     blob.reload()
+    assert blob.metadata["analysis_copy"] == "1"
     obj = {"name": blob.name, "generation": str(blob.generation), "metadata": blob.metadata, "size": blob.size}
     headers, body = object_event(stack["photos_bucket"], obj)
     for _ in range(3):  # Eventarc redelivers: same object, same generation

@@ -1,8 +1,10 @@
 """Triage use cases with fakes: one result and one answer per photo, results only for their owner."""
 import asyncio
+import io
 from datetime import date, datetime, timezone
 
 import pytest
+from PIL import Image
 
 from shared.adapters import images
 from shared.domain import triage as rules
@@ -50,14 +52,28 @@ def test_photo_to_result_and_one_answer_however_often_the_event_arrives():
     assert w.trigger(data) == "findings"
     assert w.trigger(data) == "duplicate" and w.trigger(data) == "duplicate"
     assert w.model.calls == 1 and len(w.results.docs) == 1 and len(w.chat.edits) == 1
-    # the model gets the stored (clean JPEG) bytes, so it can decode them straight to its input size
-    assert w.model.photos == [w.storage.objects[name][0]] and w.model.photos[0][:2] == b"\xff\xd8"
+    # the model gets the JPEG bytes of the triage copy made at intake (800x600 -> 640x480), so it can
+    # decode them straight to its input size; the copy's own upload is no photo to triage
+    copy = svc.analysis_name(name)
+    assert w.storage.objects[name][1]["analysis_copy"] == "1"
+    assert w.model.photos == [w.storage.objects[copy][0]] and w.model.photos[0][:2] == b"\xff\xd8"
+    assert Image.open(io.BytesIO(w.model.photos[0])).size == (640, 480)
+    assert svc.StoredPhoto.from_event({"name": copy, "generation": "1", "metadata": w.storage.objects[copy][1]}) is None
     edit = w.chat.edits[0]
     assert edit["message_id"] == progress and "ringworm (dermatophytosis)" in edit["text"] and "82%" in edit["text"]
     assert "people" in edit["text"] and "not a diagnosis" in edit["text"]
     (result, notified), = [(d["result"], d["notified"]) for d in w.results.docs.values()]
     assert notified and result.photo_path == name and result.id == rules.result_id(name, "1")
     assert result.urgency is rules.Urgency.CONSULT
+
+
+def test_a_photo_no_bigger_than_the_triage_copy_is_analysed_itself():
+    w = World()
+    w.chat.files["f1"] = jpeg((640, 480))
+    name = w.accept()
+    assert list(w.storage.objects) == [name] and "analysis_copy" not in w.storage.objects[name][1]
+    assert w.trigger(w.event(name)) == "findings"
+    assert w.model.photos == [w.storage.objects[name][0]]
 
 
 def test_a_new_generation_is_a_new_result():

@@ -1,7 +1,8 @@
 """Cloud Storage for cleaned photos (google-cloud-storage; honours STORAGE_EMULATOR_HOST).
 
 The client library is imported on first use, not at import time: the webhook only pays for it when
-a photo arrives. Object names carry ids only (never names): photos/{owner}/{pet}/{random}.jpg.
+a photo arrives. Object names carry ids only (never names): photos/{owner}/{pet}/{random}.jpg, and
+its triage copy photos/{owner}/{pet}/analysis/{random}.jpg.
 Metadata (all strings, as Cloud Storage wants) is what the triage function needs to answer.
 """
 from __future__ import annotations

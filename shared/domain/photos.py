@@ -16,6 +16,10 @@ MAX_PIXELS = 40_000_000
 MIN_SIDE_AT_INTAKE = 32          # smaller is not a photo of anything (the triage gate asks for more)
 STORED_MAX_SIDE = 2048           # what we keep: enough for a vet to look at, small for the trigger
 STORED_JPEG_QUALITY = 90
+# The triage function reads a smaller copy made at intake, not the stored photo: a shorter side of twice
+# the model's 240 px input lets the JPEG decoder's 1/2 DCT scale give the model its size with no resize,
+# and the quality gate works on <= 512 px anyway. Decoding a 1280 px photo would cost ~3x more.
+ANALYSIS_SHORT_SIDE = 480
 
 ACCEPTED_FORMATS = ("jpeg", "png", "webp")
 
@@ -94,6 +98,15 @@ def stored_size(width: int, height: int, max_side: int = STORED_MAX_SIDE) -> tup
         return width, height
     scale = max_side / longest
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def analysis_size(width: int, height: int, short_side: int = ANALYSIS_SHORT_SIDE) -> tuple[int, int] | None:
+    """Size of the triage copy (shorter side ``short_side``, aspect kept), or None: the photo is small enough."""
+    shortest = min(width, height)
+    if shortest <= short_side:
+        return None
+    scale = short_side / shortest
+    return max(short_side, round(width * scale)), max(short_side, round(height * scale))
 
 
 _AREA_WORDS = {

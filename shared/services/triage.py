@@ -1,7 +1,8 @@
 """Photo triage use cases.
 
 - ``accept_photo`` (webhook): an owner's file -> checked before decoding -> cleaned (upright, RGB,
-  no metadata) -> an "analysing..." message -> stored in Cloud Storage with what the trigger needs.
+  no metadata) -> an "analysing..." message -> stored in Cloud Storage with what the trigger needs,
+  after a smaller copy for the trigger to analyse when the photo is big.
 - ``run_triage`` (storage trigger): a stored photo -> gates -> model -> one result in the pet's record
   -> the "analysing..." message edited into the answer. At-least-once delivery is safe: the result id
   comes from the object's name and generation and is written with create().
@@ -68,12 +69,21 @@ async def accept_photo(*, pets, storage, chat, clean, owner_id: int, chat_id: in
     meta = photo_metadata(owner_id=owner_id, pet_id=pet.id, chat_id=chat_id, language=language, area=area,
                           message_id=message_id)
     try:
+        if cleaned.analysis:  # first: the photo's upload is what starts the trigger that reads the copy
+            await storage.put(analysis_name(name), cleaned.analysis, {"owner_id": str(owner_id), "pet_id": pet.id})
+            meta["analysis_copy"] = "1"
         await storage.put(name, cleaned.data, meta)
     except Exception as err:  # noqa: BLE001 — any storage failure: tell the owner, keep nothing
         log.error("storing a photo failed: %s", type(err).__name__)  # the message would name the owner's path
         await chat.edit(chat_id, message_id, t(language, "triage.store_failed"), retake_buttons(language, pet.id, area))
         return None
     return name
+
+
+def analysis_name(name: str) -> str:
+    """photos/{owner}/{pet}/{id}.jpg -> photos/{owner}/{pet}/analysis/{id}.jpg (one level deeper: no trigger)."""
+    folder, _, file = name.rpartition("/")
+    return f"{folder}/analysis/{file}"
 
 
 def rejection_text(language: str, err: PhotoRejected) -> str:
@@ -92,6 +102,7 @@ class StoredPhoto:
     language: str
     area: Area
     message_id: int | None
+    analysis_copy: str | None = None  # the smaller copy to analyse, when intake made one
 
     @classmethod
     def from_event(cls, data: dict) -> "StoredPhoto | None":
@@ -111,7 +122,8 @@ class StoredPhoto:
         if len(parts) != 4 or parts[1] != str(owner_id) or parts[2] != pet_id or not pet_id.isalnum():
             return None
         language = meta.get("language") if meta.get("language") in ("ru", "en") else "ru"
-        return cls(name, str(data.get("generation") or ""), owner_id, pet_id, chat_id, language, area, mid)
+        copy = analysis_name(name) if meta.get("analysis_copy") == "1" else None
+        return cls(name, str(data.get("generation") or ""), owner_id, pet_id, chat_id, language, area, mid, copy)
 
 
 def prediction_from(p) -> rules.Prediction:
@@ -157,14 +169,17 @@ async def _decide(photo: StoredPhoto, pet: Pet, rid: str, storage, model, images
     if rules.gate_subject(pet.species, photo.area):
         return rules.decide(quality=None, prediction=None, **common)  # no download, no model: not ours to judge
     try:
-        data = await storage.get(photo.name, photo.generation or None)
+        if photo.analysis_copy:  # written once, before the photo: no generation to pin
+            data = await storage.get(photo.analysis_copy)
+        else:
+            data = await storage.get(photo.name, photo.generation or None)
         img = await asyncio.to_thread(images.open_stored, data)
     except PhotoRejected:
         return rules.decide(quality=None, prediction=None, **common)
     quality = await asyncio.to_thread(images.measure_quality, img)
     if rules.quality_issues(quality) or model is None:
         return rules.decide(quality=quality, prediction=None, **common)
-    # the stored bytes, not the decoded image: the model decodes a JPEG straight to its own size
+    # the JPEG bytes, not the decoded image: the model decodes a JPEG straight to its own size
     prediction = prediction_from(await asyncio.to_thread(model.predict, data))
     return rules.decide(quality=quality, prediction=prediction, **common)
 
