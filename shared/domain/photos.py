@@ -18,7 +18,7 @@ STORED_MAX_SIDE = 2048           # what we keep: enough for a vet to look at, sm
 STORED_JPEG_QUALITY = 90
 # The triage function reads a smaller copy made at intake, not the stored photo: a shorter side of twice
 # the model's 240 px input lets the JPEG decoder's 1/2 DCT scale give the model its size with no resize,
-# and the quality gate works on <= 512 px anyway. Decoding a 1280 px photo would cost ~3x more.
+# and the quality gate works on <= 512 px anyway. Decoding a 1280 px photo costs over twice as much.
 ANALYSIS_SHORT_SIDE = 480
 
 ACCEPTED_FORMATS = ("jpeg", "png", "webp")
