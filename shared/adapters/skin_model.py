@@ -75,8 +75,9 @@ def preprocess_image(source: bytes | Image.Image, size: int) -> np.ndarray:
     Centre square crop at ``size``x``size``; scaling and normalisation happen inside the ONNX graph.
     JPEG bytes are decoded by libjpeg-turbo at the smallest of its M/8 scales that keeps both sides
     >= ``size`` (the DCT does the downscaling): a 640x640 photo decodes at 3/8 straight to 240x240, the
-    triage copy of a phone photo (640x480) at 4/8 and a 1280x960 one at 2/8 to 320x240, so no resize is left. Other sizes, other formats, JPEGs with an
-    EXIF rotation and already-opened images go through Pillow (antialiased bilinear resize).
+    triage copy of a phone photo (640x480) at 4/8 and a 1280x960 photo at 2/8 to 320x240, so no resize
+    is left. Other sizes, other formats, JPEGs with an EXIF rotation and already-opened images go
+    through Pillow (antialiased bilinear resize).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         pixels = _scaled_jpeg(bytes(source), size)
