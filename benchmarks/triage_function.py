@@ -93,7 +93,7 @@ def main() -> int:
         from infra.local.bot_api_double import BotApiDoubleClient
         from shared.adapters.images import clean_photo
         from shared.domain.photos import Area
-        from shared.services.triage import analysis_name, photo_metadata
+        from shared.services.triage import objects_to_store, photo_metadata
         from tests.test_photo_hostile import jpeg
 
         db = firestore.Client(project=info["project"])
@@ -107,14 +107,14 @@ def main() -> int:
                 mid = tg._json(tg._http.post(f"/bot{info['bot_token']}/sendMessage",
                                              json={"chat_id": CHAT, "text": "Анализирую…"}))["result"]["message_id"] \
                     if hasattr(tg, "_http") else None
-                blob = bucket.blob(f"photos/{OWNER}/{PET}/bench{i:04d}.jpg")
-                blob.metadata = photo_metadata(owner_id=OWNER, pet_id=PET, chat_id=CHAT, language="ru",
-                                               area=Area.SKIN, message_id=mid)
+                meta = photo_metadata(owner_id=OWNER, pet_id=PET, chat_id=CHAT, language="ru", area=Area.SKIN,
+                                      message_id=mid)
                 cleaned = clean_photo(jpeg((1280, 960), seed=i))  # a phone photo, stored as accept_photo does
-                bucket.blob(analysis_name(blob.name)).upload_from_string(cleaned.analysis, content_type="image/jpeg")
-                blob.metadata["analysis_copy"] = "1"
-                blob.upload_from_string(cleaned.data, content_type="image/jpeg")
-                blob.reload()
+                for name, data, obj_meta in objects_to_store(f"photos/{OWNER}/{PET}/bench{i:04d}.jpg", cleaned, meta):
+                    blob = bucket.blob(name)
+                    blob.metadata = obj_meta
+                    blob.upload_from_string(data, content_type="image/jpeg")
+                blob.reload()  # the photo: objects_to_store puts it last
                 objects.append({"name": blob.name, "generation": str(blob.generation), "metadata": blob.metadata,
                                 "size": blob.size})
 

@@ -69,15 +69,22 @@ async def accept_photo(*, pets, storage, chat, clean, owner_id: int, chat_id: in
     meta = photo_metadata(owner_id=owner_id, pet_id=pet.id, chat_id=chat_id, language=language, area=area,
                           message_id=message_id)
     try:
-        if cleaned.analysis:  # first: the photo's upload is what starts the trigger that reads the copy
-            await storage.put(analysis_name(name), cleaned.analysis, {"owner_id": str(owner_id), "pet_id": pet.id})
-            meta["analysis_copy"] = "1"
-        await storage.put(name, cleaned.data, meta)
+        for obj_name, data, obj_meta in objects_to_store(name, cleaned, meta):
+            await storage.put(obj_name, data, obj_meta)
     except Exception as err:  # noqa: BLE001 — any storage failure: tell the owner, keep nothing
         log.error("storing a photo failed: %s", type(err).__name__)  # the message would name the owner's path
         await chat.edit(chat_id, message_id, t(language, "triage.store_failed"), retake_buttons(language, pet.id, area))
         return None
     return name
+
+
+def objects_to_store(name: str, cleaned, meta: dict[str, str]) -> list[tuple[str, bytes, dict[str, str]]]:
+    """(object name, JPEG, metadata) to upload, in order: the triage copy, when there is one, goes first,
+    because the photo's upload is what starts the trigger that reads it."""
+    if not cleaned.analysis:
+        return [(name, cleaned.data, meta)]
+    ids = {"owner_id": meta["owner_id"], "pet_id": meta["pet_id"]}
+    return [(analysis_name(name), cleaned.analysis, ids), (name, cleaned.data, dict(meta, analysis_copy="1"))]
 
 
 def analysis_name(name: str) -> str:
