@@ -235,6 +235,13 @@ class FakeTriageResults:
         doc = self.docs.get((owner_id, pet_id, rid))
         return (doc["result"], doc["notified"]) if doc else None
 
+    async def claim_answer(self, owner_id, pet_id, rid, now, lease_until):
+        doc = self.docs.get((owner_id, pet_id, rid))
+        if not doc or doc["notified"] or (doc.get("answering_until") and doc["answering_until"] > now):
+            return False
+        doc["answering_until"] = lease_until
+        return True
+
     async def mark_notified(self, owner_id, pet_id, rid):
         self.docs[(owner_id, pet_id, rid)]["notified"] = True
 

@@ -72,3 +72,26 @@ async def test_claims_carry_an_expiry_for_the_ttl_policy(repos, clean_firestore)
     client = firestore.AsyncClient(project=clean_firestore["project"])
     snap = await client.collection("processed_updates").document("42").get()
     assert snap.to_dict()["expires_at"] == NOW + FirestoreUpdateLog.RETENTION
+
+
+async def test_only_one_delivery_claims_a_triage_answer_until_its_lease_runs_out(clean_firestore):
+    from datetime import timedelta
+
+    from shared.adapters.firestore_triage import FirestoreTriage
+    from shared.domain import triage as rules
+
+    client = firestore.AsyncClient(project=clean_firestore["project"])
+    results = FirestoreTriage(client)
+    rid = rules.result_id("photos/3/rex/a.jpg", "1")
+    await results.create(rules.decide(rid=rid, owner_id=3, pet_id="rex", photo_path="photos/3/rex/a.jpg",
+                                      species=Species.DOG, area=rules.Area.SKIN, quality=None, prediction=None))
+    lease = NOW + timedelta(seconds=30)
+    claims = await asyncio.gather(*(results.claim_answer(3, "rex", rid, NOW, lease) for _ in range(20)))
+    assert claims.count(True) == 1
+    assert not await results.claim_answer(3, "rex", rid, NOW + timedelta(seconds=29), lease)
+    # the holder died: once its lease is over, a redelivery may answer
+    assert await results.claim_answer(3, "rex", rid, NOW + timedelta(seconds=31), NOW + timedelta(seconds=61))
+    await results.mark_notified(3, "rex", rid)
+    assert not await results.claim_answer(3, "rex", rid, NOW + timedelta(hours=1), NOW + timedelta(hours=2))
+    assert not await results.claim_answer(3, "rex", "nosuchresult", NOW, lease)
+    client.close()

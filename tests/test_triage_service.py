@@ -1,7 +1,7 @@
 """Triage use cases with fakes: one result and one answer per photo, results only for their owner."""
 import asyncio
 import io
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from PIL import Image
@@ -84,17 +84,57 @@ def test_a_new_generation_is_a_new_result():
     assert len(w.results.docs) == 2
 
 
+def _stored_unanswered(w, name):
+    rid = rules.result_id(name, "1")
+    w.results.docs.clear()
+    asyncio.run(w.results.create(rules.decide(rid=rid, owner_id=A, pet_id="rex", photo_path=name, species=Species.DOG,
+                                              area=Area.SKIN, quality=None, prediction=None)))
+    return w.results.docs[(A, "rex", rid)]
+
+
 def test_stored_but_unanswered_result_is_answered_on_redelivery_without_rerunning():
     w = World()
     name = w.accept()
     photo = svc.StoredPhoto.from_event(w.event(name))
-    w.results.docs.clear()
-    asyncio.run(w.results.create(rules.decide(rid=rules.result_id(name, "1"), owner_id=A, pet_id="rex",
-                                              photo_path=name, species=Species.DOG, area=Area.SKIN,
-                                              quality=None, prediction=None)))
+    _stored_unanswered(w, name)
     assert w.trigger(w.event(name)) == "answered_late"
     assert w.model.calls == 0 and len(w.chat.edits) == 1
     assert asyncio.run(w.results.get(A, "rex", photo.pet_id and rules.result_id(name, "1")))[1]
+
+
+def test_a_delivery_racing_one_that_is_answering_waits_for_it_and_sends_nothing():
+    w = World()
+    name = w.accept()
+    doc = _stored_unanswered(w, name)
+    doc["answering_until"] = NOW + svc.ANSWER_LEASE  # another delivery claimed the answer just now
+
+    async def race():
+        async def other_delivery_finishes():
+            await asyncio.sleep(0.3)
+            doc["notified"] = True
+        _, outcome = await asyncio.gather(other_delivery_finishes(), svc.run_triage(
+            svc.StoredPhoto.from_event(w.event(name)), pets=w.pets, results=w.results, storage=w.storage,
+            chat=w.chat, model=w.model, images=images, clock=lambda: NOW))
+        return outcome
+
+    assert asyncio.run(race()) == "duplicate" and w.chat.edits == [] and w.model.calls == 0
+
+
+def test_an_answer_claimed_by_a_delivery_that_died_is_sent_once_its_lease_is_over():
+    w = World()
+    name = w.accept()
+    _stored_unanswered(w, name)["answering_until"] = NOW - timedelta(seconds=1)
+    assert w.trigger(w.event(name)) == "answered_late" and len(w.chat.edits) == 1
+
+
+def test_a_claim_that_stays_unfinished_fails_the_delivery_so_it_is_retried(monkeypatch):
+    monkeypatch.setattr(svc, "WAIT_FOR_OTHER_DELIVERY", 0.3)
+    w = World()
+    name = w.accept()
+    _stored_unanswered(w, name)["answering_until"] = NOW + svc.ANSWER_LEASE
+    with pytest.raises(svc.AnswerInProgress):
+        w.trigger(w.event(name))
+    assert w.chat.edits == []
 
 
 @pytest.mark.parametrize("species", [Species.CAT, Species.BIRD, Species.RODENT, Species.REPTILE])

@@ -2,7 +2,8 @@
 
 A result lives under its owner's pet, so it can only be reached through the owner's own path; its id
 is derived from the stored object's name and generation, and it is written with create(), so a
-redelivered storage event can never produce a second result.
+redelivered storage event can never produce a second result. Whoever sends it to the owner first claims
+that with a conditional write (a lease), so two deliveries at once cannot both answer.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def _valid_id(doc_id: str) -> bool:
 
 class FirestoreTriage:
     def __init__(self, client, stats=None):
+        self._client = client
         self._users = client.collection("users")
         self._stats = stats
 
@@ -52,6 +54,27 @@ class FirestoreTriage:
             return None
         data = snap.to_dict()
         return from_doc(owner_id, pet_id, rid, data), bool(data.get("notified"))
+
+    async def claim_answer(self, owner_id: int, pet_id: str, rid: str, now: datetime, lease_until: datetime) -> bool:
+        """The right to send the owner this result: only if nobody did, nor holds an unexpired claim.
+
+        The update's precondition is the update_time we read (as reminders are claimed): of deliveries
+        racing for it exactly one write lands, without a transaction's locks and retries.
+        """
+        ref = self._ref(owner_id, pet_id, rid)
+        self._count(reads=1)
+        snap = await ref.get()
+        data = snap.to_dict() if snap.exists else None
+        held = data and data.get("answering_until")
+        if not data or data.get("notified") or (held and held > now):
+            return False
+        self._count(writes=1)
+        try:
+            await ref.update({"answering_until": lease_until},
+                             option=self._client.write_option(last_update_time=snap.update_time))
+        except (gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
+            return False
+        return True
 
     async def mark_notified(self, owner_id: int, pet_id: str, rid: str) -> None:
         self._count(writes=1)

@@ -5,7 +5,8 @@
   after a smaller copy for the trigger to analyse when the photo is big.
 - ``run_triage`` (storage trigger): a stored photo -> gates -> model -> one result in the pet's record
   -> the "analysing..." message edited into the answer. At-least-once delivery is safe: the result id
-  comes from the object's name and generation and is written with create().
+  comes from the object's name and generation and is written with create(), and only the delivery
+  that claims the answer (a lease in Firestore) sends it, even when two run at once.
 - ``owned_result``: a result, only ever looked up under the acting owner's own pet.
 
 Collaborators are passed in (repositories, storage, chat, model, image functions): see tests/fakes.py.
@@ -15,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from shared.domain import triage as rules
 from shared.domain.photos import Area, PhotoRejected, check_declared_size
@@ -150,8 +152,8 @@ async def run_triage(photo: StoredPhoto, *, pets, results, storage, chat, model,
         result, notified = existing
         if notified:
             return "duplicate"
-        await _answer(photo, result, chat, results)  # the first delivery stored it but died before answering
-        return "answered_late"
+        # the first delivery stored it but died before answering (or is answering right now)
+        return "answered_late" if await _answer_once(photo, result, chat, results, clock) else "duplicate"
     pet = await pets.get(photo.owner_id, photo.pet_id)
     if pet is None or pet.owner_id != photo.owner_id:
         if photo.message_id:
@@ -159,13 +161,33 @@ async def run_triage(photo: StoredPhoto, *, pets, results, storage, chat, model,
         return "no_pet"
     await chat.chat_action(photo.chat_id)
     result = await _decide(photo, pet, rid, storage, model, images, clock)
-    if not await results.create(result):  # another delivery of this event got there first
+    if not await results.create(result):  # another delivery of this event got there first: answer with its result
         again = await results.get(photo.owner_id, photo.pet_id, rid)
-        if again and again[1]:
-            return "duplicate"
         result = again[0] if again else result
+    return result.outcome.value if await _answer_once(photo, result, chat, results, clock) else "duplicate"
+
+
+ANSWER_LEASE = timedelta(seconds=30)  # far longer than an edit takes; a delivery that died holding it expires
+WAIT_FOR_OTHER_DELIVERY = 5.0         # seconds: a concurrent delivery's answer normally lands within ms
+
+
+class AnswerInProgress(RuntimeError):
+    """Another delivery holds the answer and has not finished: fail, so the trigger retries later."""
+
+
+async def _answer_once(photo: StoredPhoto, result: TriageResult, chat, results, clock) -> bool:
+    """Sends the answer if this delivery claims it; False if another delivery sent it meanwhile."""
+    key = (result.owner_id, result.pet_id, result.id)
+    deadline = time.monotonic() + WAIT_FOR_OTHER_DELIVERY
+    while not await results.claim_answer(*key, clock(), clock() + ANSWER_LEASE):
+        found = await results.get(*key)
+        if found and found[1]:
+            return False
+        if time.monotonic() > deadline:
+            raise AnswerInProgress(result.id)
+        await asyncio.sleep(0.2)
     await _answer(photo, result, chat, results)
-    return result.outcome.value
+    return True
 
 
 async def _decide(photo: StoredPhoto, pet: Pet, rid: str, storage, model, images, clock) -> TriageResult:
