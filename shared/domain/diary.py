@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import Enum
 
-from shared.domain.pets import InvalidInput, Species, parse_weight
+from shared.domain.pets import InvalidInput, Species, parse_weight, shift_years
 
 NOTES_MAX_LEN = 500          # a note is a few sentences; 10,000 characters is a paste by mistake
 PRODUCT_MAX_LEN = 60
@@ -128,7 +128,7 @@ def check_past_date(day: date, today: date) -> date:
     """When something happened: not in the future, not before the pet's plausible lifetime."""
     if day > today:
         raise InvalidInput("diary.err.date_future")
-    if day < today.replace(year=today.year - MAX_PAST_YEARS):
+    if day < shift_years(today, -MAX_PAST_YEARS):
         raise InvalidInput("diary.err.date_too_old", years=MAX_PAST_YEARS)
     return day
 
@@ -136,7 +136,7 @@ def check_past_date(day: date, today: date) -> date:
 def check_due_date(day: date, given_on: date, today: date) -> date:
     if day <= given_on:
         raise InvalidInput("diary.err.due_before_given")
-    if day > today.replace(year=today.year + MAX_FUTURE_DUE_YEARS):
+    if day > shift_years(today, MAX_FUTURE_DUE_YEARS):
         raise InvalidInput("diary.err.due_too_far", years=MAX_FUTURE_DUE_YEARS)
     return day
 

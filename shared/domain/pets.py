@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
+from calendar import isleap
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 
 
@@ -162,12 +163,11 @@ def parse_birth_date(text: str, species: Species, today: date) -> tuple[date, bo
     amount = float(match["n"].replace(",", "."))
     unit = match["unit"] or "y"
     if unit[0] in "mм":
-        days = amount * 30.44
+        born = today - timedelta(days=round(amount * 30.44))
     elif unit[0] in "wн":
-        days = amount * 7
-    else:
-        days = amount * 365.25
-    born = date.fromordinal(today.toordinal() - int(round(days)))
+        born = today - timedelta(days=round(amount * 7))
+    else:  # "3 years" is the same calendar day 3 years ago, so the card says 3 years, not 2
+        born = shift_years(today, -int(amount)) - timedelta(days=round(amount % 1 * 365.25))
     _check_birth_date(born, species, today)
     return born, True
 
@@ -175,9 +175,29 @@ def parse_birth_date(text: str, species: Species, today: date) -> tuple[date, bo
 def _check_birth_date(born: date, species: Species, today: date) -> None:
     if born > today:
         raise InvalidInput("err.date_in_future")
-    if (today - born).days > MAX_AGE_YEARS[species] * 365.25:
+    if born < shift_years(today, -MAX_AGE_YEARS[species]):
         raise InvalidInput("err.age_too_old", max=MAX_AGE_YEARS[species])
 
 
+def shift_years(day: date, years: int) -> date:
+    """The same calendar day `years` later (earlier if negative). 29 February becomes 28 February in a
+    year without one, where `day.replace(year=...)` raises ValueError.
+
+    28 February rather than 1 March: the day stays in its month like every other day of the year, a
+    pet born on 29 February has its birthday on 28 February in other years, and a limit or a due date
+    computed from it comes a day early rather than a day late (dateutil's relativedelta agrees).
+    """
+    year = day.year + years
+    if (day.month, day.day) == (2, 29) and not isleap(year):
+        return date(year, 2, 28)
+    return day.replace(year=year)
+
+
 def age_years(born: date, today: date) -> float:
-    return (today - born).days / 365.25
+    """Whole years by the calendar (one more on each birthday, see `shift_years` for 29 February), plus
+    the share of the current year of age."""
+    years = today.year - born.year
+    if shift_years(born, years) > today:
+        years -= 1
+    last, following = shift_years(born, years), shift_years(born, years + 1)
+    return years + (today - last).days / (following - last).days
