@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from telegram import Bot, BotCommand, BotCommandScopeChat, InlineKeyboardButton
 from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, RetryAfter
 
 from infra.local.bot_api_double import (
     MAX_DOWNLOAD_SIZE,
@@ -325,6 +326,98 @@ def test_control_calls_since_reset_and_inject(api, control):
     control.reset()
     assert control.calls() == [] and control.messages(1) == []
     assert api.post("/sendMessage", json={"chat_id": 1, "text": "e"}).json()["result"]["message_id"] == 1
+
+
+def test_answers_come_without_a_nagle_stall(double):
+    """Headers and body leave together: a keep-alive client is not held ~40 ms per call by Nagle's
+    algorithm waiting on the client's delayed ACK (every call took 44 ms before)."""
+    async def scenario():
+        async with ptb_bot(double) as bot:
+            times = []
+            for i in range(15):
+                started = time.perf_counter()
+                await bot.send_message(CHAT, f"ping {i}")
+                times.append(time.perf_counter() - started)
+            return sorted(times)[len(times) // 2]
+
+    assert run(scenario()) < 0.02
+
+
+# ------------------------------------------------------------------ callback queries: exactly one answer
+
+
+def test_second_answer_to_a_callback_query_is_refused_like_telegram(double, control):
+    updates = UpdateFactory(double)
+    pressed = updates.callback("pet:add", user_id=CHAT)["callback_query"]
+    ignored = updates.callback("pets:list", user_id=CHAT)["callback_query"]
+    delivered = {"update_id": 1, "callback_query": {**pressed, "id": "delivered-1", "data": "x"}}
+    double.deliver(delivered)  # no webhook set: still a query Telegram made and waits to see answered
+
+    async def scenario():
+        async with ptb_bot(double) as bot:
+            assert await bot.answer_callback_query(pressed["id"]) is True
+            with pytest.raises(BadRequest, match="(?i)query is too old and response timeout expired"):
+                await bot.answer_callback_query(pressed["id"], text="again")
+            assert await bot.answer_callback_query("built-by-hand") is True  # unknown id: accepted once
+
+    run(scenario())
+    refused = double.calls(method="answerCallbackQuery")[1]
+    assert refused["status"] == 400 and refused["response"] == {
+        "ok": False, "error_code": 400,
+        "description": "Bad Request: query is too old and response timeout expired or query ID is invalid"}
+    faults = double.callback_query_faults()
+    assert faults == control.callback_query_faults()
+    assert faults["answered_twice"] == [{"id": pressed["id"], "data": "pet:add", "answers": 1, "refused": 1}]
+    assert [(q["id"], q["data"]) for q in faults["unanswered"]] == [(ignored["id"], "pets:list"),
+                                                                     ("delivered-1", "x")]
+    # a failed (injected) answer is no answer: the retry is the first real one
+    double.inject_error("answerCallbackQuery", 502)
+    assert httpx.post(f"{double.api_url}/answerCallbackQuery",
+                      json={"callback_query_id": ignored["id"]}).status_code == 502
+    assert httpx.post(f"{double.api_url}/answerCallbackQuery",
+                      json={"callback_query_id": ignored["id"]}).json() == {"ok": True, "result": True}
+    assert [q["id"] for q in double.callback_query_faults()["unanswered"]] == ["delivered-1"]
+    control.register_callback_query({"id": "via-control", "data": "d"})
+    assert [q["id"] for q in control.callback_query_faults()["unanswered"]] == ["delivered-1", "via-control"]
+    double.reset()
+    assert double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
+
+
+# ------------------------------------------------------------------ failure injection
+
+
+def test_scripted_failures_for_the_next_n_calls(double, control, api):
+    control.inject_error("sendMessage", 502, count=2, html=True)  # Telegram's front nginx
+    control.inject_error("sendMessage", 429, retry_after=2)
+    for _ in range(2):
+        r = api.post("/sendMessage", json={"chat_id": 1, "text": "a"})
+        assert r.status_code == 502 and r.headers["content-type"].startswith("text/html")
+        assert "<h1>502 Bad Gateway</h1>" in r.text
+    r = api.post("/sendMessage", json={"chat_id": 1, "text": "a"})
+    assert r.status_code == 429 and r.json() == {
+        "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 2",
+        "parameters": {"retry_after": 2}}
+    assert api.post("/sendMessage", json={"chat_id": 1, "text": "a"}).status_code == 200
+    assert [m["text"] for m in double.messages(1)] == ["a"]  # failed calls did nothing
+    assert [c["status"] for c in double.calls(method="sendMessage")] == [502, 502, 429, 200]
+    assert double.calls()[0]["response"]["html"].startswith("<html>")
+
+    control.inject_error("editMessageText", 500, count=1)
+    control.inject_error("getMe", 504, delay=0.3)
+    assert api.post("/editMessageText", json={"chat_id": 1, "message_id": 1, "text": "b"}).json() == {
+        "ok": False, "error_code": 500, "description": "Internal Server Error"}
+    started = time.perf_counter()
+    assert api.post("/getMe").status_code == 504
+    assert time.perf_counter() - started >= 0.3
+    assert api.post("/getMe").status_code == 200
+
+    async def flood():
+        double.inject_error("sendMessage", 429)  # Telegram always says how long to wait
+        async with ptb_bot(double) as bot:
+            with pytest.raises(RetryAfter, match="Retry in 1 second"):
+                await bot.send_message(1, "x")
+
+    run(flood())
 
 
 # ------------------------------------------------------------------ webhook delivery

@@ -66,6 +66,8 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
 )
+# Telegram's answer to a second answerCallbackQuery for the same query (and to an expired or unknown id)
+QUERY_ANSWERED = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 PRIMITIVES = {"String", "Integer", "Float", "Boolean", "InputFile"}
 CHAT_ACTIONS = {
     "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
@@ -83,13 +85,15 @@ _INT_RE = re.compile(r"^-?\d+$")
 
 
 class BotApiError(Exception):
-    """An error answered the way Telegram does: ``{"ok": false, "error_code", "description"}``."""
+    """An error answered the way Telegram does: ``{"ok": false, "error_code", "description"}``
+    (or, with ``html`` set, the HTML page of Telegram's front proxy)."""
 
     def __init__(self, error_code: int, description: str, parameters: dict | None = None):
         super().__init__(description)
         self.error_code = error_code
         self.description = description
         self.parameters = parameters
+        self.html: bytes | None = None
 
     def payload(self) -> dict:
         body: dict[str, Any] = {
@@ -98,6 +102,11 @@ class BotApiError(Exception):
         if self.parameters:
             body["parameters"] = self.parameters
         return body
+
+
+def _nginx_page(code: int, phrase: str) -> bytes:
+    return (f"<html>\r\n<head><title>{code} {phrase}</title></head>\r\n<body>\r\n<center><h1>{code} "
+            f"{phrase}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n").encode()
 
 
 def bad_request(text: str) -> BotApiError:
@@ -606,6 +615,8 @@ class BotApiDouble:
             self._injected: list[dict] = []
             self._blocked: set[Any] = set()
             self._callback_answers: list[dict] = []
+            # callback query id -> {"id", "data", "answers": accepted answers, "refused": later ones}
+            self._callback_queries: dict[str, dict] = {}
             self._webhook.update({"last_error_date": None, "last_error_message": None})
 
     def reset(self, keep_webhook: bool = True) -> None:
@@ -653,20 +664,30 @@ class BotApiDouble:
 
     def inject_error(
         self, method: str, error_code: int = 500, description: str | None = None,
-        count: int = 1, retry_after: int | None = None,
+        count: int = 1, retry_after: int | None = None, *, delay: float = 0.0, html: bool = False,
     ) -> None:
-        """Make the next ``count`` calls of ``method`` fail (e.g. 429 with retry_after)."""
+        """Make the next ``count`` calls of ``method`` fail, without executing them.
+
+        ``error_code`` 429 answers ``{"parameters": {"retry_after": N}}`` as Telegram does (a flood
+        limit always carries retry_after: 1 when not given); 5xx answer Telegram's JSON error, or with
+        ``html=True`` the HTML page its front nginx gives for 502/504. ``delay``: seconds to wait
+        before answering (a slow or hanging Telegram, for client timeouts). Injections queue: the
+        first with calls left is used.
+        """
         canonical = self._method_names.get(method.lower(), method)
+        if error_code == 429 and not retry_after:
+            retry_after = 1
         if description is None:
             description = {
-                429: f"Too Many Requests: retry after {retry_after or 1}",
+                429: f"Too Many Requests: retry after {retry_after}",
                 403: "Forbidden: bot was blocked by the user",
                 502: "Bad Gateway",
+                504: "Gateway Timeout",
             }.get(error_code, "Internal Server Error")
         with self._lock:
             self._injected.append({
                 "method": canonical, "error_code": error_code, "description": description,
-                "count": count, "retry_after": retry_after,
+                "count": count, "retry_after": retry_after, "delay": delay, "html": html,
             })
 
     def block(self, chat_id: int | str, blocked: bool = True) -> None:
@@ -858,6 +879,8 @@ class BotApiDouble:
                     self._incoming.setdefault(ckey, set()).add(mid)
                     self._message_counter[ckey] = max(self._message_counter.get(ckey, 0), mid)
         cq = update.get("callback_query")
+        if isinstance(cq, dict) and "id" in cq:
+            self.register_callback_query(cq)
         if isinstance(cq, dict) and isinstance(cq.get("message"), dict):
             chat = cq["message"].get("chat")
             if isinstance(chat, dict):
@@ -906,8 +929,8 @@ class BotApiDouble:
         except BotApiError as err:
             if not record["params"]:
                 record["params"] = _jsonable(params)
-            status, body = err.error_code, err.payload()
-        record["response"] = body
+            status, body = err.error_code, err.html or err.payload()
+        record["response"] = body if isinstance(body, dict) else {"html": body.decode()}
         record["status"] = status
         with self._lock:
             record["seq"] = next(self._seq)
@@ -918,11 +941,18 @@ class BotApiDouble:
 
     def _maybe_injected(self, method: str) -> None:
         with self._lock:
-            for inj in self._injected:
-                if inj["method"] == method and inj["count"] > 0:
-                    inj["count"] -= 1
-                    params = {"retry_after": inj["retry_after"]} if inj["retry_after"] else None
-                    raise BotApiError(inj["error_code"], inj["description"], params)
+            inj = next((i for i in self._injected if i["method"] == method and i["count"] > 0), None)
+            if inj is not None:
+                inj["count"] -= 1
+        if inj is None:
+            return
+        if inj["delay"]:
+            time.sleep(inj["delay"])
+        params = {"retry_after": inj["retry_after"]} if inj["retry_after"] else None
+        err = BotApiError(inj["error_code"], inj["description"], params)
+        if inj["html"]:
+            err.html = _nginx_page(inj["error_code"], inj["description"])
+        raise err
 
     def _validate(self, method: str, params: dict, uploads: dict[str, Upload]) -> dict:
         fields = self._spec[method]
@@ -1230,8 +1260,40 @@ class BotApiDouble:
         if len(p.get("text", "")) > 200:
             raise bad_request("MESSAGE_TOO_LONG")
         with self._lock:
+            query = self._callback_queries.setdefault(
+                p["callback_query_id"], {"id": p["callback_query_id"], "data": None, "answers": 0,
+                                         "refused": 0, "delivered": False})
+            if query["answers"]:  # a query is answered once; Telegram refuses every later answer
+                query["refused"] += 1
+                raise bad_request(QUERY_ANSWERED[len("Bad Request: "):])
+            query["answers"] += 1
             self._callback_answers.append(dict(p))
         return True
+
+    # ---- callback queries: answered exactly once -------------------------------------------
+
+    def register_callback_query(self, callback_query: dict) -> None:
+        """Remember a callback query "a user made" (``deliver`` and :class:`UpdateFactory` call this),
+        so :meth:`callback_query_faults` can tell the queries nobody answered."""
+        qid = str(callback_query.get("id"))
+        with self._lock:
+            query = self._callback_queries.setdefault(
+                qid, {"id": qid, "data": None, "answers": 0, "refused": 0, "delivered": False})
+            query["data"] = callback_query.get("data")
+            query["delivered"] = True
+
+    def callback_query_faults(self) -> dict[str, list[dict]]:
+        """Callback queries not answered exactly once: ``{"unanswered": [...], "answered_twice":
+        [...]}``, each ``{"id", "data", "answers", "refused"}``. ``unanswered`` lists the queries made
+        through :meth:`register_callback_query` (or delivered) that got no answer; ``answered_twice``
+        every query whose later answers were refused (answers to ids the double never saw are accepted
+        once: tests may build updates by hand)."""
+        with self._lock:
+            queries = [{k: q[k] for k in ("id", "data", "answers", "refused")}
+                       for q in self._callback_queries.values()
+                       if (q["delivered"] and not q["answers"]) or q["refused"]]
+        return {"unanswered": [q for q in queries if not q["answers"]],
+                "answered_twice": [q for q in queries if q["refused"]]}
 
     def _m_sendChatAction(self, p: dict, record: dict) -> bool:
         if p["action"] not in CHAT_ACTIONS:
@@ -1312,7 +1374,8 @@ class BotApiDouble:
                 data = js()
                 self.inject_error(data["method"], int(data.get("error_code", 500)),
                                   data.get("description"), int(data.get("count", 1)),
-                                  data.get("retry_after"))
+                                  data.get("retry_after"), delay=float(data.get("delay") or 0),
+                                  html=bool(data.get("html")))
                 return 200, {"ok": True}, "json"
             if name == "block" and verb == "POST":
                 data = js()
@@ -1320,6 +1383,11 @@ class BotApiDouble:
                 return 200, {"ok": True}, "json"
             if name == "info" and verb == "GET":
                 return 200, self.info(), "json"
+            if name == "callback_queries":
+                if verb == "POST":
+                    self.register_callback_query(js())
+                    return 200, {"ok": True}, "json"
+                return 200, self.callback_query_faults(), "json"
         except (ValueError, KeyError, TypeError) as exc:
             return 400, {"ok": False, "error": str(exc)}, "json"
         return 404, {"ok": False, "error": f"unknown control endpoint {verb} /_double/{name}"}, "json"
@@ -1338,6 +1406,10 @@ def _jsonable(value: Any) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     double: BotApiDouble
     protocol_version = "HTTP/1.1"
+    # BaseHTTPRequestHandler writes the headers and the body in two writes; with Nagle's algorithm on,
+    # the body waits for the ACK of the headers, which the client delays (~40 ms on Linux): every call
+    # answered 44 ms late. Telegram answers in one go, so the double must too.
+    disable_nagle_algorithm = True
     server_version = "nginx/1.18.0"
     sys_version = ""
 
@@ -1393,9 +1465,12 @@ class _Handler(BaseHTTPRequestHandler):
                 except BotApiError as err:
                     self._send(err.error_code, err.payload())
                     return
-                self._send(*self.double.handle_call(method, params, uploads))
+                status, answer = self.double.handle_call(method, params, uploads)
+                self._send(status, answer, "json" if isinstance(answer, dict) else "text/html")
                 return
             self._send(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (its timeout): nobody to answer
         except Exception as exc:  # noqa: BLE001 - a double must answer, not hang
             self._send(500, {"ok": False, "error_code": 500,
                              "description": f"Internal Server Error: {type(exc).__name__}: {exc}"})
@@ -1519,10 +1594,11 @@ class BotApiDoubleClient:
         return self._json(self._http.get("/_double/messages", params={"chat_id": str(chat_id)}))
 
     def inject_error(self, method: str, error_code: int = 500, description: str | None = None,
-                     count: int = 1, retry_after: int | None = None) -> None:
+                     count: int = 1, retry_after: int | None = None, *, delay: float = 0.0,
+                     html: bool = False) -> None:
         self._json(self._http.post("/_double/inject", json={
             "method": method, "error_code": error_code, "description": description,
-            "count": count, "retry_after": retry_after,
+            "count": count, "retry_after": retry_after, "delay": delay, "html": html,
         }))
 
     def block(self, chat_id: int | str, blocked: bool = True) -> None:
@@ -1530,6 +1606,12 @@ class BotApiDoubleClient:
 
     def info(self) -> dict:
         return self._json(self._http.get("/_double/info"))
+
+    def register_callback_query(self, callback_query: dict) -> None:
+        self._json(self._http.post("/_double/callback_queries", json=callback_query))
+
+    def callback_query_faults(self) -> dict[str, list[dict]]:
+        return self._json(self._http.get("/_double/callback_queries"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1679,6 +1761,9 @@ class UpdateFactory:
             "chat_instance": str(-(abs(hash((uid, self.bot["id"]))) % 10**18)),
             "data": data,
         }
+        # the user pressed a button: Telegram now expects exactly one answer to this query
+        if isinstance(self.source, (BotApiDouble, BotApiDoubleClient)):
+            self.source.register_callback_query(cq)
         return self.wrap("callback_query", cq, update_id)
 
     def photo(self, file_info: dict, user_id: int | None = None, caption: str | None = None,

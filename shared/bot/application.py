@@ -8,6 +8,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
 from shared.bot.context import BotContext
+from shared.bot.request import RetryingRequest
 from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
 from shared.bot.handlers import photo
 from shared.bot.handlers import diary, reminders
@@ -22,7 +23,7 @@ def build_application(token: str, api_base: str, services) -> Application:
         .token(token)
         .base_url(f"{api_base}/bot")
         .base_file_url(f"{api_base}/file/bot")
-        .request(HTTPXRequest(httpx_kwargs=tls))
+        .request(RetryingRequest(httpx_kwargs=tls))
         .get_updates_request(HTTPXRequest(connection_pool_size=1, httpx_kwargs=tls))
         .updater(None)
         .context_types(ContextTypes(context=BotContext))

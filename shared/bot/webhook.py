@@ -9,8 +9,13 @@ import logging
 from telegram import Update
 from telegram.ext import Application
 
+from shared.bot.request import delivery_scope
+
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1 << 20  # real updates are a few KB
+# Time the Bot API calls of one update may spend on retries (see shared.bot.request): Telegram's webhook
+# timeout is undocumented; client libraries keep their answer within ~10 s, so do we, with room to spare.
+SEND_BUDGET = 8.0
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,8 @@ class TelegramWebhook:
             self.prefetched.pop(update_id, None)
             return 200, "ignored"
         try:
-            await self._app.process_update(update)
+            with delivery_scope(SEND_BUDGET) as delivery:
+                await self._app.process_update(update)
         except Exception:
             # Handler errors go to the error handler; what reaches here is our infrastructure failing,
             # so give the update back for Telegram to redeliver.
@@ -67,7 +73,24 @@ class TelegramWebhook:
             raise
         finally:
             self.prefetched.pop(update_id, None)
+        if delivery.failed:
+            return self._undelivered(update_id, delivery)
         return 200, "ok"
+
+    @staticmethod
+    def _undelivered(update_id: int, delivery) -> tuple[int, str]:
+        """A reply Telegram did not take within the budget, retries included (shared.bot.request).
+
+        The update is consumed all the same (200): its state was committed before the reply was sent
+        (handlers save, then tell), so a redelivery would run the handler on the next step's state and
+        take the step twice.
+        The dialog is resumable instead: /help, or an answer the open question cannot take, asks it
+        again. What was lost is logged as an error, by method and reason, never by content.
+        """
+        lost = [f"{c.method} ({c.reason})" for c in delivery.undelivered] + [f"{m} (upload)" for m in delivery.lost]
+        log.error("reply undelivered for update %s: %s", update_id, ", ".join(lost))
+        return 200, "reply undelivered"
+
 
 
 def _sender_id(payload: dict) -> int | None:
