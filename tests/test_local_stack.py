@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from infra.local.bot_api_double import BotApiDouble
 from infra.local.stack import STACK_KEYS, LocalStack, _ephemeral_ports, ensure_bucket, ensure_queue, free_port, http_get
 from infra.local.storage_notifier import EVENT_TYPE, StorageNotifier
 
@@ -105,9 +106,12 @@ def test_stack_comes_up_and_writes_stack_json(stack, local_stack):
     assert http_get(f"http://{stack['firestore_emulator_host']}/")[1].startswith(b"Ok")
     assert http_get(f"{stack['storage_emulator_host']}/storage/v1/b/{stack['photos_bucket']}")[0] == 200
     assert stack["tasks_emulator_host"].startswith("127.0.0.1:")
+    # each function is up and refuses a bare GET: the HTTP ones in their own code (a 500 would be an
+    # instance that cannot start), the CloudEvent one in functions-framework (which imported it)
+    refusal = {"telegram_webhook": 403, "scheduled_jobs": 403, "photo_triage": 405}
     for name, url in stack["functions"].items():
         assert url.startswith("http://127.0.0.1:"), name
-        assert http_get(url)[0] > 0
+        assert http_get(url)[0] == refusal[name], name
     # every function whose source exists is running; the others were skipped with a warning
     for name, fn in local_stack.stack.config.functions.items():
         assert (name in stack["functions"]) == (ROOT / fn.source).exists(), name
@@ -127,11 +131,15 @@ def test_firestore_write_and_read(clean_firestore):
     assert ref.get().to_dict() == {"hello": "world", "n": 1}
 
 
-def test_clean_firestore_empties_the_emulator(clean_firestore):
+def test_clean_firestore_empties_the_emulator(firestore_emulator, request):
     from google.cloud import firestore
 
-    db = firestore.Client(project=clean_firestore["project"])
-    assert list(db.collection("infra_check").stream()) == []  # the previous test's doc is gone
+    db = firestore.Client(project=firestore_emulator["project"])
+    db.collection("infra_check").document("left-over").set({"n": 1})
+    db.collection("users").document("1").collection("pets").document("p").set({"name": "x"})
+    request.getfixturevalue("clean_firestore")  # what a test asking for it gets first: an empty emulator
+    assert list(db.collection("infra_check").stream()) == []
+    assert list(db.collection("users").document("1").collection("pets").stream()) == []
 
 
 def test_storage_upload_and_download(storage_emulator):
@@ -294,6 +302,31 @@ def test_stub_functions_run_get_env_and_storage_events(stub_root: Path, capsys):
     assert pgids
     wait_for(lambda: not any(_group_alive(p) for p in pgids), timeout=5)
     assert not (stub_root / ".local" / "stack.json").exists()
+
+
+def test_an_outside_bot_api_server_gets_the_token_and_secret_from_the_environment(tmp_path, monkeypatch):
+    """As a new user would: TELEGRAM_API_BASE names someone else's Bot API server, TELEGRAM_BOT_TOKEN is
+    the user's own bot; no double starts and every call the stack makes or hands on uses that token."""
+    token, secret = "987654321:OWN-BOT-TOKEN", "own-webhook-secret"
+    with BotApiDouble(token) as server:  # stands in for the outside server: it knows only that token
+        monkeypatch.setenv("TELEGRAM_API_BASE", server.base_url)
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", secret)
+        s = LocalStack(ROOT, parts=("telegram",), state_dir=tmp_path / "state")
+        with s.running() as info:
+            assert s.children == {}  # no double of its own
+            assert info["telegram_api_base"] == server.base_url
+            assert (info["bot_token"], info["webhook_secret"]) == (token, secret)
+            status, body = http_get(f"{info['telegram_api_base']}/bot{info['bot_token']}/getMe")
+            assert status == 200 and json.loads(body)["result"]["id"] == 987654321
+            env = s.function_env()
+            assert (env["TELEGRAM_API_BASE"], env["TELEGRAM_BOT_TOKEN"], env["TELEGRAM_WEBHOOK_SECRET"]) == (
+                server.base_url, token, secret)
+            assert json.loads(s.stack_json.read_text())["bot_token"] == token
+    # its own double still gets the built-in token, whatever token the environment names
+    monkeypatch.delenv("TELEGRAM_API_BASE")
+    own = LocalStack(ROOT, parts=("telegram",), state_dir=tmp_path / "own")
+    assert own.info["bot_token"] == "123456:LOCAL-TEST-TOKEN"
 
 
 def test_free_ports_are_distinct_bindable_and_not_ephemeral():

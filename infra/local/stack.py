@@ -51,7 +51,7 @@ OWN_DOUBLE_VAR = "TELEMED_LOCAL_DOUBLE_URL"  # set beside TELEGRAM_API_BASE when
 STACK_KEYS = (
     "functions", "telegram_api_base", "bot_token", "webhook_secret", "project",
     "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host", "photos_bucket",
-    "jobs_auth_token",
+    "jobs_auth_token", "photo_path_key",
 )
 
 
@@ -193,7 +193,7 @@ class LocalStack:
         parts: Iterable[str] | None = None,
         state_dir: Path | str | None = None,
         project: str = DEFAULT_PROJECT,
-        bot_token: str = DEFAULT_BOT_TOKEN,
+        bot_token: str | None = None,
         region: str = LOCAL_REGION,
         photos_bucket: str | None = None,
         telegram_api_base: str | None = None,
@@ -219,6 +219,13 @@ class LocalStack:
         if env_base and env_base == os.environ.get(OWN_DOUBLE_VAR):
             env_base = None
         self.external_api_base = telegram_api_base or env_base or None
+        # Someone else's Bot API server knows the owner's bot by its token, and sends the secret that
+        # was given to setWebhook: take both from the environment (the double gets built-in ones).
+        if self.external_api_base:
+            bot_token = bot_token or os.environ.get("TELEGRAM_BOT_TOKEN")
+            webhook_secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+        else:
+            webhook_secret = None
         self.children: dict[str, Child] = {}
         self.notifier: StorageNotifier | None = None
         self.started: set[str] = set()
@@ -231,14 +238,15 @@ class LocalStack:
         self.info: dict[str, Any] = {
             "functions": {},
             "telegram_api_base": self.external_api_base,
-            "bot_token": bot_token,
-            "webhook_secret": secrets.token_urlsafe(24),
+            "bot_token": bot_token or DEFAULT_BOT_TOKEN,
+            "webhook_secret": webhook_secret or secrets.token_urlsafe(24),
             "project": project,
             "firestore_emulator_host": None,
             "storage_emulator_host": None,
             "tasks_emulator_host": None,
             "photos_bucket": self.photos_bucket,
             "jobs_auth_token": secrets.token_urlsafe(24),
+            "photo_path_key": secrets.token_urlsafe(24),
             "region": region,
             "tasks_queue": f"projects/{project}/locations/{region}/queues/default",
             "logs": str(self.log_dir),
@@ -338,6 +346,7 @@ class LocalStack:
                 "TELEGRAM_API_BASE": i["telegram_api_base"] or "https://api.telegram.org",
                 "PHOTOS_BUCKET": self.photos_bucket,
                 "JOBS_AUTH_TOKEN": i["jobs_auth_token"],
+                "PHOTO_PATH_KEY": i["photo_path_key"],
                 "TASKS_LOCATION": self.region,
                 "TASKS_QUEUE": "default",
                 "LOCAL_STACK": "1",
@@ -411,6 +420,8 @@ class LocalStack:
     def _start_telegram(self) -> Callable[[], None]:
         if self.external_api_base:
             self._say(f"using the Bot API server at {self.external_api_base} (no double)")
+            if self.info["bot_token"] == DEFAULT_BOT_TOKEN:
+                self._say("WARNING: TELEGRAM_BOT_TOKEN is not set: that server gets the built-in test token")
             self.info["telegram_api_base"] = self.external_api_base
             return lambda: None
         if not (REPO_ROOT / "infra" / "local" / "bot_api_double.py").exists():
