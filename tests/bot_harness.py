@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 
 from infra.local.bot_api_double import BotApiDouble, UpdateFactory
 from shared.bootstrap import Services
 from shared.bot.application import build_application
 from shared.bot.commands import CommandMenu
+from shared.bot.handlers import fallback
 from shared.bot.webhook import TelegramWebhook
 from tests.fakes import FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats, FakeUpdateLog
 
@@ -26,9 +28,20 @@ class BotHarness:
         self.services.commands = CommandMenu(self.app.bot)
         self.webhook = TelegramWebhook(self.app, SECRET, self.services.update_log, self.services.clock)
         self.updates = UpdateFactory(double)
+        self.crashes: list[logging.LogRecord] = []  # what fallback.on_error logged as a handler failure
+        self.crash_ok = False  # a test of that path sets it
 
     async def deliver(self, update: dict, secret: str = SECRET) -> int:
-        status, _ = await self.webhook.handle(secret, json.dumps(update).encode())
+        """Fails the test when a handler raised: the webhook still answers 200 then (the error handler,
+        fallback.on_error, logs the failure and tells the person "something went wrong")."""
+        crashes = _Recorder()
+        fallback.log.addHandler(crashes)
+        try:
+            status, _ = await self.webhook.handle(secret, json.dumps(update).encode())
+        finally:
+            fallback.log.removeHandler(crashes)
+        self.crashes += crashes.records
+        assert self.crash_ok or not crashes.records, crashes.records[0].getMessage()
         return status
 
     async def say(self, text: str, user_id: int, lang: str = "ru") -> list[str]:
@@ -79,3 +92,12 @@ class BotHarness:
         await self.press("f:neutered:yes", user_id, lang)
         pets = await self.services.pets.list(user_id)
         return next(p.id for p in pets if p.name == name)
+
+
+class _Recorder(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

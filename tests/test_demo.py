@@ -10,6 +10,7 @@ from PIL import Image
 from infra.local import demo
 from infra.local.bot_api_double import BotApiDoubleClient
 from infra.local.owner_chat import OwnerChat
+from shared.i18n import t
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +84,7 @@ def test_photo_triage_edits_the_progress_message(played):
     assert {c["params"]["message_id"] for c in edits} == progress_ids
     real, dark = (c["params"]["text"] for c in edits)
     assert "не диагноз" in real
-    assert "недоступен" in real or "%" in real  # no model shipped yet, or the model's findings
+    assert "%" in real and t("ru", "triage.outcome.unavailable") not in real  # the shipped model's findings
     assert "слишком темно" in dark
     assert "Это не изображение" in _section(chat, "Photo triage: not a photo")
 

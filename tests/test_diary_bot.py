@@ -159,7 +159,21 @@ async def test_pdf_export_is_a_document_with_the_pets_name(chat):
 
 
 async def test_other_owners_pets_are_not_reachable(chat):
-    other = await chat.services.pets.add(Pet(id="", owner_id=999, species=Species.CAT, name="Чужой"))
-    calls = await chat.press(f"dy:w:{other.id}")
-    assert any(c["method"] == "answerCallbackQuery" and c["params"].get("show_alert") for c in calls)
-    assert await chat.services.diary.weights(999, other.id) == []
+    from shared.domain.owners import Dialog
+
+    other = await chat.services.pets.add(Pet(id="", owner_id=999, species=Species.CAT, name="Чужой", weight_kg=4.0))
+    for action in "wcvafmsx":  # every diary button, forged with another owner's pet id
+        calls = await chat.press(f"dy:{action}:{other.id}")
+        assert any(c["method"] == "answerCallbackQuery" and c["params"].get("show_alert") for c in calls), action
+        assert texts(calls) == [], action
+    await chat.say("5")  # a weight typed after the forged button
+    await chat.cmd("weight", "5")
+    # an open question about that pet (a forged or stale dialog): the answer is refused, not written
+    owners = chat.services.owners
+    owners.owners[USER] = owners.owners[USER].with_changes(
+        dialog=Dialog("diary", "dy_weight", {"pet_id": other.id, "name": "Чужой", "species": "cat"}))
+    assert texts(await chat.say("5,5")) == ["Питомец не найден."]
+    diary = chat.services.diary
+    assert not any([*diary.weights_by.values(), *diary.treatments_by.values(), *diary.meals_by.values(),
+                    *diary.activity_by.values()])
+    assert await chat.services.pets.get(999, other.id) == other  # the card's weight too

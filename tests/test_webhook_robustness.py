@@ -1,7 +1,10 @@
 """1,000 generated updates — random, malformed, unexpected — never give a 5xx or take the webhook down."""
 import json
 import random
+import re
+import string
 from pathlib import Path
+from re import _parser as sre
 
 import httpx
 import pytest
@@ -13,9 +16,67 @@ from shared.bot.webhook import SECRET_HEADER
 pytestmark = pytest.mark.e2e
 
 OWNER = 820001
-CALLBACK_PREFIXES = ("pet:v:", "pet:e:", "pet:ef:", "pet:d:", "pet:dy:", "f:species:", "f:breed:", "f:sex:",
-                     "f:neutered:", "f:weight_kg:", "consent:yes:", "consent:no:", "lang:", "pets:list",
-                     "privacy:forget", "privacy:keep", "", "💥", "x" * 64)
+
+
+def _button_patterns() -> list[re.Pattern]:
+    """The callback data each registered button handler takes (the fallback's catch-all aside)."""
+    from telegram.ext import CallbackQueryHandler
+
+    from shared.bot.application import build_application
+
+    app = build_application("1:FUZZ", "http://127.0.0.1:9", services=None)
+    return [h.pattern for handlers in app.handlers.values() for h in handlers
+            if isinstance(h, CallbackQueryHandler) and h.pattern is not None]
+
+
+def _literal_prefix(pattern: re.Pattern) -> str:
+    prefix = ""
+    for op, arg in sre.parse(pattern.pattern):
+        if op == sre.LITERAL:
+            prefix += chr(arg)
+        elif op != sre.AT:
+            break
+    return prefix
+
+
+def _sample(rng, tokens) -> str:
+    """A random string the parsed regular expression matches (the subset our patterns use)."""
+    out = []
+    for op, arg in tokens:
+        if op == sre.LITERAL:
+            out.append(chr(arg))
+        elif op == sre.IN:
+            out.append(rng.choice(_chars(arg)))
+        elif op == sre.BRANCH:
+            out.append(_sample(rng, rng.choice(arg[1])))
+        elif op == sre.SUBPATTERN:
+            out.append(_sample(rng, arg[3]))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            low, high, sub = arg
+            out += [_sample(rng, sub) for _ in range(rng.randint(low, min(high, low + 8)))]
+        elif op != sre.AT:
+            raise ValueError(f"no sampler for {op}")
+    return "".join(out)
+
+
+def _chars(items) -> str:
+    chars = ""
+    for op, arg in items:
+        if op == sre.LITERAL:
+            chars += chr(arg)
+        elif op == sre.RANGE:
+            chars += "".join(map(chr, range(arg[0], arg[1] + 1)))
+        elif op == sre.CATEGORY and arg == sre.CATEGORY_DIGIT:
+            chars += string.digits
+        elif op == sre.CATEGORY and arg == sre.CATEGORY_WORD:
+            chars += string.ascii_letters + string.digits + "_"
+        else:
+            raise ValueError(f"no sampler for {op} {arg}")
+    return chars
+
+
+BUTTONS = _button_patterns()
+CALLBACK_PREFIXES = tuple(sorted({_literal_prefix(p) for p in BUTTONS})) + ("", "💥", "x" * 64)
 TEXTS = ("/start", "/pets", "/addpet", "/help", "/cancel", "/language", "/privacy", "/unknown", "/start@other_bot",
          "Мурка", "4,2", "-3", "abc", "01.01.1900", "31.12.2099", "3 года", "", " ", "\x00\x01", "🐱" * 100,
          "x" * 4096, "a" * 50_000, "/" * 30, "'; DROP TABLE pets; --", "<b>html</b>", "{\"json\": 1}")
@@ -52,7 +113,11 @@ def _message(rng, text=None):
 
 def _callback(rng):
     user = _user(rng)
-    data = rng.choice(CALLBACK_PREFIXES) + rng.choice(["", "abc", "cat", "ru", "weight_kg", "AbC123xyz", "../../x"])
+    if rng.random() < 0.5:  # what one of our buttons could carry (ids of nobody's pets): every handler is reached
+        data = _sample(rng, sre.parse(rng.choice(BUTTONS).pattern))
+    else:
+        data = rng.choice(CALLBACK_PREFIXES) + rng.choice(["", "abc", "cat", "ru", "weight_kg", "AbC123xyz",
+                                                           "../../x", ":1:2:3", ":99"])
     return {"id": str(rng.randint(1, 10**9)), "from": user, "chat_instance": "1", "data": data,
             "message": {"message_id": rng.randint(1, 1000), "date": 0, "chat": {"id": user["id"], "type": "private"},
                         "text": "old keyboard"}}
@@ -87,6 +152,15 @@ def _update(rng, update_id):
     if roll < 0.9:
         return b"\xff\xfe not json" if rng.random() < 0.5 else b'{"update_id": 1, "message": '
     return {"update_id": update_id, "message": _message(rng, text="x" * rng.randint(4000, 200_000))}
+
+
+def test_the_fuzz_covers_every_button_handler():
+    rng = random.Random(7)
+    assert len(BUTTONS) >= 15
+    for pattern in BUTTONS:
+        samples = [_sample(rng, sre.parse(pattern.pattern)) for _ in range(50)]
+        assert all(pattern.match(s) and len(s.encode()) <= 64 for s in samples), pattern
+    assert {"dy:", "dyd:", "ph:", "rm:", "tz:", "tr:b:"} <= set(CALLBACK_PREFIXES)
 
 
 def test_a_thousand_hostile_updates_never_give_a_5xx(stack):
