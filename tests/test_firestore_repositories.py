@@ -41,7 +41,7 @@ async def test_pets_live_under_their_owner_only(repos):
     assert (await pets.get(1, pet.id)).name == "Шарик"
     assert await pets.get(2, pet.id) is None
     with pytest.raises(pet_service.PetNotFound):
-        await pet_service.edit_pet(pets, 2, pet.id, {"name": "Чужой"})
+        await pet_service.edit_pet(pets, 2, pet.id, {"name": "Чужой"}, date(2026, 11, 24))
     with pytest.raises(pet_service.PetNotFound):
         await pet_service.remove_pet(pets, None, None, 2, pet.id)  # refused before touching anything
     assert [p.name for p in await pets.list(1)] == ["Шарик"]

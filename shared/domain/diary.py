@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import Enum
 
-from shared.domain.pets import InvalidInput, Species, parse_weight, shift_years
+from shared.domain.pets import InvalidInput, Species, parse_weight, shift_years, visible_text
 
 NOTES_MAX_LEN = 500          # a note is a few sentences; 10,000 characters is a paste by mistake
 PRODUCT_MAX_LEN = 60
@@ -145,6 +145,7 @@ def parse_product(text: str) -> str:
     product = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", text or "").split())
     if not product:
         raise InvalidInput("diary.err.product_empty")
+    visible_text(product)
     if len(product) > PRODUCT_MAX_LEN:
         raise InvalidInput("diary.err.product_too_long", max=PRODUCT_MAX_LEN)
     return product
@@ -154,6 +155,7 @@ def parse_notes(text: str) -> str:
     notes = re.sub(r"[\x00-\x09\x0b-\x1f\x7f]", " ", text or "").strip()
     if not notes:
         raise InvalidInput("diary.err.notes_empty")
+    visible_text(notes)
     if len(notes) > NOTES_MAX_LEN:
         raise InvalidInput("diary.err.notes_too_long", max=NOTES_MAX_LEN, length=len(notes))
     return notes

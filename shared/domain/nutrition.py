@@ -22,7 +22,7 @@ from enum import Enum
 from functools import cache
 from pathlib import Path
 
-from shared.domain.pets import InvalidInput, Neutered, Pet, Species, age_years
+from shared.domain.pets import InvalidInput, Neutered, Pet, Species, age_years, visible_text
 
 FOODS_FILE = Path(__file__).resolve().parents[1] / "data" / "foods.json"
 
@@ -144,7 +144,7 @@ def parse_free_meal(text: str) -> tuple[str, float, float]:
     match = re.match(r"^\s*(.{1,40}?)\s+(\d{1,3}(?:[.,]\d+)?)\s+(\d{1,5}(?:[.,]\d+)?)\s*(г|g)?\s*$", text or "")
     if not match:
         raise InvalidInput("diary.err.free_meal")
-    name = " ".join(match[1].split())
+    name = visible_text(" ".join(re.sub(r"[\x00-\x1f\x7f]", " ", match[1]).split()))  # like a product's
     kcal = float(match[2].replace(",", "."))
     grams = float(match[3].replace(",", "."))
     if not KCAL_RANGE[0] <= kcal <= KCAL_RANGE[1] or not 0 < grams <= MEAL_MAX_GRAMS:

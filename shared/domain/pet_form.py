@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from shared.domain.pets import (
-    InvalidInput, Neutered, Pet, Sex, Species, parse_birth_date, parse_breed, parse_name, parse_weight,
+    InvalidInput, Neutered, Pet, Sex, Species, check_pet, parse_birth_date, parse_breed, parse_name, parse_weight,
 )
 
 ADD_STEPS = ("species", "name", "breed", "sex", "birth_date", "weight_kg", "neutered")
@@ -74,6 +74,12 @@ def pet_from_draft(owner_id: int, draft: dict, pet_id: str = "") -> Pet:
         weight_kg=draft.get("weight_kg"),
         neutered=Neutered(draft.get("neutered", Neutered.UNKNOWN.value)),
     )
+
+
+def checked_pet(owner_id: int, draft: dict, today: date, pet_id: str = "") -> Pet:
+    """The pet a draft makes, checked as the whole record it will be saved as (domain.pets.check_pet):
+    what adding a pet and every edit go through; `pet_from_draft` alone also reads stored records."""
+    return check_pet(pet_from_draft(owner_id, draft, pet_id), today)
 
 
 def draft_from_pet(pet: Pet) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from calendar import isleap
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -88,11 +89,34 @@ def _clean_text(text: str) -> str:
     return " ".join(_CONTROL_CHARS.sub(" ", text).split())
 
 
+# Direction overrides and isolates (LRE..RLO, LRI..PDI): inside the bot's messages they make the text
+# after them, the bot's own included, read backwards.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE_CATEGORIES = {"Cf", "Cc", "Zs", "Zl", "Zp"}  # format (zero-width...), control, spaces
+# Characters of other categories that show nothing: the combining grapheme joiner, variation selectors,
+# Mongolian free variation selectors, Hangul fillers, the blank Braille pattern.
+_BLANK = re.compile("[\u034f\ufe00-\ufe0f\U000e0100-\U000e01ef\u180b-\u180d\u180f"
+                    "\u115f\u1160\u3164\uffa0\u2800]")
+
+
+def visible_text(text: str) -> str:
+    """Owner text that is shown to people (names, breeds, products, notes, meals), returned as it is, or
+    InvalidInput: err.text_direction if it carries a direction override, err.text_invisible if nothing
+    in it can be seen (only zero-width, format, control or space characters)."""
+    if _DIRECTION_CONTROLS.search(text):
+        raise InvalidInput("err.text_direction")
+    if all(unicodedata.category(c) in _INVISIBLE_CATEGORIES or _BLANK.match(c) for c in text):
+        raise InvalidInput("err.text_invisible")
+    return text
+
+
 def _bounded_text(text: str, field: str, max_len: int) -> str:
-    """One line of owner text, control characters and runs of spaces folded; errors err.<field>_empty/_too_long."""
+    """One line of owner text, control characters and runs of spaces folded; errors err.<field>_empty/_too_long
+    and those of `visible_text`."""
     value = _clean_text(text)
     if not value:
         raise InvalidInput(f"err.{field}_empty")
+    visible_text(value)
     if len(value) > max_len:
         raise InvalidInput(f"err.{field}_too_long", max=max_len)
     return value
@@ -177,6 +201,24 @@ def _check_birth_date(born: date, species: Species, today: date) -> None:
         raise InvalidInput("err.date_in_future")
     if born < shift_years(today, -MAX_AGE_YEARS[species]):
         raise InvalidInput("err.age_too_old", max=MAX_AGE_YEARS[species])
+
+
+def check_pet(pet: Pet, today: date) -> Pet:
+    """The whole record as it is about to be saved, whichever field changed: each text as its parser
+    would take it, and the weight and birth date possible for the species (a species changed after the
+    weight, a weight checked against a species changed meanwhile...). Returns the pet or raises InvalidInput."""
+    parse_name(pet.name)
+    if pet.breed is not None:
+        parse_breed(pet.breed)
+    low, high = WEIGHT_RANGE_KG[pet.species]
+    if pet.weight_kg is not None and not low <= pet.weight_kg <= high:
+        raise InvalidInput("err.record_weight_species", weight=pet.weight_kg, low=low, high=high)
+    if pet.birth_date is not None:
+        if pet.birth_date > today:
+            raise InvalidInput("err.date_in_future")
+        if pet.birth_date < shift_years(today, -MAX_AGE_YEARS[pet.species]):
+            raise InvalidInput("err.record_age_species", max=MAX_AGE_YEARS[pet.species])
+    return pet
 
 
 def shift_years(day: date, years: int) -> date:

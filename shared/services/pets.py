@@ -1,7 +1,9 @@
 """Pet profile use cases. Every call names the acting owner; a pet is only ever looked up under them."""
 from __future__ import annotations
 
-from shared.domain.pet_form import draft_from_pet, pet_from_draft
+from datetime import date
+
+from shared.domain.pet_form import checked_pet, draft_from_pet
 from shared.domain.pets import Pet
 
 
@@ -9,8 +11,10 @@ class PetNotFound(LookupError):
     """No such pet for this owner (it may exist for someone else: we never say)."""
 
 
-async def add_pet(pets, owner_id: int, draft: dict) -> Pet:
-    return await pets.add(pet_from_draft(owner_id, draft))
+async def add_pet(pets, owner_id: int, draft: dict, today: date) -> Pet:
+    """Saves the pet a finished add dialog describes; InvalidInput (and nothing saved) if the record is
+    not valid as a whole (domain.pets.check_pet)."""
+    return await pets.add(checked_pet(owner_id, draft, today))
 
 
 async def owned_pet(pets, owner_id: int, pet_id: str) -> Pet:
@@ -20,10 +24,11 @@ async def owned_pet(pets, owner_id: int, pet_id: str) -> Pet:
     return pet
 
 
-async def edit_pet(pets, owner_id: int, pet_id: str, changes: dict) -> Pet:
+async def edit_pet(pets, owner_id: int, pet_id: str, changes: dict, today: date) -> Pet:
     """Applies validated draft changes (see domain.pet_form) to an owner's pet."""
     pet = await owned_pet(pets, owner_id, pet_id)
-    updated = pet_from_draft(owner_id, {**draft_from_pet(pet), **changes}, pet_id=pet.id)
+    # the whole record the change makes is checked, not only the field: InvalidInput, nothing written
+    updated = checked_pet(owner_id, {**draft_from_pet(pet), **changes}, today, pet_id=pet.id)
     await pets.update(updated)
     return updated
 

@@ -110,9 +110,13 @@ async def _reject(update: Update, context: BotContext, err: InvalidInput) -> Non
 async def _advance(update: Update, context: BotContext, changes: dict) -> None:
     dialog = context.owner.dialog
     services = context.services
+    today = services.clock().date()
     if dialog.name == EDIT:
         try:
-            pet = await pet_service.edit_pet(services.pets, context.owner.id, dialog.draft["pet_id"], changes)
+            pet = await pet_service.edit_pet(services.pets, context.owner.id, dialog.draft["pet_id"], changes, today)
+        except InvalidInput as err:  # the record the change would make: nothing changed, the question stays
+            await _reject(update, context, err)
+            return
         except PetNotFound:
             await update.effective_chat.send_message(context.t("pet.not_found"))
             pet = None
@@ -126,7 +130,11 @@ async def _advance(update: Update, context: BotContext, changes: dict) -> None:
     if following:
         await _go_to(update, context, dialog.at(following, **changes))
         return
-    pet = await pet_service.add_pet(services.pets, context.owner.id, {**dialog.draft, **changes})
+    try:
+        pet = await pet_service.add_pet(services.pets, context.owner.id, {**dialog.draft, **changes}, today)
+    except InvalidInput as err:
+        await _reject(update, context, err)
+        return
     context.owner = await owner_service.set_dialog(services.owners, context.owner, None)
     await update.effective_chat.send_message(
         context.t("pet.added", name=pet.name) + "\n\n" + render.pet_card(context.language, pet, services.clock().date()),
