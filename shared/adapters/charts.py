@@ -7,11 +7,14 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
+from shared.adapters.third_party_logs import keep_owner_text_out_of_logs
+
 
 def weight_chart(points: list[tuple[date, float]], title: str, unit: str = "kg",
                  last_label: str | None = None) -> bytes:
     import matplotlib
 
+    keep_owner_text_out_of_logs()  # the title holds the pet's name: no "Glyph ... missing" with its letters
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
@@ -33,7 +36,7 @@ def weight_chart(points: list[tuple[date, float]], title: str, unit: str = "kg",
         ax.scatter([days[-1]], [kg[-1]], s=140, color="#eb5757", zorder=5)
         ax.annotate(last_label or f"{kg[-1]:g} {unit}", (days[-1], kg[-1]), textcoords="offset points",
                     xytext=(-10, 14), ha="right", fontsize=15, fontweight="bold", color="#eb5757")
-        ax.set_title(title, fontsize=18, pad=12)
+        ax.set_title(title, fontsize=18, pad=12, parse_math=False)  # "$" in a name is a dollar, not TeX
         ax.set_ylabel(unit, fontsize=14)
         ax.tick_params(labelsize=13)
         if span < 3:  # a few weighings on one or two days: show a week around them, not hours

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+from shared.adapters.third_party_logs import keep_owner_text_out_of_logs
 from shared.domain.photos import (
     MAX_PIXELS, STORED_JPEG_QUALITY, STORED_MAX_SIDE, PhotoRejected, analysis_size, check_bytes, check_dimensions,
     stored_size,
@@ -48,6 +49,7 @@ def clean_photo(data: bytes, max_side: int = STORED_MAX_SIDE) -> CleanImage:
     """Untrusted bytes -> CleanImage, or PhotoRejected with the reply's key. Never anything else."""
     fmt = check_bytes(data)
     Image = _pil()
+    keep_owner_text_out_of_logs()  # Pillow logs EXIF values (Artist, GPS...) at DEBUG
     import warnings
 
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from shared.adapters.third_party_logs import keep_owner_text_out_of_logs
+
 
 def _font_dir() -> Path:
     import matplotlib
@@ -17,6 +19,7 @@ def pet_record_pdf(title: str, profile: list[tuple[str, str]],
     """`sections`: (heading, column headers, rows); an empty rows list prints `footer`-style dash."""
     from fpdf import FPDF
 
+    keep_owner_text_out_of_logs()  # fpdf2 names the glyphs the font lacks, fontTools those it keeps
     pdf = FPDF(format="A4")
     fonts = _font_dir()
     pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
