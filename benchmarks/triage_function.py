@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.triage_function [--events 30] [--model-dir models/skin_triage/v5]
 
 Starts the emulators and the Bot API double (infra.local.stack parts firestore, storage, telegram),
-seeds an owner and a dog in Firestore, uploads cleaned phone photos (1280x960) and their triage copies
-to the Storage emulator as the webhook does, then starts
+seeds an owner and a dog in Firestore, writes the photos' records and uploads cleaned phone photos
+(1280x960) and their triage copies to the Storage emulator as the webhook does, then starts
 `functions-framework --target photo_triage` itself and measures:
 - cold start: process start -> first 2xx answer to a CloudEvent (includes imports, Firestore/Storage
   clients, the ONNX model load and its warm-up run, and that first event's triage);
@@ -15,6 +15,7 @@ to the Storage emulator as the webhook does, then starts
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -31,7 +32,17 @@ sys.path.insert(0, str(ROOT))
 from infra.local.stack import LocalStack, free_port  # noqa: E402
 from infra.local.storage_notifier import object_event  # noqa: E402
 
-OWNER, PET, CHAT = 990001, "benchdog", 990001
+OWNER, PET = 990001, "benchdog"
+
+
+async def _create_records(project: str, records: list) -> None:
+    from google.cloud import firestore
+
+    from shared.adapters.firestore_triage import FirestoreTriage
+
+    repo = FirestoreTriage(firestore.AsyncClient(project=project))
+    for record in records:
+        assert await repo.create_photo(record)
 
 
 def _tree(pid: int) -> list[int]:
@@ -84,7 +95,8 @@ def main() -> int:
     if args.model_dir:
         env["SKIN_MODEL_DIR"] = str(Path(args.model_dir).resolve())
     os.environ.update({"FIRESTORE_EMULATOR_HOST": info["firestore_emulator_host"],
-                       "STORAGE_EMULATOR_HOST": info["storage_emulator_host"], "GOOGLE_CLOUD_PROJECT": info["project"]})
+                       "STORAGE_EMULATOR_HOST": info["storage_emulator_host"], "GOOGLE_CLOUD_PROJECT": info["project"],
+                       "PHOTO_PATH_KEY": info["photo_path_key"]})
     proc = None
     try:
         from google.auth.credentials import AnonymousCredentials
@@ -92,7 +104,8 @@ def main() -> int:
 
         from infra.local.bot_api_double import BotApiDoubleClient
         from shared.adapters.images import clean_photo
-        from shared.domain.photos import Area
+        from shared.domain.photos import Area, PhotoRecord
+        from shared.services.pets import photo_prefix
         from shared.services.triage import objects_to_store, photo_metadata
         from tests.test_photo_hostile import jpeg
 
@@ -102,21 +115,24 @@ def main() -> int:
                                                        "neutered": "unknown"})
         bucket = storage.Client(project=info["project"], credentials=AnonymousCredentials()).bucket(info["photos_bucket"])
         with BotApiDoubleClient(info["telegram_api_base"]) as tg:
-            objects = []
+            objects, records = [], []
             for i in range(args.events + 1):
                 mid = tg._json(tg._http.post(f"/bot{info['bot_token']}/sendMessage",
-                                             json={"chat_id": CHAT, "text": "Анализирую…"}))["result"]["message_id"] \
+                                             json={"chat_id": OWNER, "text": "Анализирую…"}))["result"]["message_id"] \
                     if hasattr(tg, "_http") else None
-                meta = photo_metadata(owner_id=OWNER, pet_id=PET, chat_id=CHAT, language="ru", area=Area.SKIN,
-                                      message_id=mid)
+                photo_id = f"{i:032x}"
+                records.append(PhotoRecord(OWNER, PET, photo_id, Area.SKIN, "ru", mid))
+                meta = photo_metadata(owner_id=OWNER, pet_id=PET, photo_id=photo_id)
                 cleaned = clean_photo(jpeg((1280, 960), seed=i))  # a phone photo, stored as accept_photo does
-                for name, data, obj_meta in objects_to_store(f"photos/{OWNER}/{PET}/bench{i:04d}.jpg", cleaned, meta):
+                name = f"{photo_prefix(OWNER, PET)}{photo_id}.jpg"
+                for name, data, obj_meta in objects_to_store(name, cleaned, meta):
                     blob = bucket.blob(name)
                     blob.metadata = obj_meta
                     blob.upload_from_string(data, content_type="image/jpeg")
                 blob.reload()  # the photo: objects_to_store puts it last
                 objects.append({"name": blob.name, "generation": str(blob.generation), "metadata": blob.metadata,
                                 "size": blob.size})
+        asyncio.run(_create_records(info["project"], records))
 
         port = free_port()
         url = f"http://127.0.0.1:{port}/"

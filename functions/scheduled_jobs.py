@@ -33,9 +33,13 @@ def _reply(status: int, body: dict):
 @functions_framework.http
 def scheduled_jobs(request):
     expected = os.environ.get("JOBS_AUTH_TOKEN", "")
-    if not expected or not hmac.compare_digest(request.headers.get("X-Jobs-Token", ""), expected):
+    given = request.headers.get("X-Jobs-Token", "")
+    # bytes, not str: compare_digest refuses non-ASCII str (a TypeError, a 500); any wrong token is a 403
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return _reply(403, {"error": "forbidden"})
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(force=True, silent=True)  # whatever the Content-Type says
+    if not isinstance(body, dict):
+        return _reply(400, {"error": "the body must be a JSON object"})
     now = None
     if body.get("now") and os.environ.get("ALLOW_CLOCK_OVERRIDE") == "1":
         try:

@@ -84,6 +84,7 @@ class WebhookInstance:
     def __init__(self, settings: Settings):
         if not settings.webhook_secret:  # without it anyone could post updates as Telegram
             raise RuntimeError("missing configuration: TELEGRAM_WEBHOOK_SECRET")
+        _require_photo_path_key(settings)  # intake and erasure name photos by it
         from shared.bot.application import build_application
         from shared.bot.commands import CommandMenu
         from shared.bot.webhook import TelegramWebhook
@@ -141,6 +142,8 @@ class TriageInstance:
         from shared.adapters import images
         from shared.adapters.telegram_chat import BotChat
 
+        _require_photo_path_key(settings)  # a photo's path must name its owner's folder
+        self.settings = settings
         self.runner = LoopThread()
         self.services = self.runner.run(_on_loop(firestore_services, settings))
         self.bot = Bot(settings.bot_token, base_url=f"{settings.telegram_api_base}/bot",
@@ -149,16 +152,19 @@ class TriageInstance:
         self.images = images
         self.model = (model_loader or _load_skin_model)()
 
-    def handle(self, event_data: dict) -> str:
+    def handle(self, event) -> str:
+        """One storage event (a triage.ObjectEvent); raises triage.BadEvent for another bucket."""
         from shared.services import triage as triage_service
 
-        photo = triage_service.StoredPhoto.from_event(event_data or {})
-        if photo is None:
-            return "ignored"
         s = self.services
-        return self.runner.run(triage_service.run_triage(
-            photo, pets=s.pets, results=s.triage, storage=s.photos, chat=self.chat, model=self.model,
-            images=self.images, clock=s.clock), timeout=110)
+        return self.runner.run(triage_service.handle_object_event(
+            event, bucket=self.settings.photos_bucket, pets=s.pets, results=s.triage, storage=s.photos,
+            chat=self.chat, model=self.model, images=self.images, clock=s.clock), timeout=110)
+
+
+def _require_photo_path_key(settings: Settings) -> None:
+    if not settings.photo_path_key:
+        raise RuntimeError("missing configuration: PHOTO_PATH_KEY")
 
 
 def _load_skin_model():

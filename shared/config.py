@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 TELEGRAM_API = "https://api.telegram.org"
+PHOTO_PATH_KEY = "PHOTO_PATH_KEY"
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,9 @@ class Settings:
     telegram_api_base: str
     project: str
     photos_bucket: str
+    # secret that turns an owner id into the opaque folder of their photos (see services.pets.photo_prefix);
+    # the webhook (intake, erasure) and the triage function refuse to start without it
+    photo_path_key: str = ""
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Settings":
@@ -25,4 +29,14 @@ class Settings:
             telegram_api_base=env.get("TELEGRAM_API_BASE", TELEGRAM_API).rstrip("/"),
             project=env.get("GOOGLE_CLOUD_PROJECT", "telemed-pet-local"),
             photos_bucket=env.get("PHOTOS_BUCKET", "telemed-pet-photos"),
+            photo_path_key=env.get(PHOTO_PATH_KEY, ""),
         )
+
+
+def photo_path_key(env=os.environ) -> bytes:
+    """PHOTO_PATH_KEY, read where a photo's path is built (services.pets.photo_prefix, whose callers pass no
+    settings); the instances check it at start (Settings.photo_path_key), so a missing key fails there."""
+    key = env.get(PHOTO_PATH_KEY, "")
+    if not key:
+        raise RuntimeError(f"missing configuration: {PHOTO_PATH_KEY}")
+    return key.encode()

@@ -2,7 +2,7 @@
 
 - ``stack``: the whole LocalStack, started once per session (lazily, on first use); yields the
   stack.json dict and sets os.environ (FIRESTORE_EMULATOR_HOST, STORAGE_EMULATOR_HOST,
-  CLOUD_TASKS_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT, TELEGRAM_*, PHOTOS_BUCKET, JOBS_AUTH_TOKEN) for
+  CLOUD_TASKS_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT, TELEGRAM_*, PHOTOS_BUCKET, JOBS_AUTH_TOKEN, PHOTO_PATH_KEY) for
   in-process clients.
 - ``firestore_emulator``: only the Firestore emulator (from the same session stack; reused if the
   whole stack is up, and the rest is added later if a test asks for ``stack``).
@@ -36,7 +36,11 @@ _ENV_KEYS = {
     "TELEGRAM_WEBHOOK_SECRET": "webhook_secret",
     "PHOTOS_BUCKET": "photos_bucket",
     "JOBS_AUTH_TOKEN": "jobs_auth_token",
+    "PHOTO_PATH_KEY": "photo_path_key",
 }
+# Photo paths are keyed (services.pets.photo_prefix): tests without a stack get this key; a stack's own
+# replaces it, so in-process code and the stack's functions name an owner's photos alike.
+os.environ.setdefault("PHOTO_PATH_KEY", "unit-test-photo-path-key")
 _STACK_FIXTURES = {"stack", "firestore_emulator", "clean_firestore", "storage_emulator", "local_stack"}
 
 

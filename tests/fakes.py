@@ -217,11 +217,26 @@ class FakeReminderSender:
 # ---- photo triage (issue 4) -----------------------------------------------------------------------
 
 class FakeTriageResults:
-    """users/{owner}/pets/{pet}/triage/{id}, with create() semantics."""
+    """users/{owner}/pets/{pet}/triage/{id}, with create() semantics, and the photo records beside them
+    (written only while the owner's document exists: add an owner to `gone_owners` to erase it)."""
 
     def __init__(self):
         self.docs: dict[tuple[int, str, str], dict] = {}
         self.creates = 0
+        self.photos: dict[tuple[int, str, str], object] = {}
+        self.gone_owners: set[int] = set()
+
+    async def create_photo(self, record):
+        if record.owner_id in self.gone_owners:
+            return False
+        self.photos[(record.owner_id, record.pet_id, record.photo_id)] = record
+        return True
+
+    async def photo_record(self, owner_id, pet_id, photo_id):
+        return None if owner_id in self.gone_owners else self.photos.get((owner_id, pet_id, photo_id))
+
+    async def delete_photo(self, owner_id, pet_id, photo_id):
+        self.photos.pop((owner_id, pet_id, photo_id), None)
 
     async def create(self, result):
         self.creates += 1
@@ -250,9 +265,22 @@ class FakeTriageResults:
 
 
 class FakePhotoStorage:
+    """Objects by name: (bytes, metadata); every object is generation "1" unless `generations` says
+    otherwise. `fail` makes uploads fail, `stat_error` (an exception) makes reading an object's state fail."""
+
     def __init__(self, fail: bool = False):
         self.objects: dict[str, tuple[bytes, dict]] = {}
+        self.generations: dict[str, str] = {}
         self.fail = fail
+        self.stat_error: Exception | None = None
+
+    async def stat(self, name):
+        if self.stat_error:
+            raise self.stat_error
+        return (self.generations.get(name, "1"), dict(self.objects[name][1])) if name in self.objects else None
+
+    async def delete(self, name):
+        self.objects.pop(name, None)
 
     async def put(self, name, data, metadata, content_type="image/jpeg"):
         if self.fail:

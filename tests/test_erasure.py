@@ -63,7 +63,7 @@ async def test_removing_a_pet_takes_its_records_reminders_and_photos(world):
     left = await _documents_of(client, 31)
     assert left and not [path for path in left if gone in path]
     assert [path for path in left if kept in path]
-    assert _photos_of(photos, 31) == [f"photos/31/{kept}/p.jpg"]
+    assert _photos_of(photos, 31) == [f"{pet_service.photo_prefix(31, kept)}p.jpg"]
     assert len(left) == 4  # the kept pet: its document, a weight, a triage result, a reminder
     assert len(await _documents_of(client, 32)) == 8  # the other owner untouched
 

@@ -21,7 +21,7 @@ from shared.domain.photos import Area, analysis_size
 from shared.domain.pets import Pet, Species
 from shared.i18n import t
 from shared.services.triage import IncomingFile, accept_photo, analysis_name
-from tests.fakes import FakeChat, FakePets, FakePhotoStorage
+from tests.fakes import FakeChat, FakePets, FakePhotoStorage, FakeTriageResults
 
 OWNER = 5001
 
@@ -227,9 +227,9 @@ def _run(data: bytes, name: str):
     pets.pets[(OWNER, "rex")] = Pet(id="rex", owner_id=OWNER, species=Species.DOG, name="Rex")
     chat = FakeChat({name: data})
     storage = FakePhotoStorage()
-    stored = asyncio.run(accept_photo(pets=pets, storage=storage, chat=chat, clean=clean_photo, owner_id=OWNER,
-                                      chat_id=OWNER, language="en", pet_id="rex", area=Area.SKIN,
-                                      file=IncomingFile(name, len(data))))
+    stored = asyncio.run(accept_photo(pets=pets, records=FakeTriageResults(), storage=storage, chat=chat,
+                                      clean=clean_photo, owner_id=OWNER, chat_id=OWNER, language="en", pet_id="rex",
+                                      area=Area.SKIN, file=IncomingFile(name, len(data))))
     return stored, chat, storage
 
 
@@ -242,12 +242,12 @@ def test_hostile_file_gets_a_clear_reply_and_nothing_unsafe_is_stored(name, data
         assert list(storage.objects) == ([analysis_name(stored)] if copy else []) + [stored]
         assert chat.sent[-1]["text"] == t("en", "triage.analysing")
         meta = storage.objects[stored][1]
-        assert set(meta) == {"owner_id", "pet_id", "chat_id", "language", "area", "progress_message_id"} | (
-            {"analysis_copy"} if copy else set())
+        assert set(meta) == {"owner_id", "pet_id", "photo_id"} | ({"analysis_copy"} if copy else set())
         assert "Rex" not in str(meta)
         if copy:  # the triage copy is as clean as the photo, and only ids go with it
             data, copy_meta = storage.objects[analysis_name(stored)]
-            assert assert_safe_jpeg(data).size == copy and copy_meta == {"owner_id": str(OWNER), "pet_id": "rex"}
+            assert assert_safe_jpeg(data).size == copy
+            assert copy_meta == {"owner_id": str(OWNER), "pet_id": "rex", "photo_id": meta["photo_id"]}
         if name.startswith("exif-rot"):
             assert 0xE1 in jpeg_markers(data) and b"GPS" not in storage.objects[stored][0][:64]
             assert red_corner_is_top_left(img), "stored photo is not upright"
@@ -266,9 +266,9 @@ def test_too_big_is_refused_before_download():
     chat = FakeChat({})  # nothing to download: asking would KeyError
     pets = FakePets()
     pets.pets[(OWNER, "rex")] = Pet(id="rex", owner_id=OWNER, species=Species.DOG, name="Rex")
-    stored = asyncio.run(accept_photo(pets=pets, storage=FakePhotoStorage(), chat=chat, clean=clean_photo,
-                                      owner_id=OWNER, chat_id=OWNER, language="ru", pet_id="rex", area=Area.SKIN,
-                                      file=IncomingFile("big", 25 * 1024 * 1024)))
+    stored = asyncio.run(accept_photo(pets=pets, records=FakeTriageResults(), storage=FakePhotoStorage(), chat=chat,
+                                      clean=clean_photo, owner_id=OWNER, chat_id=OWNER, language="ru", pet_id="rex",
+                                      area=Area.SKIN, file=IncomingFile("big", 25 * 1024 * 1024)))
     assert stored is None and "20 МБ" in chat.sent[0]["text"]
 
 

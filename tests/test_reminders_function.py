@@ -53,6 +53,28 @@ def test_token_is_required(function_client):
     assert client.post("/", json={"job": "nope"}, headers={"X-Jobs-Token": "secret-jobs"}).status_code == 400
 
 
+@pytest.mark.parametrize("token", ["", "secret-job", "secret-jobs ", "secret-jobsX", "sécret-jobs",
+                                   "secret-jobs\u00e9", "секрет"], ids=repr)
+def test_any_token_that_is_not_exactly_right_is_forbidden(function_client, token):
+    client, double = function_client
+    headers = {"X-Jobs-Token": token.encode("utf-8").decode("latin-1")}  # the bytes on the wire, as werkzeug reads them
+    response = client.post("/", json={"job": "due_reminders"}, headers=headers)
+    assert response.status_code == 403 and response.get_json() == {"error": "forbidden"}
+    assert not double.calls("sendMessage")
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (b"[]", "application/json"), (b'"x"', "application/json"), (b"not json", "application/json"),
+    (b"not json", "text/plain"), (b"", "application/json"), (b'[{"job": "due_reminders"}]', "application/json"),
+    (b"\xff\xfe", "application/json"), (b"null", "application/json"), (b"42", "application/json"),
+], ids=repr)
+def test_a_body_that_is_not_a_json_object_is_a_clear_400(function_client, body, content_type):
+    client, double = function_client
+    response = client.post("/", data=body, headers={"X-Jobs-Token": "secret-jobs", "Content-Type": content_type})
+    assert response.status_code == 400 and response.get_json() == {"error": "the body must be a JSON object"}
+    assert not double.calls("sendMessage")
+
+
 def test_moved_clock_sends_the_day_before_reminder_once(function_client):
     client, double = function_client
     assert seed_one() == 2

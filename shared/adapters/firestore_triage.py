@@ -1,4 +1,9 @@
-"""Triage results in Firestore: users/{owner}/pets/{pet}/triage/{result_id}.
+"""Triage results and photo records in Firestore: users/{owner}/pets/{pet}/triage/{result_id} and
+users/{owner}/pets/{pet}/photos/{photo_id}.
+
+A photo's record is written by intake before the upload, in one batch with writes to the owner's and the
+pet's documents that must find them: erasure deletes the owner's document first, so a photo arriving
+meanwhile is never recorded (and the trigger deletes an object whose owner or record it does not find).
 
 A result lives under its owner's pet, so it can only be reached through the owner's own path; its id
 is derived from the stored object's name and generation, and it is written with create(), so a
@@ -10,8 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from google.api_core import exceptions as gexc
+from google.cloud.firestore import SERVER_TIMESTAMP
 
-from shared.domain.photos import Area
+from shared.domain.photos import Area, PhotoRecord
 from shared.domain.pets import Species
 from shared.domain.triage import Outcome, QualityIssue, TriageResult, Urgency
 
@@ -34,6 +40,47 @@ class FirestoreTriage:
     def _ref(self, owner_id: int, pet_id: str, rid: str):
         return (self._users.document(str(owner_id)).collection("pets").document(pet_id)
                 .collection("triage").document(rid))
+
+    def _photo_ref(self, owner_id: int, pet_id: str, photo_id: str):
+        return (self._users.document(str(owner_id)).collection("pets").document(pet_id)
+                .collection("photos").document(photo_id))
+
+    async def create_photo(self, record: PhotoRecord) -> bool:
+        """Writes a photo's record; False (nothing written) if the owner's or the pet's document is gone."""
+        owner = self._users.document(str(record.owner_id))
+        batch = self._client.batch()
+        batch.create(self._photo_ref(record.owner_id, record.pet_id, record.photo_id), {
+            "progress_message_id": record.progress_message_id, "area": record.area.value,
+            "language": record.language, "created_at": SERVER_TIMESTAMP})
+        # an update's precondition is that the document exists (the client refuses an explicit exists=True)
+        for parent in (owner, owner.collection("pets").document(record.pet_id)):
+            batch.update(parent, {"photo_at": SERVER_TIMESTAMP})
+        self._count(writes=3)
+        try:
+            await batch.commit()
+        except gexc.NotFound:
+            return False
+        return True
+
+    async def photo_record(self, owner_id: int, pet_id: str, photo_id: str) -> PhotoRecord | None:
+        """The photo's record, if both it and its owner's document exist (one round trip)."""
+        if not (_valid_id(pet_id) and _valid_id(photo_id)):
+            return None
+        owner_ref, ref = self._users.document(str(owner_id)), self._photo_ref(owner_id, pet_id, photo_id)
+        self._count(reads=2)
+        found = {snap.reference.path: snap async for snap in self._client.get_all([owner_ref, ref]) if snap.exists}
+        if owner_ref.path not in found or ref.path not in found:
+            return None
+        d = found[ref.path].to_dict()
+        mid = d.get("progress_message_id")
+        return PhotoRecord(owner_id=owner_id, pet_id=pet_id, photo_id=photo_id, area=Area(d.get("area", "skin")),
+                           language=d.get("language") if d.get("language") in ("ru", "en") else "ru",
+                           progress_message_id=mid if isinstance(mid, int) else None)
+
+    async def delete_photo(self, owner_id: int, pet_id: str, photo_id: str) -> None:
+        if _valid_id(pet_id) and _valid_id(photo_id):
+            self._count(writes=1)
+            await self._photo_ref(owner_id, pet_id, photo_id).delete()
 
     async def create(self, result: TriageResult) -> bool:
         """Stores a new result; False if one with this id exists already (a redelivered event)."""

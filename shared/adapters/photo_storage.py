@@ -1,15 +1,18 @@
 """Cloud Storage for cleaned photos (google-cloud-storage; honours STORAGE_EMULATOR_HOST).
 
 The client library is imported on first use, not at import time: the webhook only pays for it when
-a photo arrives. Object names carry ids only (never names): photos/{owner}/{pet}/{random}.jpg, and
-its triage copy photos/{owner}/{pet}/analysis/{random}.jpg.
-Metadata (all strings, as Cloud Storage wants) is what the triage function needs to answer.
+a photo arrives. Object names carry no names and no Telegram ids: photos/{owner folder}/{pet}/{photo id}.jpg
+(the owner folder is a keyed hash, services.pets.photo_prefix), and its triage copy
+photos/{owner folder}/{pet}/analysis/{photo id}.jpg. Metadata (all strings, as Cloud Storage wants) holds the
+ids that find the photo's record in Firestore.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
+
+STAT_RETRY_SECONDS = 30.0  # the triage function has 120 s: a Storage outage fails the event, which is retried
 
 
 class PhotoStorage:
@@ -44,6 +47,23 @@ class PhotoStorage:
         blob = self._get_bucket().blob(name, generation=int(generation) if generation else None)
         return blob.download_as_bytes()
 
+    def stat_sync(self, name: str) -> tuple[str, dict[str, str]] | None:
+        """(generation, metadata) of the object as it is now, or None if there is none. Other errors raise
+        (after the client's retries, bounded well inside the triage function's timeout)."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        blob = self._get_bucket().get_blob(name, timeout=10, retry=DEFAULT_RETRY.with_timeout(STAT_RETRY_SECONDS))
+        return None if blob is None else (str(blob.generation), dict(blob.metadata or {}))
+
+    def delete_sync(self, name: str) -> None:
+        """Deletes the object if it is there."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._get_bucket().blob(name).delete()
+        except NotFound:
+            pass
+
     def delete_prefix_sync(self, prefix: str) -> int:
         blobs = list(self._get_bucket().list_blobs(prefix=prefix))
         for blob in blobs:
@@ -59,3 +79,9 @@ class PhotoStorage:
 
     async def get(self, name: str, generation: str | int | None = None) -> bytes:
         return await asyncio.to_thread(self.get_sync, name, generation)
+
+    async def stat(self, name: str) -> tuple[str, dict[str, str]] | None:
+        return await asyncio.to_thread(self.stat_sync, name)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self.delete_sync, name)

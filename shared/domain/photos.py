@@ -6,6 +6,7 @@ bytes (never the file name or the declared mime type), and the pixel count from 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import Enum
 
 # The Bot API's getFile refuses files over 20 MB ("file is too big"): nothing bigger can reach us.
@@ -28,6 +29,20 @@ class Area(str, Enum):
     SKIN = "skin"
     EYE = "eye"
     OTHER = "other"
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """users/{owner}/pets/{pet}/photos/{photo_id}: written by intake before the photo is uploaded, only while
+    the owner exists. The trigger answers from it (never from the object's metadata): which message to edit,
+    in which language, about what; a photo without its record belongs to nobody."""
+
+    owner_id: int
+    pet_id: str
+    photo_id: str
+    area: Area
+    language: str
+    progress_message_id: int | None
 
 
 class PhotoRejected(ValueError):

@@ -1,8 +1,11 @@
 """Pet profile use cases. Every call names the acting owner; a pet is only ever looked up under them."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import date
 
+from shared.config import photo_path_key
 from shared.domain.pet_form import checked_pet, draft_from_pet
 from shared.domain.pets import Pet
 
@@ -33,9 +36,20 @@ async def edit_pet(pets, owner_id: int, pet_id: str, changes: dict, today: date)
     return updated
 
 
+PHOTOS_FOLDER = "photos/"
+
+
+def photo_owner_folder(owner_id: int) -> str:
+    """The owner's folder in the photos bucket: an HMAC-SHA256 of the id under PHOTO_PATH_KEY (128 bits, hex).
+    Object names end up in logs (ours, the Storage emulator's, Cloud Storage's): they carry no Telegram id,
+    and without the key nobody can tell whose folder it is, yet erasure still finds an owner's photos by prefix."""
+    return hmac.new(photo_path_key(), str(int(owner_id)).encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def photo_prefix(owner_id: int, pet_id: str | None = None) -> str:
-    """Where an owner's (or one pet's) cleaned photos are stored."""
-    return f"photos/{owner_id}/{pet_id}/" if pet_id else f"photos/{owner_id}/"
+    """Where an owner's (or one pet's) cleaned photos are stored: photos/{owner folder}/[{pet}/]."""
+    folder = f"{PHOTOS_FOLDER}{photo_owner_folder(owner_id)}/"
+    return f"{folder}{pet_id}/" if pet_id else folder
 
 
 async def remove_pet(pets, reminders, photos, owner_id: int, pet_id: str) -> Pet:

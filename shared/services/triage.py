@@ -1,8 +1,12 @@
 """Photo triage use cases.
 
 - ``accept_photo`` (webhook): an owner's file -> checked before decoding -> cleaned (upright, RGB,
-  no metadata) -> an "analysing..." message -> stored in Cloud Storage with what the trigger needs,
-  after a smaller copy for the trigger to analyse when the photo is big.
+  no metadata) -> an "analysing..." message -> the photo's record in Firestore (only while the owner
+  exists) -> stored in Cloud Storage with the ids that find the record, after a smaller copy for the
+  trigger to analyse when the photo is big.
+- ``handle_object_event`` (storage trigger): trusts no event: only the photos bucket, only an object that
+  exists in the generation the event names, whose path and metadata agree, whose owner and record exist
+  (else it is deleted); the answer's chat and message come from the owner's record.
 - ``run_triage`` (storage trigger): a stored photo -> gates -> model -> one result in the pet's record
   -> the "analysing..." message edited into the answer. At-least-once delivery is safe: the result id
   comes from the object's name and generation and is written with create(), and only the delivery
@@ -14,22 +18,22 @@ Collaborators are passed in (repositories, storage, chat, model, image functions
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from shared.domain import triage as rules
-from shared.domain.photos import Area, PhotoRejected, check_declared_size
+from shared.domain.photos import Area, PhotoRecord, PhotoRejected, check_declared_size
 from shared.domain.pets import Pet, age_years
 from shared.domain.triage import Outcome, TriageResult, Urgency
 from shared.i18n import t
-from shared.services.pets import PetNotFound, owned_pet, photo_prefix
+from shared.services.pets import PHOTOS_FOLDER, PetNotFound, owned_pet, photo_owner_folder, photo_prefix
 
 log = logging.getLogger(__name__)
-
-PHOTO_PREFIX = "photos/"
 
 
 # ---------------------------------------------------------------- webhook side: accept a photo
@@ -40,19 +44,20 @@ class IncomingFile:
     file_size: int | None = None
 
 
-def photo_metadata(*, owner_id: int, pet_id: str, chat_id: int, language: str, area: Area,
-                   message_id: int | None) -> dict[str, str]:
-    """What travels with the object to the trigger: ids and choices, never names or captions."""
-    meta = {"owner_id": str(owner_id), "pet_id": pet_id, "chat_id": str(chat_id), "language": language,
-            "area": area.value}
-    if message_id is not None:
-        meta["progress_message_id"] = str(message_id)
-    return meta
+def photo_metadata(*, owner_id: int, pet_id: str, photo_id: str) -> dict[str, str]:
+    """What travels with the object: the ids that find its record, nothing else (no chat, no message,
+    no names): the trigger answers from the record, never from what an object or an event claims."""
+    return {"owner_id": str(owner_id), "pet_id": pet_id, "photo_id": photo_id}
 
 
-async def accept_photo(*, pets, storage, chat, clean, owner_id: int, chat_id: int, language: str, pet_id: str,
-                       area: Area, file: IncomingFile) -> str | None:
-    """Returns the stored object's name, or None when the owner was told why not (never raises for bad input)."""
+async def accept_photo(*, pets, records, storage, chat, clean, owner_id: int, chat_id: int, language: str,
+                       pet_id: str, area: Area, file: IncomingFile) -> str | None:
+    """Returns the stored object's name, or None when the owner was told why not (never raises for bad input).
+
+    The photo's record (``records.create_photo``) is written before anything is uploaded, and only while
+    the owner's (and the pet's) document exists: a photo arriving during erasure is neither recorded nor
+    stored, and nothing more is sent.
+    """
     try:
         pet = await owned_pet(pets, owner_id, pet_id)
     except PetNotFound:
@@ -67,17 +72,33 @@ async def accept_photo(*, pets, storage, chat, clean, owner_id: int, chat_id: in
         await chat.send(chat_id, rejection_text(language, err), retake_buttons(language, pet.id, area))
         return None
     message_id = await chat.send(chat_id, t(language, "triage.analysing"))
-    name = f"{photo_prefix(owner_id, pet.id)}{secrets.token_hex(16)}.jpg"
-    meta = photo_metadata(owner_id=owner_id, pet_id=pet.id, chat_id=chat_id, language=language, area=area,
-                          message_id=message_id)
+    record = PhotoRecord(owner_id=owner_id, pet_id=pet.id, photo_id=secrets.token_hex(16), area=area,
+                         language=language, progress_message_id=message_id)
+    name = f"{photo_prefix(owner_id, pet.id)}{record.photo_id}.jpg"
+    meta = photo_metadata(owner_id=owner_id, pet_id=pet.id, photo_id=record.photo_id)
     try:
+        if not await records.create_photo(record):
+            log.info("photo not stored: its owner or pet was deleted meanwhile")
+            return None
         for obj_name, data, obj_meta in objects_to_store(name, cleaned, meta):
             await storage.put(obj_name, data, obj_meta)
     except Exception as err:  # noqa: BLE001 — any storage failure: tell the owner, keep nothing
         log.error("storing a photo failed: %s", type(err).__name__)  # the message would name the owner's path
+        try:  # the store just failed: an object left over is deleted by the trigger (it finds no record)
+            await delete_photo(records, storage, owner_id, pet.id, record.photo_id, name)
+        except Exception as err2:  # noqa: BLE001
+            log.error("cleaning up after it failed: %s", type(err2).__name__)
         await chat.edit(chat_id, message_id, t(language, "triage.store_failed"), retake_buttons(language, pet.id, area))
         return None
     return name
+
+
+async def delete_photo(records, storage, owner_id: int, pet_id: str, photo_id: str, photo_name: str) -> None:
+    """A photo that belongs to nobody (its owner erased, its pet removed, its upload failed): the photo, its
+    triage copy and its record."""
+    for name in (photo_name, analysis_name(photo_name)):
+        await storage.delete(name)
+    await records.delete_photo(owner_id, pet_id, photo_id)
 
 
 def objects_to_store(name: str, cleaned, meta: dict[str, str]) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -85,8 +106,7 @@ def objects_to_store(name: str, cleaned, meta: dict[str, str]) -> list[tuple[str
     because the photo's upload is what starts the trigger that reads it."""
     if not cleaned.analysis:
         return [(name, cleaned.data, meta)]
-    ids = {"owner_id": meta["owner_id"], "pet_id": meta["pet_id"]}
-    return [(analysis_name(name), cleaned.analysis, ids), (name, cleaned.data, dict(meta, analysis_copy="1"))]
+    return [(analysis_name(name), cleaned.analysis, dict(meta)), (name, cleaned.data, dict(meta, analysis_copy="1"))]
 
 
 def analysis_name(name: str) -> str:
@@ -99,6 +119,110 @@ def rejection_text(language: str, err: PhotoRejected) -> str:
     return t(language, err.code, **err.params) + "\n\n" + t(language, "triage.how_to_send")
 
 
+# ---------------------------------------------------------------- trigger side: which photo, whose
+
+class BadEvent(ValueError):
+    """Event data outside the trigger's contract (not a finalized object of the photos bucket): the function
+    answers 400 and does nothing."""
+
+
+_GENERATION = re.compile(r"[0-9]{1,20}")
+_PHOTO_PATH = re.compile(re.escape(PHOTOS_FOLDER)
+                         + r"([0-9a-f]{32})/([A-Za-z0-9]{1,40})/(analysis/)?([0-9a-f]{32})\.jpg")
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """What the trigger takes from a ``google.cloud.storage.object.v1.finalized`` payload: which object,
+    which generation, which bucket. Its metadata is not read: the object's own is, from Storage."""
+
+    bucket: str
+    name: str
+    generation: str
+
+    @classmethod
+    def parse(cls, data) -> "ObjectEvent":
+        """Raises BadEvent for anything that is not an object event (no I/O: a refusal is immediate)."""
+        if not isinstance(data, dict):
+            raise BadEvent("event data is not a JSON object")
+        bucket, name, generation = data.get("bucket"), data.get("name"), data.get("generation")
+        if not isinstance(bucket, str) or not bucket:
+            raise BadEvent("bucket: missing or not a string")
+        if not isinstance(name, str) or not name or len(name) > 1024:
+            raise BadEvent("name: missing, not a string or too long")
+        if isinstance(generation, int) and not isinstance(generation, bool):
+            generation = str(generation)
+        if not isinstance(generation, str) or not _GENERATION.fullmatch(generation):
+            raise BadEvent("generation: missing or not a number")
+        return cls(bucket, name, generation)
+
+
+@dataclass(frozen=True)
+class PhotoPath:
+    """photos/{owner folder}/{pet}/{photo id}.jpg, or its triage copy photos/{...}/{pet}/analysis/{photo id}.jpg."""
+
+    owner_folder: str
+    pet_id: str
+    photo_id: str
+    is_copy: bool
+
+    @classmethod
+    def parse(cls, name: str) -> "PhotoPath | None":
+        m = _PHOTO_PATH.fullmatch(name)
+        return cls(m[1], m[2], m[4], bool(m[3])) if m else None
+
+    @property
+    def photo_name(self) -> str:
+        return f"{PHOTOS_FOLDER}{self.owner_folder}/{self.pet_id}/{self.photo_id}.jpg"
+
+
+def _owner_of(path: PhotoPath, meta: dict) -> int | None:
+    """The owner the stored object's metadata names, if its path agrees (owner folder, pet, photo id)."""
+    owner = meta.get("owner_id")
+    if not (isinstance(owner, str) and owner.isascii() and owner.isdigit() and len(owner) <= 20):
+        return None
+    if meta.get("pet_id") != path.pet_id or meta.get("photo_id") != path.photo_id:
+        return None
+    return int(owner) if hmac.compare_digest(photo_owner_folder(int(owner)), path.owner_folder) else None
+
+
+async def handle_object_event(event: ObjectEvent, *, bucket: str, pets, results, storage, chat, model, images,
+                              clock) -> str:
+    """The trigger: checks the event against Storage and Firestore, then triages. Returns what happened.
+
+    Refuses (BadEvent) an event for another bucket. Acknowledges, doing nothing, an object that is not there
+    (or no longer the generation the event names): it never will be. An object whose owner or record is
+    gone (erased during intake, or an upload that failed) is deleted with its triage copy. Everything the
+    answer needs comes from the owner's record: the chat is the owner's own, the message the one intake sent.
+    Storage and Firestore errors raise, so the event is retried.
+    """
+    if event.bucket != bucket:
+        raise BadEvent("not the photos bucket")
+    path = PhotoPath.parse(event.name)
+    if path is None:
+        return "ignored"  # not an owner's photo
+    stored = await storage.stat(event.name)
+    if stored is None:
+        return "gone"
+    generation, meta = stored
+    if generation != event.generation:
+        return "stale"  # overwritten or recreated since: that generation's own event is the one to act on
+    owner_id = _owner_of(path, meta)
+    if owner_id is None:
+        log.warning("a photo's metadata does not match its path: left alone")
+        return "mismatch"
+    record = await results.photo_record(owner_id, path.pet_id, path.photo_id)
+    if record is None:
+        await delete_photo(results, storage, owner_id, path.pet_id, path.photo_id, path.photo_name)
+        return "orphan"
+    if path.is_copy:
+        return "ignored"  # the triage copy: read when its photo's event comes
+    copy = analysis_name(event.name) if meta.get("analysis_copy") == "1" else None
+    photo = StoredPhoto.from_record(event.name, event.generation, record, copy)
+    return await run_triage(photo, pets=pets, results=results, storage=storage, chat=chat, model=model,
+                            images=images, clock=clock)
+
+
 # ---------------------------------------------------------------- trigger side: run triage
 
 @dataclass(frozen=True)
@@ -107,6 +231,7 @@ class StoredPhoto:
     generation: str
     owner_id: int
     pet_id: str
+    photo_id: str
     chat_id: int
     language: str
     area: Area
@@ -114,25 +239,11 @@ class StoredPhoto:
     analysis_copy: str | None = None  # the smaller copy to analyse, when intake made one
 
     @classmethod
-    def from_event(cls, data: dict) -> "StoredPhoto | None":
-        """From a ``google.cloud.storage.object.v1.finalized`` payload; None if it is not an owner's photo."""
-        name = data.get("name") or ""
-        meta = data.get("metadata") or {}
-        if not name.startswith(PHOTO_PREFIX):
-            return None
-        try:
-            owner_id, chat_id = int(meta["owner_id"]), int(meta["chat_id"])
-            pet_id, area = str(meta["pet_id"]), Area(meta.get("area", "skin"))
-            mid = int(meta["progress_message_id"]) if meta.get("progress_message_id") else None
-        except (KeyError, ValueError, TypeError):
-            return None
-        # The path must agree with the metadata: photos/{owner}/{pet}/...
-        parts = name.split("/")
-        if len(parts) != 4 or parts[1] != str(owner_id) or parts[2] != pet_id or not pet_id.isalnum():
-            return None
-        language = meta.get("language") if meta.get("language") in ("ru", "en") else "ru"
-        copy = analysis_name(name) if meta.get("analysis_copy") == "1" else None
-        return cls(name, str(data.get("generation") or ""), owner_id, pet_id, chat_id, language, area, mid, copy)
+    def from_record(cls, name: str, generation: str, record: PhotoRecord, analysis_copy: str | None) -> "StoredPhoto":
+        """The answer goes to the owner's private chat (its id is the owner's user id), into the message
+        intake sent: both from the owner's record, never from an object's or an event's metadata."""
+        return cls(name, generation, record.owner_id, record.pet_id, record.photo_id, record.owner_id,
+                   record.language, record.area, record.progress_message_id, analysis_copy)
 
 
 def prediction_from(p) -> rules.Prediction:
@@ -158,6 +269,7 @@ async def run_triage(photo: StoredPhoto, *, pets, results, storage, chat, model,
     if pet is None or pet.owner_id != photo.owner_id:
         if photo.message_id:
             await chat.edit(photo.chat_id, photo.message_id, t(photo.language, "triage.pet_not_found"))
+        await delete_photo(results, storage, photo.owner_id, photo.pet_id, photo.photo_id, photo.name)
         return "no_pet"
     await chat.chat_action(photo.chat_id)
     result = await _decide(photo, pet, rid, storage, model, images, clock)

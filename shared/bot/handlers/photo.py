@@ -94,7 +94,8 @@ async def _continue(update: Update, context: BotContext, draft: dict, pets=()) -
         return
     await _set(context, None)
     await triage_service.accept_photo(
-        pets=context.services.pets, storage=context.services.photos, chat=_chat(context), clean=_clean,
+        pets=context.services.pets, records=context.services.triage, storage=context.services.photos,
+        chat=_chat(context), clean=_clean,
         owner_id=context.owner.id, chat_id=chat.id, language=context.language, pet_id=draft["pet_id"],
         area=Area(draft["area"]), file=triage_service.IncomingFile(draft["file_id"], draft.get("file_size")))
 
