@@ -28,6 +28,8 @@ class Services:
     reminders: object = None    # due vaccination/treatment reminders (issue 3)
     photos: object = None   # photo triage: Cloud Storage for cleaned photos (PhotoStorage)
     triage: object = None   # photo triage: results in the pet's record (FirestoreTriage)
+    # owner -> the unit of work of one update of theirs (its repositories stage writes; commit() applies)
+    unit_of_work: Callable[[object], object] | None = None
 
 
 class LoopThread:
@@ -52,10 +54,13 @@ def firestore_services(settings: Settings) -> Services:
         FirestoreOwners, FirestorePets, FirestoreUpdateLog, OpStats,
     )
 
+    from shared.adapters.firestore_uow import FirestoreUnitOfWork
+
     client = firestore.AsyncClient(project=settings.project)
     stats = OpStats()
     services = Services(owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats),
-                        update_log=FirestoreUpdateLog(client, stats), stats=stats)
+                        update_log=FirestoreUpdateLog(client, stats), stats=stats,
+                        unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner))
     _add_triage(services, client, stats, settings)
     _add_diary(services, client, stats)
     return services

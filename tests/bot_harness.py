@@ -11,7 +11,8 @@ from shared.bot.application import build_application
 from shared.bot.commands import CommandMenu
 from shared.bot.handlers import fallback
 from shared.bot.webhook import TelegramWebhook
-from tests.fakes import FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats, FakeUpdateLog
+from tests.fakes import (FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats, FakeUnitOfWork,
+                         FakeUpdateLog)
 
 TOKEN = "123456:UNIT-TEST"
 SECRET = "unit-secret"
@@ -23,7 +24,8 @@ class BotHarness:
         self.double = double
         self.services = Services(owners=FakeOwners(), pets=FakePets(), update_log=FakeUpdateLog(),
                                  stats=FakeStats(), clock=lambda: NOW, reminders=FakeReminders(),
-                                 photos=FakePhotoStorage())
+                                 photos=FakePhotoStorage(),
+                                 unit_of_work=lambda owner: FakeUnitOfWork(self.services, owner))
         self.app = build_application(TOKEN, double.base_url, self.services)
         self.services.commands = CommandMenu(self.app.bot)
         self.webhook = TelegramWebhook(self.app, SECRET, self.services.update_log, self.services.clock)

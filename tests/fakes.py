@@ -15,20 +15,58 @@ class FakeStats:
 
 
 class FakeOwners:
+    """Owners with a version number that each write bumps (Firestore's update_time)."""
+
     def __init__(self):
         self.owners: dict[int, Owner] = {}
+        self._versions = itertools.count(1)
 
     async def get(self, owner_id):
         return self.owners.get(owner_id)
 
-    async def save(self, owner):
-        self.owners[owner.id] = owner
+    async def create(self, owner):
+        if owner.id in self.owners:
+            return None
+        return self.put(owner)
 
-    async def set_dialog(self, owner_id, dialog):
-        self.owners[owner_id] = self.owners[owner_id].with_changes(dialog=dialog)
+    def put(self, owner):
+        """Stores the owner as given (tests seed owners with it)."""
+        self.owners[owner.id] = owner.with_changes(version=next(self._versions))
+        return self.owners[owner.id]
 
     async def forget(self, owner_id):
         self.owners.pop(owner_id, None)
+
+
+class FakeUnitOfWork:
+    """The bot's per-update unit of work over the fakes: entity writes apply at once (these fakes test
+    handlers, not concurrency: that is tested against the emulator); the owner's changes apply at
+    commit, with the same rules as FirestoreUnitOfWork."""
+
+    def __init__(self, services, owner):
+        from shared.services.unit_of_work import OwnerGone, StaleUpdate
+
+        self._store, self._owner = services.owners, owner
+        self._gone, self._stale = OwnerGone, StaleUpdate
+        self.pets, self.diary, self.reminders = services.pets, services.diary, services.reminders
+        self.owners = self
+        self._changes: dict = {}
+
+    async def save(self, owner):
+        self._changes.update(language=owner.language, timezone=owner.timezone)
+
+    async def set_dialog(self, owner_id, dialog):
+        self._changes["dialog"] = dialog
+
+    async def commit(self):
+        stored = self._store.owners.get(self._owner.id)
+        if stored is None:
+            raise self._gone()
+        if "dialog" in self._changes and self._owner.dialog is not None and stored.dialog != self._owner.dialog:
+            raise self._stale()
+        self._owner = self._store.put(stored.with_changes(**self._changes))
+        self._changes = {}
+        return self._owner
 
 
 class FakePets:
@@ -52,6 +90,9 @@ class FakePets:
 
     async def delete(self, owner_id, pet_id):
         self.pets.pop((owner_id, pet_id), None)
+
+    async def delete_records(self, owner_id, pet_id):
+        """The diary fakes keep entries per (owner, pet); nothing reaches them once the pet is gone."""
 
 
 class FakeUpdateLog:
@@ -167,13 +208,9 @@ class FakeReminders:
         doc["version"] += 1
         return True
 
-    async def set_status(self, reminder_id, status, fire_at=None, only_if_active=False):
+    async def set_status(self, reminder_id, status, fire_at=None):
         doc = self.docs.get(reminder_id)
         if doc is None:
-            return False
-        from shared.domain.reminders import Status
-
-        if only_if_active and doc["rem"].status not in (Status.PENDING, Status.SENDING, Status.SENT):
             return False
         changes = {"status": status}
         if fire_at is not None:
@@ -182,9 +219,20 @@ class FakeReminders:
         doc["version"] += 1
         return True
 
+    async def snooze(self, reminder_id, until):
+        from shared.domain.reminders import Status
+
+        doc = self.docs.get(reminder_id)
+        if doc is None or doc["rem"].status not in (Status.PENDING, Status.SENDING, Status.SENT):
+            return False
+        return await self.set_status(reminder_id, Status.PENDING, fire_at=until)
+
     async def get(self, reminder_id):
         doc = self.docs.get(reminder_id)
         return doc["rem"] if doc else None
+
+    async def get_many(self, reminder_ids):
+        return [self.docs[rid]["rem"] for rid in reminder_ids if rid in self.docs]
 
     async def active_for_owner(self, owner_id, pet_id=None):
         from shared.domain.reminders import ACTIVE
@@ -192,7 +240,7 @@ class FakeReminders:
         return [d["rem"] for d in self.docs.values() if d["rem"].owner_id == owner_id
                 and (pet_id is None or d["rem"].pet_id == pet_id) and d["rem"].status.value in ACTIVE]
 
-    async def reschedule(self, reminder_id, changes):
+    async def amend(self, reminder_id, changes):
         doc = self.docs.get(reminder_id)
         if doc:
             doc["rem"] = doc["rem"].with_changes(**changes)

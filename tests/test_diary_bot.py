@@ -14,7 +14,7 @@ from shared.bot.application import build_application
 from shared.domain.diary import WeightEntry
 from shared.domain.owners import Owner
 from shared.domain.pets import Pet, Species
-from tests.fakes import FakeDiary, FakeOwners, FakePets, FakeReminders, FakeStats, FakeUpdateLog
+from tests.fakes import FakeDiary, FakeOwners, FakePets, FakeReminders, FakeStats, FakeUnitOfWork, FakeUpdateLog
 
 TOKEN = "123456789:AAdiary-test-token"
 USER = 424242001
@@ -48,8 +48,9 @@ def texts(calls):
 @pytest.fixture
 async def chat():
     services = Services(owners=FakeOwners(), pets=FakePets(), update_log=FakeUpdateLog(), stats=FakeStats(),
-                        clock=lambda: NOW, diary=FakeDiary(), reminders=FakeReminders())
-    await services.owners.save(Owner(id=USER, language="ru", consent_at=NOW))
+                        clock=lambda: NOW, diary=FakeDiary(), reminders=FakeReminders(),
+                        unit_of_work=lambda owner: FakeUnitOfWork(services, owner))
+    services.owners.put(Owner(id=USER, language="ru", consent_at=NOW))
     with BotApiDouble(TOKEN) as double:
         app = build_application(TOKEN, double.base_url, services)
         await app.initialize()

@@ -27,7 +27,7 @@ async def world(clean_firestore, storage_emulator):
 
 
 async def _owner_with_records(client, owners, pets, photos, owner_id):
-    await owners.save(Owner(id=owner_id, language="ru", consent_at=NOW))
+    await owners.create(Owner(id=owner_id, language="ru", consent_at=NOW))
     ids = []
     for name in ("Мурка", "Шарик"):
         pet = await pets.add(Pet(id="", owner_id=owner_id, species=Species.DOG, name=name))
@@ -59,7 +59,8 @@ async def test_removing_a_pet_takes_its_records_reminders_and_photos(world):
     client, owners, pets, reminders, photos = world
     gone, kept = await _owner_with_records(client, owners, pets, photos, 31)
     await _owner_with_records(client, owners, pets, photos, 32)
-    await pet_service.remove_pet(pets, reminders, photos, 31, gone)
+    await pet_service.remove_pet(pets, 31, gone)
+    await pet_service.remove_pet_records(pets, reminders, photos, 31, gone)
     left = await _documents_of(client, 31)
     assert left and not [path for path in left if gone in path]
     assert [path for path in left if kept in path]

@@ -6,6 +6,7 @@ import pytest
 from google.cloud import firestore
 
 from shared.adapters.firestore_repositories import FirestoreOwners, FirestorePets, FirestoreUpdateLog, OpStats
+from shared.adapters.firestore_uow import FirestoreUnitOfWork
 from shared.domain.owners import Dialog, Owner
 from shared.domain.pets import Pet, Sex, Species
 from shared.services import pets as pet_service
@@ -22,13 +23,19 @@ async def repos(clean_firestore):
 
 
 async def test_owner_round_trip_with_dialog_state(repos):
-    owners, *_ = repos
-    await owners.save(Owner(id=5, language="en", consent_at=NOW))
-    await owners.set_dialog(5, Dialog("add_pet", "name", {"species": "cat"}))
+    owners, _, _, stats = repos
+    created = await owners.create(Owner(id=5, language="en", consent_at=NOW))
+    assert await owners.create(Owner(id=5, language="ru", consent_at=NOW)) is None  # consent pressed twice
+    uow = FirestoreUnitOfWork(owners._client, stats, created)
+    await uow.owners.set_dialog(5, Dialog("add_pet", "name", {"species": "cat"}))
+    assert (await owners.get(5)).dialog is None  # staged, not written
+    committed = await uow.commit()
     owner = await owners.get(5)
     assert owner.language == "en" and owner.consent_at == NOW
-    assert owner.dialog == Dialog("add_pet", "name", {"species": "cat"})
-    await owners.set_dialog(5, None)
+    assert owner.dialog == Dialog("add_pet", "name", {"species": "cat"}) == committed.dialog
+    assert owner.version == committed.version != created.version
+    await uow.owners.set_dialog(5, None)
+    await uow.commit()  # the same update goes on from the version it wrote
     assert (await owners.get(5)).dialog is None
     assert await owners.get(6) is None
 
@@ -41,9 +48,9 @@ async def test_pets_live_under_their_owner_only(repos):
     assert (await pets.get(1, pet.id)).name == "Шарик"
     assert await pets.get(2, pet.id) is None
     with pytest.raises(pet_service.PetNotFound):
-        await pet_service.edit_pet(pets, 2, pet.id, {"name": "Чужой"}, date(2026, 11, 24))
+        await pet_service.edit_pet(pets, None, 2, pet.id, {"name": "Чужой"}, date(2026, 11, 24))
     with pytest.raises(pet_service.PetNotFound):
-        await pet_service.remove_pet(pets, None, None, 2, pet.id)  # refused before touching anything
+        await pet_service.remove_pet(pets, 2, pet.id)  # refused before touching anything
     assert [p.name for p in await pets.list(1)] == ["Шарик"]
     assert await pets.list(2) == []
     assert await pets.get(1, "../../users/2") is None  # forged ids never reach Firestore
@@ -51,7 +58,7 @@ async def test_pets_live_under_their_owner_only(repos):
 
 async def test_forget_erases_owner_and_pets(repos):
     owners, pets, _, _ = repos
-    await owners.save(Owner(id=9, language="ru", consent_at=NOW))
+    await owners.create(Owner(id=9, language="ru", consent_at=NOW))
     await pets.add(Pet(id="", owner_id=9, species=Species.CAT, name="A"))
     await pets.add(Pet(id="", owner_id=9, species=Species.CAT, name="B"))
     await owners.forget(9)

@@ -12,6 +12,7 @@ from google.cloud import firestore
 
 from shared.adapters.firestore_diary import FirestoreDiary, FirestoreReminders
 from shared.adapters.firestore_repositories import FirestoreOwners, FirestorePets, OpStats
+from shared.adapters.firestore_uow import FirestoreUnitOfWork
 from shared.domain import reminders as r
 from shared.domain.diary import Kind
 from shared.domain.owners import Owner
@@ -152,7 +153,7 @@ async def test_treatment_schedules_reminders_and_done_renews_them(clean_firestor
     pets, diary, reminders, owners = (FirestorePets(db, stats), FirestoreDiary(db, stats),
                                       FirestoreReminders(db, stats), FirestoreOwners(db, stats))
     owner = Owner(id=555, language="ru", consent_at=NOW, timezone="Asia/Novosibirsk")
-    await owners.save(owner)
+    owner = await owners.create(owner)
     pet = await pets.add(Pet(id="", owner_id=555, species=Species.CAT, name="Барсик"))
     given = date(2026, 11, 1)
     tr = await diary_service.record_treatment(pets, diary, reminders, owner, 555, pet.id, Kind.DEWORMING,
@@ -181,7 +182,10 @@ async def test_treatment_schedules_reminders_and_done_renews_them(clean_firestor
     assert {x.treatment_id for x in await reminders.active_for_owner(555)} == {new.id}
 
     # changing the time zone moves pending reminders to 10:00 there
-    await svc.set_timezone(owners, reminders, owner, "Europe/Moscow")
+    uow = FirestoreUnitOfWork(db, stats, owner)
+    await svc.set_timezone(uow.owners, uow.reminders, owner, "Europe/Moscow")
+    assert (await reminders.active_for_owner(555))[0].timezone == "Asia/Novosibirsk"  # staged until commit
+    await uow.commit()
     moved = {x.step: x.fire_at for x in await reminders.active_for_owner(555)}
     assert moved[Step.DUE] == r.fire_time(new.next_due, "Europe/Moscow")
     assert (await owners.get(555)).timezone == "Europe/Moscow"

@@ -18,6 +18,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.adapters.firestore_writes import DIRECT
 from shared.domain.diary import ActivityLog, Kind, Meal, Treatment, WeightEntry
 from shared.domain.reminders import ACTIVE, Reminder, Status, Step
 
@@ -27,13 +28,17 @@ def _d(value: str | None) -> date | None:
 
 
 class FirestoreDiary:
-    def __init__(self, client: firestore.AsyncClient, stats):
+    def __init__(self, client: firestore.AsyncClient, stats, writes=DIRECT):
         self._client = client
         self._users = client.collection("users")
         self._stats = stats
+        self._writes = writes
+
+    def _pet(self, owner_id: int, pet_id: str):
+        return self._users.document(str(owner_id)).collection("pets").document(pet_id)
 
     def _col(self, owner_id: int, pet_id: str, name: str):
-        return self._users.document(str(owner_id)).collection("pets").document(pet_id).collection(name)
+        return self._pet(owner_id, pet_id).collection(name)
 
     async def _stream(self, query) -> list:
         snaps = [s async for s in query.stream()]
@@ -44,7 +49,8 @@ class FirestoreDiary:
         self._stats.writes += 1
         col = self._col(owner_id, pet_id, name)
         ref = col.document(doc_id) if doc_id else col.document()
-        await ref.create({**data, "created_at": firestore.SERVER_TIMESTAMP})
+        await self._writes.require(self._pet(owner_id, pet_id))
+        await self._writes.create(ref, {**data, "created_at": firestore.SERVER_TIMESTAMP})
         return ref.id
 
     # weights
@@ -76,7 +82,7 @@ class FirestoreDiary:
 
     async def update_treatment(self, owner_id: int, pet_id: str, treatment_id: str, changes: dict) -> None:
         self._stats.writes += 1
-        await self._col(owner_id, pet_id, "treatments").document(treatment_id).update(changes)
+        await self._writes.update(self._col(owner_id, pet_id, "treatments").document(treatment_id), changes)
 
     async def treatments(self, owner_id: int, pet_id: str) -> list[Treatment]:
         snaps = await self._stream(self._col(owner_id, pet_id, "treatments").order_by("given_on"))
@@ -131,17 +137,20 @@ class FirestoreReminders:
     """Reminder documents. `due()` returns (reminder, update_time) pairs: `claim()` uses update_time
     as a precondition, so of two overlapping job runs exactly one wins each reminder."""
 
-    def __init__(self, client: firestore.AsyncClient, stats):
+    def __init__(self, client: firestore.AsyncClient, stats, writes=DIRECT):
         self._client = client
         self._col = client.collection("reminders")
         self._stats = stats
+        self._writes = writes
 
     async def schedule(self, reminders: list[Reminder]) -> int:
+        """Deterministic ids: scheduling twice creates nothing twice (in a unit of work a clash fails the
+        whole commit, so the callers schedule only for a treatment they are creating)."""
         created = 0
         for rem in reminders:
             self._stats.writes += 1
             try:
-                await self._col.document(rem.id).create(_reminder_to(rem))
+                await self._writes.create(self._col.document(rem.id), _reminder_to(rem))
                 created += 1
             except gexc.AlreadyExists:
                 pass
@@ -165,43 +174,46 @@ class FirestoreReminders:
             return False
         return True
 
-    async def set_status(self, reminder_id: str, status: Status, fire_at: datetime | None = None,
-                         only_if_active: bool = False) -> bool:
-        """Moves a reminder on; returns False if it does not exist (or is no longer active, when asked)."""
-        ref = self._col.document(reminder_id)
+    async def set_status(self, reminder_id: str, status: Status, fire_at: datetime | None = None) -> bool:
+        """Moves a reminder on. Direct: False if it does not exist. In a unit of work the caller has read
+        it, and a reminder deleted since fails the commit."""
         changes: dict = {"status": status.value}
         if fire_at is not None:
             changes["fire_at"] = fire_at
         if status == Status.SENT:
             changes["sent_at"] = firestore.SERVER_TIMESTAMP
-        if only_if_active:
-            return await self._update_if_active(ref, changes)
         self._stats.writes += 1
         try:
-            await ref.update(changes)
+            await self._writes.update(self._col.document(reminder_id), changes)
         except gexc.NotFound:
             return False
         return True
 
-    async def _update_if_active(self, ref, changes: dict) -> bool:
-        transaction = self._client.transaction()
-
-        @firestore.async_transactional
-        async def run(tx) -> bool:
-            snap = await ref.get(transaction=tx)
-            self._stats.reads += 1
-            if not snap.exists or snap.get("status") not in ACTIVE + (Status.SENT.value,):
-                return False
-            self._stats.writes += 1
-            tx.update(ref, changes)
-            return True
-
-        return await run(transaction)
+    async def snooze(self, reminder_id: str, until: datetime) -> bool:
+        """Pending again at `until`, only if it is still in play (not done, dismissed or gone) and nobody
+        changed it since it was read here (the read's update_time is the write's precondition)."""
+        self._stats.reads += 1
+        snap = await self._col.document(reminder_id).get()
+        if not snap.exists or snap.get("status") not in ACTIVE + (Status.SENT.value,):
+            return False
+        self._stats.writes += 1
+        try:
+            await self._writes.update(snap.reference, {"status": Status.PENDING.value, "fire_at": until},
+                                      option=self._client.write_option(last_update_time=snap.update_time))
+        except (gexc.FailedPrecondition, gexc.NotFound):
+            return False
+        return True
 
     async def get(self, reminder_id: str) -> Reminder | None:
         self._stats.reads += 1
         snap = await self._col.document(reminder_id).get()
         return _reminder_from(snap.id, snap.to_dict()) if snap.exists else None
+
+    async def get_many(self, reminder_ids: list[str]) -> list[Reminder]:
+        """The ones that exist, in one round trip."""
+        self._stats.reads += len(reminder_ids)
+        snaps = [s async for s in self._client.get_all([self._col.document(rid) for rid in reminder_ids])]
+        return [_reminder_from(s.id, s.to_dict()) for s in snaps if s.exists]
 
     async def active_for_owner(self, owner_id: int, pet_id: str | None = None) -> list[Reminder]:
         query = self._col.where(filter=FieldFilter("owner_id", "==", owner_id))
@@ -222,10 +234,11 @@ class FirestoreReminders:
             self._stats.writes += 1
             await snap.reference.delete()
 
-    async def reschedule(self, reminder_id: str, changes: dict) -> None:
+    async def amend(self, reminder_id: str, changes: dict) -> None:
+        """A pending reminder follows its owner's and pet's changes (time zone, language, pet's name)."""
         self._stats.writes += 1
         try:
-            await self._col.document(reminder_id).update(changes)
+            await self._writes.update(self._col.document(reminder_id), changes)
         except gexc.NotFound:
             pass
 

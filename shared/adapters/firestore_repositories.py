@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.adapters.firestore_writes import DIRECT
 from shared.domain.owners import Dialog, Owner
 from shared.domain.pet_form import draft_from_pet, pet_from_draft
 from shared.domain.pets import Pet
@@ -29,35 +30,48 @@ class OpStats:
 
 
 class FirestoreOwners:
+    """Reads owners; creates one at consent and erases one. Every other write to an owner's record goes
+    through a unit of work (firestore_uow.py), conditional on the version read here."""
+
     def __init__(self, client: firestore.AsyncClient, stats: OpStats):
         self._client = client
         self._users = client.collection("users")
         self._stats = stats
+
+    def ref(self, owner_id: int):
+        return self._users.document(str(owner_id))
 
     async def get(self, owner_id: int) -> Owner | None:
         self._stats.reads += 1
-        snap = await self._users.document(str(owner_id)).get()
-        return _owner_from(owner_id, snap.to_dict()) if snap.exists else None
+        snap = await self.ref(owner_id).get()
+        return owner_from(owner_id, snap) if snap.exists else None
 
-    async def save(self, owner: Owner) -> None:
+    async def create(self, owner: Owner) -> Owner | None:
+        """The record made at consent; None if it exists already (a second press of "I agree")."""
         self._stats.writes += 1
-        await self._users.document(str(owner.id)).set(_owner_to(owner), merge=True)
-
-    async def set_dialog(self, owner_id: int, dialog: Dialog | None) -> None:
-        self._stats.writes += 1
-        value = None if dialog is None else {"name": dialog.name, "step": dialog.step, "draft": dialog.draft}
-        await self._users.document(str(owner_id)).update({"dialog": value})
+        try:
+            result = await self.ref(owner.id).create(_owner_to(owner))
+        except gexc.AlreadyExists:
+            return None
+        return owner.with_changes(version=result.update_time)
 
     async def forget(self, owner_id: int) -> None:
-        """Deletes the owner with everything under them: pets, diary entries, triage results."""
-        self._stats.writes += await self._client.recursive_delete(self._users.document(str(owner_id)))
+        """Deletes the owner with everything under them: pets, diary entries, triage results.
+
+        The owner's document goes first: from then on every write of an update still in flight fails its
+        precondition (it names the version it read), so nothing new appears below while the tree is
+        deleted, and nothing written before escapes the recursive delete that follows."""
+        self._stats.writes += 1
+        await self.ref(owner_id).delete()
+        self._stats.writes += await self._client.recursive_delete(self.ref(owner_id))
 
 
 class FirestorePets:
-    def __init__(self, client: firestore.AsyncClient, stats: OpStats):
+    def __init__(self, client: firestore.AsyncClient, stats: OpStats, writes=DIRECT):
         self._client = client
         self._users = client.collection("users")
         self._stats = stats
+        self._writes = writes
 
     def _pets(self, owner_id: int):
         return self._users.document(str(owner_id)).collection("pets")
@@ -78,15 +92,22 @@ class FirestorePets:
     async def add(self, pet: Pet) -> Pet:
         self._stats.writes += 1
         ref = self._pets(pet.owner_id).document()
-        await ref.create({**_pet_to(pet), "created_at": firestore.SERVER_TIMESTAMP})
+        await self._writes.create(ref, {**_pet_to(pet), "created_at": firestore.SERVER_TIMESTAMP})
         return pet.with_changes(id=ref.id)
 
     async def update(self, pet: Pet) -> None:
         self._stats.writes += 1
-        await self._pets(pet.owner_id).document(pet.id).update(_pet_to(pet))
+        await self._writes.update(self._pets(pet.owner_id).document(pet.id), _pet_to(pet))
 
     async def delete(self, owner_id: int, pet_id: str) -> None:
-        """Deletes the pet with its diary and triage subcollections (Firestore keeps orphans otherwise)."""
+        """The pet's document: in a unit of work, a write that commits with the owner's precondition, so
+        that updates which read the pet before fail theirs; then `delete_records` clears what hung on it."""
+        if _is_valid_id(pet_id):
+            self._stats.writes += 1
+            await self._writes.delete(self._pets(owner_id).document(pet_id))
+
+    async def delete_records(self, owner_id: int, pet_id: str) -> None:
+        """The deleted pet's diary and triage subcollections (Firestore keeps orphans otherwise)."""
         if _is_valid_id(pet_id):
             self._stats.writes += await self._client.recursive_delete(self._pets(owner_id).document(pet_id))
 
@@ -121,20 +142,20 @@ def _is_valid_id(doc_id: str) -> bool:
 
 
 def _owner_to(owner: Owner) -> dict:
-    dialog = owner.dialog
-    return {
-        "language": owner.language,
-        "consent_at": owner.consent_at,
-        "timezone": owner.timezone,
-        "dialog": None if dialog is None else {"name": dialog.name, "step": dialog.step, "draft": dialog.draft},
-    }
+    return {"language": owner.language, "consent_at": owner.consent_at, "timezone": owner.timezone,
+            "dialog": dialog_to(owner.dialog)}
 
 
-def _owner_from(owner_id: int, data: dict) -> Owner:
+def dialog_to(dialog: Dialog | None) -> dict | None:
+    return None if dialog is None else {"name": dialog.name, "step": dialog.step, "draft": dialog.draft}
+
+
+def owner_from(owner_id: int, snap) -> Owner:
+    data = snap.to_dict()
     raw = data.get("dialog")
     dialog = Dialog(raw["name"], raw["step"], raw.get("draft") or {}) if raw else None
     return Owner(id=owner_id, language=data.get("language", "ru"), consent_at=data.get("consent_at"),
-                 dialog=dialog, timezone=data.get("timezone"))
+                 dialog=dialog, timezone=data.get("timezone"), version=snap.update_time)
 
 
 # A pet document holds the same JSON-safe fields as the pet form's draft.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ssl
 
 from telegram import Update
-from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.ext import Application, ContextTypes, ExtBot, TypeHandler
 from telegram.request import HTTPXRequest
 
 from shared.bot.context import BotContext
@@ -14,17 +14,37 @@ from shared.bot.handlers import photo
 from shared.bot.handlers import diary, reminders
 
 
+class AnswerTrackingBot(ExtBot):
+    """Knows which button presses were answered: Telegram refuses a second answer, and the error
+    handler must answer a press only if the failed handler had not."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with self._unfrozen():
+            self._answered: set[str] = set()
+
+    async def answer_callback_query(self, callback_query_id: str, *args, **kwargs) -> bool:
+        self._answered.add(callback_query_id)
+        return await super().answer_callback_query(callback_query_id, *args, **kwargs)
+
+    def was_answered(self, callback_query_id: str) -> bool:
+        return callback_query_id in self._answered
+
+    def forget_answer(self, callback_query_id: str) -> None:
+        """Called when the update is done (ids are unique: nothing else would remove it)."""
+        self._answered.discard(callback_query_id)
+
+
 def build_application(token: str, api_base: str, services) -> Application:
     # PTB builds two HTTP clients (calls and getUpdates); each would load the CA bundle on its own,
     # a measurable part of a cold start, so they share one TLS context.
     tls = {"verify": ssl.create_default_context()}
+    bot = AnswerTrackingBot(token, base_url=f"{api_base}/bot", base_file_url=f"{api_base}/file/bot",
+                            request=RetryingRequest(httpx_kwargs=tls),
+                            get_updates_request=HTTPXRequest(connection_pool_size=1, httpx_kwargs=tls))
     app = (
         Application.builder()
-        .token(token)
-        .base_url(f"{api_base}/bot")
-        .base_file_url(f"{api_base}/file/bot")
-        .request(RetryingRequest(httpx_kwargs=tls))
-        .get_updates_request(HTTPXRequest(connection_pool_size=1, httpx_kwargs=tls))
+        .bot(bot)
         .updater(None)
         .context_types(ContextTypes(context=BotContext))
         .build()

@@ -1,6 +1,8 @@
 """The per-update context handlers get: the acting owner (read once per update) and translations."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from shared.domain.owners import Owner, language_for
@@ -14,10 +16,23 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
         super().__init__(application, chat_id, user_id)
         self.owner: Owner | None = None
         self.language = "ru"
+        self.uow = None         # this update's unit of work, once the owner is known
+        self._services = None   # the services with the unit of work's repositories
 
     @property
     def services(self):
+        """Inside an owner's update, repositories that stage writes until `commit()`."""
+        return self._services or self.shared_services
+
+    @property
+    def shared_services(self):
+        """Repositories that write at once, outside this update's unit of work (erasure)."""
         return self.application.bot_data["services"]
+
+    async def commit(self) -> None:
+        """Applies this update's staged writes, all or none (raises StaleUpdate or OwnerGone); call it
+        before telling the person something was saved."""
+        self.owner = await self.uow.commit()
 
     def t(self, key: str, **params) -> str:
         return t(self.language, key, **params)
@@ -27,3 +42,8 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
         prefetched = self.application.bot_data.get("prefetched", {}).get(update_id)
         self.owner = await (prefetched if prefetched is not None else self.services.owners.get(user.id))
         self.language = self.owner.language if self.owner else language_for(user.language_code)
+        if self.owner:
+            base = self.shared_services
+            self.uow = base.unit_of_work(self.owner)
+            self._services = replace(base, owners=self.uow.owners, pets=self.uow.pets, diary=self.uow.diary,
+                                     reminders=self.uow.reminders)

@@ -73,6 +73,8 @@ class TelegramWebhook:
             raise
         finally:
             self.prefetched.pop(update_id, None)
+            if update.callback_query:
+                self._app.bot.forget_answer(update.callback_query.id)
         if delivery.failed:
             return self._undelivered(update_id, delivery)
         return 200, "ok"
@@ -90,7 +92,6 @@ class TelegramWebhook:
         lost = [f"{c.method} ({c.reason})" for c in delivery.undelivered] + [f"{m} (upload)" for m in delivery.lost]
         log.error("reply undelivered for update %s: %s", update_id, ", ".join(lost))
         return 200, "reply undelivered"
-
 
 
 def _sender_id(payload: dict) -> int | None:

@@ -8,14 +8,17 @@ from shared.services.pets import photo_prefix
 
 
 async def give_consent(owners, owner_id: int, language: str, now: datetime) -> Owner:
-    owner = Owner(id=owner_id, language=language, consent_at=now)
-    await owners.save(owner)
-    return owner
+    """Creates the owner's record; a second press (or a racing one) keeps the first consent."""
+    created = await owners.create(Owner(id=owner_id, language=language, consent_at=now))
+    return created or await owners.get(owner_id)
 
 
-async def set_language(owners, owner: Owner, language: str) -> Owner:
+async def set_language(owners, reminders, owner: Owner, language: str) -> Owner:
+    """The owner's language, and their pending reminders' (the job sends them as stored)."""
     updated = owner.with_changes(language=language)
     await owners.save(updated)
+    for rem in await reminders.active_for_owner(owner.id):
+        await reminders.amend(rem.id, {"language": language})
     return updated
 
 
@@ -26,7 +29,11 @@ async def set_dialog(owners, owner: Owner, dialog: Dialog | None) -> Owner:
 
 
 async def forget_owner(owners, reminders, photos, owner_id: int) -> None:
-    """Right to erasure: the owner, every pet and record, pending reminders and stored photos."""
-    await reminders.delete_for(owner_id)
+    """Right to erasure: the owner, every pet and record, pending reminders and stored photos.
+
+    The owner's record goes first (owners.forget): every update of theirs still running then fails to
+    commit, so what is deleted after it cannot come back. A photo uploaded by such an update after the
+    prefix was emptied is removed by the storage trigger, which finds no owner for it."""
     await owners.forget(owner_id)
+    await reminders.delete_for(owner_id)
     await photos.delete_prefix(photo_prefix(owner_id))

@@ -27,12 +27,16 @@ async def owned_pet(pets, owner_id: int, pet_id: str) -> Pet:
     return pet
 
 
-async def edit_pet(pets, owner_id: int, pet_id: str, changes: dict, today: date) -> Pet:
-    """Applies validated draft changes (see domain.pet_form) to an owner's pet."""
+async def edit_pet(pets, reminders, owner_id: int, pet_id: str, changes: dict, today: date) -> Pet:
+    """Applies validated draft changes (see domain.pet_form) to an owner's pet; its pending reminders
+    take a new name with it (they carry it so that the job sends them without reading the pet)."""
     pet = await owned_pet(pets, owner_id, pet_id)
     # the whole record the change makes is checked, not only the field: InvalidInput, nothing written
     updated = checked_pet(owner_id, {**draft_from_pet(pet), **changes}, today, pet_id=pet.id)
     await pets.update(updated)
+    if updated.name != pet.name:
+        for rem in await reminders.active_for_owner(owner_id, pet.id):
+            await reminders.amend(rem.id, {"pet_name": updated.name})
     return updated
 
 
@@ -52,10 +56,17 @@ def photo_prefix(owner_id: int, pet_id: str | None = None) -> str:
     return f"{folder}{pet_id}/" if pet_id else folder
 
 
-async def remove_pet(pets, reminders, photos, owner_id: int, pet_id: str) -> Pet:
-    """Deletes the pet and all that hangs on it: diary, triage results, reminders, photos."""
+async def remove_pet(pets, owner_id: int, pet_id: str) -> Pet:
+    """Deletes the pet's document (in an update: once committed, writes under it fail); then call
+    `remove_pet_records`."""
     pet = await owned_pet(pets, owner_id, pet_id)
-    await reminders.delete_for(owner_id, pet.id)  # first: no reminder may fire for a deleted pet
     await pets.delete(owner_id, pet.id)
-    await photos.delete_prefix(photo_prefix(owner_id, pet.id))
     return pet
+
+
+async def remove_pet_records(pets, reminders, photos, owner_id: int, pet_id: str) -> None:
+    """All that hung on a deleted pet: reminders first (none may fire for it), diary, triage results,
+    photos."""
+    await reminders.delete_for(owner_id, pet_id)
+    await pets.delete_records(owner_id, pet_id)
+    await photos.delete_prefix(photo_prefix(owner_id, pet_id))

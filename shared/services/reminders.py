@@ -82,36 +82,38 @@ async def due_reminders(reminders, sender, now: datetime, batch: int = 200, max_
     return result
 
 
-def _step_ids(owner_id: int, pet_id: str, treatment_id: str) -> list[str]:
-    return [rem_rules.reminder_id(owner_id, pet_id, treatment_id, step) for step in Step]
-
-
 async def mark_done(pets, diary, reminders, owner: Owner, chat_id: int, pet_id: str, treatment_id: str,
                     now: datetime):
     """"Done": logs the treatment as given today (same kind and product), schedules the next one from
-    the default interval, and closes both steps of this reminder. Pressing it twice logs it once.
+    the default interval, and closes both steps of this reminder. Pressing it twice logs it once (the
+    renewal's id is derived from the old record's; a racing second press fails its commit).
     Returns the new treatment, or None if it had already been logged."""
-    from google.api_core.exceptions import AlreadyExists
-
     pet = await owned_pet(pets, owner.id, pet_id)
     old = await diary.treatment(owner.id, pet.id, treatment_id)
     if old is None:
         raise LookupError(treatment_id)
-    today = rem_rules.local_today(now, owner.timezone)
-    interval = (old.next_due - old.given_on).days if old.next_due else None
-    next_due = rules.propose_next_due(pet.species, old.kind, today)
-    if interval and next_due is None:
-        next_due = today + timedelta(days=interval)
     renewal = diary_service.renewal_id(old.id)
-    try:
+    new = None
+    if await diary.treatment(owner.id, pet.id, renewal) is None:
+        today = rem_rules.local_today(now, owner.timezone)
+        interval = (old.next_due - old.given_on).days if old.next_due else None
+        next_due = rules.propose_next_due(pet.species, old.kind, today)
+        if interval and next_due is None:
+            next_due = today + timedelta(days=interval)
         new = await diary_service.record_treatment(pets, diary, reminders, owner, chat_id, pet.id, old.kind,
                                                    old.product, today, next_due, now, doc_id=renewal)
-    except AlreadyExists:
-        new = None  # logged by an earlier press; still finish its steps below (they may not have run)
-    await diary.update_treatment(owner.id, pet.id, old.id, {"followed_by": renewal})
-    for rid in _step_ids(owner.id, pet.id, old.id):
-        await reminders.set_status(rid, Status.DONE)
+    # An earlier press may have logged the renewal and died before the rest: finish it.
+    if old.followed_by != renewal:
+        await diary.update_treatment(owner.id, pet.id, old.id, {"followed_by": renewal})
+    await _close_steps(reminders, owner.id, pet.id, old.id, Status.DONE)
     return new
+
+
+async def _close_steps(reminders, owner_id: int, pet_id: str, treatment_id: str, status: Status) -> None:
+    ids = [rem_rules.reminder_id(owner_id, pet_id, treatment_id, step) for step in Step]
+    for rem in await reminders.get_many(ids):
+        if rem.status != status:
+            await reminders.set_status(rem.id, status)
 
 
 async def dismiss(pets, diary, reminders, owner_id: int, pet_id: str, treatment_id: str) -> None:
@@ -120,8 +122,7 @@ async def dismiss(pets, diary, reminders, owner_id: int, pet_id: str, treatment_
     if await diary.treatment(owner_id, pet.id, treatment_id) is None:
         raise LookupError(treatment_id)
     await diary.update_treatment(owner_id, pet.id, treatment_id, {"reminders_off": True})
-    for rid in _step_ids(owner_id, pet.id, treatment_id):
-        await reminders.set_status(rid, Status.DISMISSED)
+    await _close_steps(reminders, owner_id, pet.id, treatment_id, Status.DISMISSED)
 
 
 async def snooze(pets, reminders, owner: Owner, pet_id: str, treatment_id: str, step: str,
@@ -131,7 +132,7 @@ async def snooze(pets, reminders, owner: Owner, pet_id: str, treatment_id: str, 
     until = rem_rules.snooze_until(now, owner.timezone)
     rid = rem_rules.reminder_id(owner.id, pet.id, treatment_id, Step(step))
     # Only a reminder still in play: "later" on one already done or dismissed must not revive it.
-    if not await reminders.set_status(rid, Status.PENDING, fire_at=until, only_if_active=True):
+    if not await reminders.snooze(rid, until):
         raise LookupError(rid)
     return until
 
@@ -146,7 +147,7 @@ async def set_timezone(owners, reminders, owner: Owner, tz: str) -> Owner:
         if rem.status != Status.PENDING:
             continue
         day = rem.due_on - timedelta(days=1) if rem.step == Step.BEFORE else rem.due_on
-        await reminders.reschedule(rem.id, {"fire_at": rem_rules.fire_time(day, tz), "timezone": tz})
+        await reminders.amend(rem.id, {"fire_at": rem_rules.fire_time(day, tz), "timezone": tz})
     return updated
 
 

@@ -59,6 +59,7 @@ async def _with_pet(update: Update, context: BotContext, action: str, draft: dic
     if draft:
         context.owner = await owner_service.set_dialog(context.services.owners, context.owner,
                                                        Dialog(DIARY, "dy_pick", draft))
+        await context.commit()
     await update.effective_chat.send_message(
         context.t("diary.which_pet"),
         reply_markup=rows(*(button(p.name, f"dy:{action}:{p.id}") for p in pets)))
@@ -66,15 +67,19 @@ async def _with_pet(update: Update, context: BotContext, action: str, draft: dic
 
 
 async def _set_step(context: BotContext, step: str, pet: Pet | None = None, **draft) -> None:
+    """Moves the dialog on and commits, with what else this update staged, before the next question."""
     if pet is not None:  # a new flow for this pet
         dialog = Dialog(DIARY, step, {"pet_id": pet.id, "name": pet.name, "species": pet.species.value, **draft})
     else:
         dialog = context.owner.dialog.at(step, **draft)
     context.owner = await owner_service.set_dialog(context.services.owners, context.owner, dialog)
+    await context.commit()
 
 
 async def _close(context: BotContext) -> None:
+    """Ends the dialog and commits what this update staged (the entry it saved)."""
     context.owner = await owner_service.set_dialog(context.services.owners, context.owner, None)
+    await context.commit()
 
 
 # ---- commands ----------------------------------------------------------------------------------
@@ -105,8 +110,7 @@ async def _log_weight(update: Update, context: BotContext, pet: Pet, text: str) 
     services = context.services
     pet, entry, warning = await diary_service.record_weight(services.pets, services.diary, context.owner.id,
                                                             pet.id, kg, _today(context))
-    if context.owner.dialog:
-        await _close(context)
+    await _close(context)
     lines = [context.t("diary.weight_saved", name=pet.name, weight=render.weight(context.language, kg))]
     if warning:
         key = "diary.weight_warning_loss" if warning.change < 0 else "diary.weight_warning_gain"

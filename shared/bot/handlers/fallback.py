@@ -9,6 +9,8 @@ from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filt
 
 from shared.bot.context import BotContext
 from shared.bot.handlers.pet_dialog import ask_current
+from shared.bot.request import is_undelivered
+from shared.services.unit_of_work import OwnerGone, StaleUpdate
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,29 @@ async def other_message(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
+    error = context.error
+    if not isinstance(update, Update):
+        return
+    query = update.callback_query
+    unanswered = query is not None and not context.bot.was_answered(query.id)
+    if isinstance(error, OwnerGone):  # erased meanwhile: nothing was written, nothing is said
+        if unanswered:
+            await query.answer()
+        return
+    if isinstance(error, StaleUpdate):  # a racing update of the same person took this step first
+        if unanswered:
+            await query.answer(context.t("err.outdated_button"))
+        else:
+            await update.effective_chat.send_message(context.t("err.step_taken"))
+        return
+    if is_undelivered(error):  # Telegram unreachable: the webhook logs it; another send would fail too
+        return
     # The type and where it happened, not the message: messages carry owners' texts and document paths
     # with their Telegram ids.
-    error = context.error
     log.error("handler failed: %s\n%s", type(error).__name__, "".join(traceback.format_tb(error.__traceback__)))
-    if isinstance(update, Update) and update.effective_chat:
+    if unanswered:
+        await query.answer()
+    if update.effective_chat:
         await update.effective_chat.send_message(context.t("err.internal"))
 
 

@@ -86,7 +86,9 @@ async def language_chosen(update: Update, context: BotContext) -> None:
         await edit_or_send(update, context.t("start.greeting") + "\n\n" + context.t("consent.text"),
                                       reply_markup=keyboards.consent(lang))
         return
-    context.owner = await owner_service.set_language(context.services.owners, context.owner, lang)
+    context.owner = await owner_service.set_language(context.services.owners, context.services.reminders,
+                                                     context.owner, lang)
+    await context.commit()
     await context.services.commands.publish_for(update.effective_user.id, lang)
     await edit_or_send(update, context.t("language.changed"))
 
@@ -102,6 +104,7 @@ async def cancel(update: Update, context: BotContext) -> None:
     had_dialog = bool(context.owner and context.owner.dialog)
     if had_dialog:
         context.owner = await owner_service.set_dialog(context.services.owners, context.owner, None)
+        await context.commit()
     await update.message.reply_text(context.t("cancel.done" if had_dialog else "cancel.nothing"),
                                     reply_markup=keyboards.main_menu(context.language))
 
@@ -120,7 +123,7 @@ async def privacy_answer(update: Update, context: BotContext) -> None:
         await edit_or_send(update, context.t("privacy.forget_confirm"),
                                       reply_markup=keyboards.confirm_forget(context.language))
     elif action == "forget_yes":
-        services = context.services
+        services = context.shared_services  # erasure does not wait for this update's commit
         await owner_service.forget_owner(services.owners, services.reminders, services.photos, context.owner.id)
         await edit_or_send(update, context.t("privacy.forgotten"))
     else:

@@ -16,7 +16,7 @@ from shared.bot.handlers import photo
 from shared.bot.replies import drop_keyboard
 from shared.domain import pet_form
 from shared.domain.owners import Dialog
-from shared.domain.pets import InvalidInput, Species
+from shared.domain.pets import InvalidInput, Pet, Species
 from shared.services import owners as owner_service
 from shared.services import pets as pet_service
 from shared.services.pets import PetNotFound
@@ -44,18 +44,16 @@ async def start_add(update: Update, context: BotContext) -> None:
     await asyncio.gather(*steps)
 
 
-async def start_edit(update: Update, context: BotContext, pet_id: str, field: str) -> None:
-    pet = await pet_service.owned_pet(context.services.pets, context.owner.id, pet_id)
+async def start_edit(update: Update, context: BotContext, pet: Pet, field: str) -> None:
     await _go_to(update, context, Dialog(EDIT, field, {"pet_id": pet.id, "species": pet.species.value,
                                                         "name": pet.name}))
 
 
 async def _go_to(update: Update, context: BotContext, dialog: Dialog) -> None:
-    previous = context.owner
-    context.owner = previous.with_changes(dialog=dialog)
-    # The question and the state write are independent round trips: send them together.
-    await asyncio.gather(owner_service.set_dialog(context.services.owners, previous, dialog),
-                         ask_current(update, context))
+    # The question only once the step is ours: of racing answers, one moves the dialog on.
+    context.owner = await owner_service.set_dialog(context.services.owners, context.owner, dialog)
+    await context.commit()
+    await ask_current(update, context)
 
 
 async def on_text(update: Update, context: BotContext) -> None:
@@ -113,15 +111,18 @@ async def _advance(update: Update, context: BotContext, changes: dict) -> None:
     today = services.clock().date()
     if dialog.name == EDIT:
         try:
-            pet = await pet_service.edit_pet(services.pets, context.owner.id, dialog.draft["pet_id"], changes, today)
+            pet = await pet_service.edit_pet(services.pets, services.reminders, context.owner.id,
+                                             dialog.draft["pet_id"], changes, today)
         except InvalidInput as err:  # the record the change would make: nothing changed, the question stays
             await _reject(update, context, err)
             return
         except PetNotFound:
-            await update.effective_chat.send_message(context.t("pet.not_found"))
             pet = None
         context.owner = await owner_service.set_dialog(services.owners, context.owner, None)
-        if pet:
+        await context.commit()
+        if pet is None:
+            await update.effective_chat.send_message(context.t("pet.not_found"))
+        else:
             await update.effective_chat.send_message(
                 context.t("pet.saved") + "\n\n" + render.pet_card(context.language, pet, services.clock().date()),
                 reply_markup=keyboards.pet_card(context.language, pet))
@@ -136,6 +137,7 @@ async def _advance(update: Update, context: BotContext, changes: dict) -> None:
         await _reject(update, context, err)
         return
     context.owner = await owner_service.set_dialog(services.owners, context.owner, None)
+    await context.commit()
     await update.effective_chat.send_message(
         context.t("pet.added", name=pet.name) + "\n\n" + render.pet_card(context.language, pet, services.clock().date()),
         reply_markup=keyboards.main_menu(context.language))

@@ -31,12 +31,15 @@ async def on_pet_action(update: Update, context: BotContext) -> None:
     lang, services, owner_id = context.language, context.services, context.owner.id
     try:
         if action == "ef" and rest and rest[0] in EDITABLE_FIELDS:
+            pet = await pet_service.owned_pet(services.pets, owner_id, pet_id)
             await query.answer()
             await drop_keyboard(update)
-            await pet_dialog.start_edit(update, context, pet_id, rest[0])
+            await pet_dialog.start_edit(update, context, pet, rest[0])
             return
         if action == "dy":
-            pet = await pet_service.remove_pet(services.pets, services.reminders, services.photos, owner_id, pet_id)
+            pet = await pet_service.remove_pet(services.pets, owner_id, pet_id)
+            await context.commit()
+            await pet_service.remove_pet_records(services.pets, services.reminders, services.photos, owner_id, pet.id)
             await query.answer()
             await edit_or_send(update, context.t("pet.deleted", name=pet.name),
                                           reply_markup=keyboards.main_menu(lang))

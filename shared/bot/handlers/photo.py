@@ -108,6 +108,7 @@ def _clean(data: bytes):
 
 async def _set(context: BotContext, dialog: Dialog | None) -> None:
     context.owner = await owner_service.set_dialog(context.services.owners, context.owner, dialog)
+    await context.commit()
 
 
 async def on_choice(update: Update, context: BotContext) -> None:

@@ -91,6 +91,7 @@ async def on_reminder_button(update: Update, context: BotContext) -> None:
         await query.answer(context.t("err.outdated_button"))
         await drop_keyboard(update)
         return
+    await context.commit()
     await query.answer()
     await drop_keyboard(update)
     await update.effective_chat.send_message(text)
@@ -120,6 +121,7 @@ async def on_timezone(update: Update, context: BotContext) -> None:
     tz = rem_rules.TIMEZONE_CHOICES[index]
     context.owner = await reminder_service.set_timezone(context.services.owners, context.services.reminders,
                                                         context.owner, tz)
+    await context.commit()
     await query.answer()
     await edit_or_send(update, context.t("diary.tz.changed", tz=_zone_label(context.language, tz),
                                          hour=f"{rem_rules.REMIND_HOUR}:00"))
