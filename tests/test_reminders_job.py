@@ -208,3 +208,16 @@ async def test_dismiss_and_snooze(clean_firestore):
     await svc.dismiss(pets, diary, reminders, 777, pet.id, tr.id)
     assert (await diary.treatment(777, pet.id, tr.id)).reminders_off
     assert await reminders.active_for_owner(777) == []
+
+
+async def test_an_unreadable_reminder_is_set_aside_and_the_others_still_go_out(clean_firestore):
+    reminders = repo()
+    [good] = await seed(reminders, due=1)
+    await client().collection("reminders").document("101-broken").set(
+        {"owner_id": 101, "status": "pending", "fire_at": NOW - timedelta(minutes=5)})  # no treatment, no step
+    sender = FakeReminderSender()
+    result = await svc.due_reminders(reminders, sender, NOW)
+    assert [x.id for x in sender.sent] == [good.id] and result.found == 1
+    broken = await client().collection("reminders").document("101-broken").get()
+    assert broken.get("status") == "failed"
+    assert (await svc.due_reminders(reminders, sender, NOW)).found == 0

@@ -12,6 +12,8 @@ Layout:
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 from datetime import date, datetime
 
 from google.api_core import exceptions as gexc
@@ -21,6 +23,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared.adapters.firestore_writes import DIRECT
 from shared.domain.diary import ActivityLog, Kind, Meal, Treatment, WeightEntry
 from shared.domain.reminders import ACTIVE, Reminder, Status, Step
+
+log = logging.getLogger(__name__)
 
 
 def _d(value: str | None) -> date | None:
@@ -161,7 +165,15 @@ class FirestoreReminders:
                  .where(filter=FieldFilter("fire_at", "<=", now)).order_by("fire_at").limit(limit))
         snaps = [s async for s in query.stream()]
         self._stats.reads += max(1, len(snaps))
-        return [(_reminder_from(s.id, s.to_dict()), s.update_time) for s in snaps]
+        found = []
+        for snap in snaps:
+            try:
+                found.append((_reminder_from(snap.id, snap.to_dict()), snap.update_time))
+            except (KeyError, ValueError, TypeError):  # one bad document must not stop everyone's reminders
+                log.error("reminder %s unreadable: marked failed", hashlib.sha256(snap.id.encode()).hexdigest()[:12])
+                self._stats.writes += 1
+                await snap.reference.update({"status": Status.FAILED.value})
+        return found
 
     async def claim(self, reminder_id: str, update_time, lease_until: datetime) -> bool:
         """Pending -> sending, only if nobody touched the document since we read it."""
