@@ -1,4 +1,12 @@
-"""The one place that wires configuration, real clients, repositories and the bot together."""
+"""The one place that wires configuration, real clients, repositories and the bot together.
+
+Each function has its own container (a frozen dataclass typed with the Protocols of
+shared/services/repositories.py) built in one place, with only what that function uses:
+WebhookServices (webhook_services), JobsServices (jobs_services), TriageServices (triage_services).
+Nothing is set on a container after it is built. A new function (booking callbacks, the Mini App's API)
+gets its own container and builder here; a new repository goes only into the containers of the functions
+that use it (tests/test_containers.py keeps each container to what its function reads).
+"""
 from __future__ import annotations
 
 import asyncio
@@ -8,28 +16,53 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from shared.config import Settings
+from shared.domain.owners import Owner
+from shared.services.repositories import (
+    Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog,
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass
-class Services:
-    """What handlers and use cases are given: repositories and clients, no globals."""
+@dataclass(frozen=True, kw_only=True)
+class WebhookServices:
+    """What the telegram_webhook function's handlers and use cases are given, built once per instance
+    (bootstrap.webhook_services) and never changed: an owner's update sees a copy whose repositories are
+    its unit of work's (BotContext.load_owner, dataclasses.replace). Bot API helpers (the command menu,
+    the photo chat) are no services: the bot layer makes them from the update's bot."""
 
-    owners: object
-    pets: object
-    update_log: object
-    stats: object
-    clock: Callable[[], datetime] = utcnow
-    commands: object = None
-    diary: object = None        # health diary entries (issue 3)
-    reminders: object = None    # due vaccination/treatment reminders (issue 3)
-    photos: object = None   # photo triage: Cloud Storage for cleaned photos (PhotoStorage)
-    triage: object = None   # photo triage: results in the pet's record (FirestoreTriage)
+    owners: Owners | StagedOwners   # Owners outside an update's unit of work, StagedOwners inside it
+    pets: Pets
+    diary: Diary
+    reminders: Reminders
+    triage: TriageRecords           # photo records and triage results
+    photos: PhotoStore              # cleaned photos (Cloud Storage)
+    update_log: UpdateLog           # processed update ids (each update at most once)
     # owner -> the unit of work of one update of theirs (its repositories stage writes; commit() applies)
-    unit_of_work: Callable[[object], object] | None = None
+    unit_of_work: Callable[[Owner], UnitOfWork]
+    stats: Stats
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobsServices:
+    """What the scheduled_jobs function is given: reminders only (no bot layer, no telegram.ext)."""
+
+    reminders: Reminders
+    stats: Stats
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriageServices:
+    """What the photo_triage function is given: the pet, its photo records and results, the photos."""
+
+    pets: Pets
+    triage: TriageRecords
+    photos: PhotoStore
+    clock: Callable[[], datetime] = utcnow
 
 
 class LoopThread:
@@ -47,40 +80,47 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
 
-def firestore_services(settings: Settings) -> Services:
+def _firestore(settings: Settings):
+    """One Firestore client per instance, and the counter of its reads and writes."""
     from google.cloud import firestore
 
-    from shared.adapters.firestore_repositories import (
-        FirestoreOwners, FirestorePets, FirestoreUpdateLog, OpStats,
-    )
+    from shared.adapters.firestore_repositories import OpStats
 
-    from shared.adapters.firestore_uow import FirestoreUnitOfWork
-
-    client = firestore.AsyncClient(project=settings.project)
-    stats = OpStats()
-    services = Services(owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats),
-                        update_log=FirestoreUpdateLog(client, stats), stats=stats,
-                        unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner))
-    _add_triage(services, client, stats, settings)
-    _add_diary(services, client, stats)
-    return services
+    return firestore.AsyncClient(project=settings.project), OpStats()
 
 
-def _add_diary(services: Services, client, stats) -> None:
-    """Health diary and reminders repositories (issue 3)."""
+def webhook_services(settings: Settings) -> WebhookServices:
     from shared.adapters.firestore_diary import FirestoreDiary, FirestoreReminders
+    from shared.adapters.firestore_repositories import FirestoreOwners, FirestorePets, FirestoreUpdateLog
+    from shared.adapters.firestore_triage import FirestoreTriage
+    from shared.adapters.firestore_uow import FirestoreUnitOfWork
+    from shared.adapters.photo_storage import PhotoStorage
 
-    services.diary = FirestoreDiary(client, stats)
-    services.reminders = FirestoreReminders(client, stats)
+    client, stats = _firestore(settings)
+    return WebhookServices(
+        owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats),
+        diary=FirestoreDiary(client, stats), reminders=FirestoreReminders(client, stats),
+        triage=FirestoreTriage(client, stats),
+        photos=PhotoStorage(settings.photos_bucket, settings.project),  # its Storage client: on first use
+        update_log=FirestoreUpdateLog(client, stats),
+        unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats)
 
 
-def _add_triage(services: Services, client, stats, settings: Settings) -> None:
-    """Photo triage repositories; the Storage client inside PhotoStorage is created on first use."""
+def jobs_services(settings: Settings) -> JobsServices:
+    from shared.adapters.firestore_diary import FirestoreReminders
+
+    client, stats = _firestore(settings)
+    return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats)
+
+
+def triage_services(settings: Settings) -> TriageServices:
+    from shared.adapters.firestore_repositories import FirestorePets
     from shared.adapters.firestore_triage import FirestoreTriage
     from shared.adapters.photo_storage import PhotoStorage
 
-    services.triage = FirestoreTriage(client, stats)
-    services.photos = PhotoStorage(settings.photos_bucket, settings.project)
+    client, stats = _firestore(settings)  # nobody reads this function's counts (yet)
+    return TriageServices(pets=FirestorePets(client, stats), triage=FirestoreTriage(client, stats),
+                          photos=PhotoStorage(settings.photos_bucket, settings.project))
 
 
 class WebhookInstance:
@@ -91,13 +131,11 @@ class WebhookInstance:
             raise RuntimeError("missing configuration: TELEGRAM_WEBHOOK_SECRET")
         _require_photo_path_key(settings)  # intake and erasure name photos by it
         from shared.bot.application import build_application
-        from shared.bot.commands import CommandMenu
         from shared.bot.webhook import TelegramWebhook
 
         self.runner = LoopThread()
-        self.services = self.runner.run(_on_loop(firestore_services, settings))
+        self.services = self.runner.run(_on_loop(webhook_services, settings))
         self.app = build_application(settings.bot_token, settings.telegram_api_base, self.services)
-        self.services.commands = CommandMenu(self.app.bot)
         self.webhook = TelegramWebhook(self.app, settings.webhook_secret, self.services.update_log,
                                        self.services.clock, owners=self.services.owners)
         self.app.bot_data["prefetched"] = self.webhook.prefetched
@@ -113,10 +151,10 @@ class JobsInstance:
     def __init__(self, settings: Settings):
         from telegram import Bot
 
-        from shared.bot.handlers.reminders import ReminderSender
+        from shared.bot.reminder_messages import ReminderSender
 
         self.runner = LoopThread()
-        self.services = self.runner.run(_on_loop(firestore_services, settings))
+        self.services = self.runner.run(_on_loop(jobs_services, settings))
         self.bot = Bot(settings.bot_token, base_url=f"{settings.telegram_api_base}/bot",
                        base_file_url=f"{settings.telegram_api_base}/file/bot")
         self.sender = ReminderSender(self.bot)
@@ -150,7 +188,7 @@ class TriageInstance:
         _require_photo_path_key(settings)  # a photo's path must name its owner's folder
         self.settings = settings
         self.runner = LoopThread()
-        self.services = self.runner.run(_on_loop(firestore_services, settings))
+        self.services = self.runner.run(_on_loop(triage_services, settings))
         self.bot = Bot(settings.bot_token, base_url=f"{settings.telegram_api_base}/bot",
                        base_file_url=f"{settings.telegram_api_base}/file/bot")
         self.chat = BotChat(self.bot)

@@ -6,13 +6,12 @@ import logging
 from datetime import datetime, timezone
 
 from infra.local.bot_api_double import BotApiDouble, UpdateFactory
-from shared.bootstrap import Services
+from shared.bootstrap import WebhookServices
 from shared.bot.application import build_application
-from shared.bot.commands import CommandMenu
 from shared.bot.handlers import fallback
 from shared.bot.webhook import TelegramWebhook
-from tests.fakes import (FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats, FakeUnitOfWork,
-                         FakeUpdateLog)
+from tests.fakes import (FakeDiary, FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats,
+                         FakeTriageResults, FakeUnitOfWork, FakeUpdateLog)
 
 TOKEN = "123456:UNIT-TEST"
 SECRET = "unit-secret"
@@ -20,14 +19,17 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
 
 class BotHarness:
+    """`services` is the webhook's frozen container over fakes (reach into the fakes through it); the
+    clock is the harness's: set `harness.clock` to move it."""
+
     def __init__(self, double: BotApiDouble):
         self.double = double
-        self.services = Services(owners=FakeOwners(), pets=FakePets(), update_log=FakeUpdateLog(),
-                                 stats=FakeStats(), clock=lambda: NOW, reminders=FakeReminders(),
-                                 photos=FakePhotoStorage(),
-                                 unit_of_work=lambda owner: FakeUnitOfWork(self.services, owner))
+        self.clock = lambda: NOW
+        self.services = WebhookServices(
+            owners=FakeOwners(), pets=FakePets(), diary=FakeDiary(), reminders=FakeReminders(),
+            triage=FakeTriageResults(), photos=FakePhotoStorage(), update_log=FakeUpdateLog(), stats=FakeStats(),
+            clock=lambda: self.clock(), unit_of_work=lambda owner: FakeUnitOfWork(self.services, owner))
         self.app = build_application(TOKEN, double.base_url, self.services)
-        self.services.commands = CommandMenu(self.app.bot)
         self.webhook = TelegramWebhook(self.app, SECRET, self.services.update_log, self.services.clock)
         self.updates = UpdateFactory(double)
         self.crashes: list[logging.LogRecord] = []  # what fallback.on_error logged as a handler failure

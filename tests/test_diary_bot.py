@@ -9,12 +9,13 @@ from pypdf import PdfReader
 from telegram import Update
 
 from infra.local.bot_api_double import BotApiDouble, UpdateFactory
-from shared.bootstrap import Services
+from shared.bootstrap import WebhookServices
 from shared.bot.application import build_application
 from shared.domain.diary import WeightEntry
 from shared.domain.owners import Owner
 from shared.domain.pets import Pet, Species
-from tests.fakes import FakeDiary, FakeOwners, FakePets, FakeReminders, FakeStats, FakeUnitOfWork, FakeUpdateLog
+from tests.fakes import (FakeDiary, FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats,
+                         FakeTriageResults, FakeUnitOfWork, FakeUpdateLog)
 
 TOKEN = "123456789:AAdiary-test-token"
 USER = 424242001
@@ -47,9 +48,10 @@ def texts(calls):
 
 @pytest.fixture
 async def chat():
-    services = Services(owners=FakeOwners(), pets=FakePets(), update_log=FakeUpdateLog(), stats=FakeStats(),
-                        clock=lambda: NOW, diary=FakeDiary(), reminders=FakeReminders(),
-                        unit_of_work=lambda owner: FakeUnitOfWork(services, owner))
+    services = WebhookServices(owners=FakeOwners(), pets=FakePets(), update_log=FakeUpdateLog(), stats=FakeStats(),
+                               clock=lambda: NOW, diary=FakeDiary(), reminders=FakeReminders(),
+                               triage=FakeTriageResults(), photos=FakePhotoStorage(),
+                               unit_of_work=lambda owner: FakeUnitOfWork(services, owner))
     services.owners.put(Owner(id=USER, language="ru", consent_at=NOW))
     with BotApiDouble(TOKEN) as double:
         app = build_application(TOKEN, double.base_url, services)

@@ -9,13 +9,12 @@ from pypdf import PdfReader
 from telegram import Bot
 
 from infra.local.bot_api_double import BotApiDouble
-from shared.bot.handlers.reminders import ReminderSender
+from shared.bot.reminder_messages import ReminderSender
 from shared.domain.diary import Kind
 from shared.domain.reminders import Status, Step
 from shared.i18n import t
 from shared.services import reminders as reminder_service
 from tests.bot_harness import TOKEN, BotHarness
-from tests.fakes import FakeDiary
 
 ANNA = 2902
 INTERNAL = t("ru", "err.internal")
@@ -52,8 +51,7 @@ class Owner:
     def __init__(self, bot: BotHarness, double: BotApiDouble, day: Day):
         self.bot, self.double, self.day = bot, double, day
         self.now = datetime.combine(day.today, datetime.min.time(), timezone.utc).replace(hour=10)
-        bot.services.clock = lambda: self.now
-        bot.services.diary = FakeDiary()
+        bot.clock = lambda: self.now
 
     async def say(self, text: str) -> list[str]:
         return self._saw(await self.bot.say(text, ANNA))

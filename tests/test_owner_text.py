@@ -8,7 +8,6 @@ from shared.domain import diary, nutrition
 from shared.domain.pets import InvalidInput, parse_breed, parse_name, visible_text
 from shared.i18n import t
 from tests.bot_harness import TOKEN, BotHarness
-from tests.fakes import FakeDiary
 
 ANNA = 3003
 
@@ -61,7 +60,6 @@ def test_the_replies_say_what_is_wrong_in_both_languages():
 async def bot():
     with BotApiDouble(TOKEN) as double:
         harness = BotHarness(double)
-        harness.services.diary = FakeDiary()
         await harness.onboard(ANNA)
         yield harness
         await harness.app.shutdown()

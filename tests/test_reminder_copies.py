@@ -3,10 +3,9 @@ pet or the owner; renaming the pet or changing the language must reach reminders
 import pytest
 
 from infra.local.bot_api_double import BotApiDouble
-from shared.bot.handlers.reminders import ReminderSender
+from shared.bot.reminder_messages import ReminderSender
 from shared.services import reminders as reminder_service
 from tests.bot_harness import NOW, TOKEN, BotHarness
-from tests.fakes import FakeDiary
 
 ANNA = 3101
 
@@ -15,7 +14,6 @@ ANNA = 3101
 async def bot():
     with BotApiDouble(TOKEN) as double:
         harness = BotHarness(double)
-        harness.services.diary = FakeDiary()
         yield harness
         await harness.app.shutdown()
 

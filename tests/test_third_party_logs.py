@@ -16,7 +16,6 @@ from shared.adapters.images import clean_photo
 from shared.adapters.pdf_export import pet_record_pdf
 from shared.domain.diary import WeightEntry
 from tests.bot_harness import TOKEN, BotHarness
-from tests.fakes import FakeDiary
 
 # Cyrillic, emoji DejaVu has and has not, an Egyptian hieroglyph, Old Cyrillic, Tibetan, runes
 NAME = "Мурка🐱🫨𓃠ꙮ༺ᚠ"
@@ -80,7 +79,6 @@ def test_a_name_with_dollar_signs_is_drawn_as_text_not_as_tex(recwarn):
 async def test_adding_a_pet_and_sending_its_chart_and_record_log_nothing_of_its_name(debug, recwarn):
     with BotApiDouble(TOKEN) as double:
         bot = BotHarness(double)
-        bot.services.diary = FakeDiary()
         await bot.onboard(5005)
         pet_id = await bot.add_pet(5005, name=NAME)
         bot.services.diary.weights_by[(5005, pet_id)] += [WeightEntry("a", date(2026, 11, 1), 4.0),

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from shared.domain.owners import Owner, language_for
 from shared.i18n import t
+
+if TYPE_CHECKING:
+    from shared.bootstrap import WebhookServices
+    from shared.bot.commands import CommandMenu
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -20,14 +25,21 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
         self._services = None   # the services with the unit of work's repositories
 
     @property
-    def services(self):
+    def services(self) -> WebhookServices:
         """Inside an owner's update, repositories that stage writes until `commit()`."""
         return self._services or self.shared_services
 
     @property
-    def shared_services(self):
+    def shared_services(self) -> WebhookServices:
         """Repositories that write at once, outside this update's unit of work (erasure)."""
         return self.application.bot_data["services"]
+
+    @property
+    def commands(self) -> CommandMenu:
+        """The command menu, published through this update's bot (made on use: no service holds a bot)."""
+        from shared.bot.commands import CommandMenu
+
+        return CommandMenu(self.bot)
 
     async def commit(self) -> None:
         """Applies this update's staged writes, all or none (raises StaleUpdate or OwnerGone); call it

@@ -89,7 +89,7 @@ async def language_chosen(update: Update, context: BotContext) -> None:
     context.owner = await owner_service.set_language(context.services.owners, context.services.reminders,
                                                      context.owner, lang)
     await context.commit()
-    await context.services.commands.publish_for(update.effective_user.id, lang)
+    await context.commands.publish_for(update.effective_user.id, lang)
     await edit_or_send(update, context.t("language.changed"))
 
 

@@ -6,57 +6,23 @@ The reminder is looked up under the acting owner's id, so a forged button reache
 """
 from __future__ import annotations
 
-from telegram import Bot, Update
-from telegram.error import BadRequest, Forbidden
+from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from shared.bot.context import BotContext
 from shared.bot.keyboards import button, rows
+from shared.bot.reminder_messages import (  # noqa: F401 — ReminderSender, reminder_text: used from here too
+    CODE_STEP, ReminderSender, format_date, reminder_keyboard, reminder_text,
+)
 from shared.bot.replies import drop_keyboard, edit_or_send
 from shared.domain import reminders as rem_rules
-from shared.domain.reminders import Reminder, Step
 from shared.i18n import t
 from shared.services import reminders as reminder_service
 from shared.services.pets import PetNotFound
 
-_STEP_CODE = {Step.BEFORE: "b", Step.DUE: "d"}
-_CODE_STEP = {v: k for k, v in _STEP_CODE.items()}
-
-
-def format_date(lang: str, day) -> str:
-    return day.strftime("%d.%m.%Y")
-
-
-def reminder_text(rem: Reminder) -> str:
-    lang = rem.language
-    what = t(lang, f"diary.kind.{rem.kind}")
-    key = "diary.reminder.before" if rem.step == Step.BEFORE else "diary.reminder.due"
-    return t(lang, key, pet=rem.pet_name, what=what, product=rem.product, date=format_date(lang, rem.due_on))
-
-
-def reminder_keyboard(rem: Reminder):
-    tail = f"{rem.pet_id}:{rem.treatment_id}:{_STEP_CODE[rem.step]}"
-    lang = rem.language
-    return rows(button(t(lang, "diary.reminder.done"), f"rm:d:{tail}"),
-                button(t(lang, "diary.reminder.snooze"), f"rm:s:{tail}"),
-                button(t(lang, "diary.reminder.not_relevant"), f"rm:n:{tail}"))
-
-
-class ReminderSender:
-    """What the job calls per claimed reminder: one sendMessage, no Firestore reads."""
-
-    def __init__(self, bot: Bot):
-        self._bot = bot
-
-    async def send(self, rem: Reminder) -> None:
-        try:
-            await self._bot.send_message(rem.chat_id, reminder_text(rem), reply_markup=reminder_keyboard(rem))
-        except Forbidden as err:
-            raise reminder_service.RecipientGone() from err
-        except BadRequest as err:
-            if "chat not found" in str(err).lower():
-                raise reminder_service.RecipientGone() from err
-            raise
+# the reminder message itself (sent by the scheduled job, which must not import telegram.ext) lives in
+# shared/bot/reminder_messages.py
+_CODE_STEP = CODE_STEP
 
 
 async def on_reminder_button(update: Update, context: BotContext) -> None:
