@@ -20,6 +20,7 @@ from google.cloud import firestore
 
 from shared.adapters.firestore_diary import FirestoreDiary, FirestoreReminders
 from shared.adapters.firestore_repositories import FirestorePets, dialog_to, owner_from
+from shared.adapters.firestore_vets import FirestoreVets
 from shared.adapters.firestore_writes import StagedWrites
 from shared.domain.owners import Dialog, Owner
 from shared.services.unit_of_work import OwnerGone, StaleUpdate
@@ -44,6 +45,7 @@ class FirestoreUnitOfWork:
         self.pets = FirestorePets(client, stats, self._writes)
         self.diary = FirestoreDiary(client, stats, self._writes)
         self.reminders = FirestoreReminders(client, stats, self._writes)
+        self.vets = FirestoreVets(client, stats, self._writes)  # the person's own vet record, or ops deciding
 
     @property
     def owner(self) -> Owner:

@@ -54,8 +54,10 @@ class StagedWrites:
         self._writes.append(_Write("create", ref, data))
 
     async def update(self, ref, data: dict, option=None) -> None:
+        """A second update of a document staged already joins the first write, whose precondition (a
+        create's, or the version the first update named) covers both: they were read in one update."""
         for w in self._writes:
-            if w.ref.path == ref.path and w.kind in ("create", "update") and option is None:
+            if w.ref.path == ref.path and w.kind in ("create", "update"):
                 w.data = {**w.data, **data}
                 return
         self._writes.append(_Write("update", ref, dict(data), option))
