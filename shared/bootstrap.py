@@ -184,6 +184,7 @@ class TriageInstance:
 
         from shared.adapters import images
         from shared.adapters.telegram_chat import BotChat
+        from shared.bot.triage_messages import render
 
         _require_photo_path_key(settings)  # a photo's path must name its owner's folder
         self.settings = settings
@@ -191,7 +192,7 @@ class TriageInstance:
         self.services = self.runner.run(_on_loop(triage_services, settings))
         self.bot = Bot(settings.bot_token, base_url=f"{settings.telegram_api_base}/bot",
                        base_file_url=f"{settings.telegram_api_base}/file/bot")
-        self.chat = BotChat(self.bot)
+        self.chat = BotChat(self.bot, render)
         self.images = images
         self.model = (model_loader or _load_skin_model)()
 

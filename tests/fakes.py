@@ -347,9 +347,13 @@ class FakePhotoStorage:
 
 
 class FakeChat:
-    """The Bot API calls of the photo pipeline (shared/adapters/telegram_chat.BotChat), recorded."""
+    """The Bot API calls of the photo pipeline (shared/adapters/telegram_chat.BotChat), recorded: each
+    notice rendered as BotChat renders it (text, buttons), with the notice itself."""
 
-    def __init__(self, files: dict[str, bytes] | None = None):
+    def __init__(self, files: dict[str, bytes] | None = None, render=None):
+        from shared.bot.triage_messages import render as triage_render
+
+        self.render = render or triage_render
         self.files = dict(files or {})
         self.sent: list[dict] = []
         self.edits: list[dict] = []
@@ -359,13 +363,17 @@ class FakeChat:
     async def chat_action(self, chat_id):
         self.actions.append(chat_id)
 
-    async def send(self, chat_id, text, buttons=None):
+    async def send(self, chat_id, notice, *, language):
         mid = next(self._ids)
-        self.sent.append({"chat_id": chat_id, "message_id": mid, "text": text, "buttons": buttons})
+        text, buttons = self.render(language, notice)
+        self.sent.append({"chat_id": chat_id, "message_id": mid, "text": text, "buttons": buttons,
+                          "notice": notice, "language": language})
         return mid
 
-    async def edit(self, chat_id, message_id, text, buttons=None):
-        self.edits.append({"chat_id": chat_id, "message_id": message_id, "text": text, "buttons": buttons})
+    async def edit(self, chat_id, message_id, notice, *, language):
+        text, buttons = self.render(language, notice)
+        self.edits.append({"chat_id": chat_id, "message_id": message_id, "text": text, "buttons": buttons,
+                           "notice": notice, "language": language})
 
     async def download(self, file_id):
         from shared.domain.photos import MAX_DOWNLOAD_BYTES, PhotoRejected

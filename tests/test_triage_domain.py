@@ -7,7 +7,7 @@ from shared.domain import triage as rules
 from shared.domain.photos import Area, analysis_size, area_from_caption, pet_from_caption, sniff_format
 from shared.domain.pets import Pet, Species
 from shared.domain.triage import Outcome, PhotoQuality, Prediction, QualityIssue, Urgency
-from shared.services.triage import booking_text, result_message
+from shared.bot.triage_messages import booking_text, result_message
 
 GOOD = PhotoQuality(1024, 768, 120.0, 300.0)
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)

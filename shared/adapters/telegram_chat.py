@@ -1,7 +1,9 @@
 """The few Bot API calls the photo pipeline makes, behind a small class (python-telegram-bot inside).
 
 Used by the webhook (download the owner's file, progress message) and by the triage function (edit
-the progress message into the result). Tests give the services a fake with the same methods.
+the progress message into the result). The services hand it notices (data); the renderer it is built
+with (shared/bot/triage_messages.render) makes their text and buttons in the owner's language. Tests give
+the services a fake with the same methods (tests/fakes.FakeChat, which renders the same way).
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ def _markup(buttons):
 
 
 class BotChat:
-    """``buttons``: rows of (text, callback_data)."""
+    """``render(language, notice) -> (text, buttons)``; buttons: rows of (text, callback_data) or None."""
 
-    def __init__(self, bot):
+    def __init__(self, bot, render):
         self.bot = bot
+        self.render = render
 
     async def chat_action(self, chat_id: int) -> None:
         from telegram.error import TelegramError
@@ -31,13 +34,18 @@ class BotChat:
         except TelegramError:  # progress is a courtesy: never fail the work for it
             pass
 
-    async def send(self, chat_id: int, text: str, buttons=None) -> int:
+    async def send(self, chat_id: int, notice, *, language: str) -> int:
+        return await self._send(chat_id, *self.render(language, notice))
+
+    async def _send(self, chat_id: int, text: str, buttons=None) -> int:
         msg = await self.bot.send_message(chat_id, text, reply_markup=_markup(buttons))
         return msg.message_id
 
-    async def edit(self, chat_id: int, message_id: int, text: str, buttons=None) -> None:
+    async def edit(self, chat_id: int, message_id: int, notice, *, language: str) -> None:
         """Edits a message; editing to the same content again (a redelivery) is not an error."""
         from telegram.error import BadRequest
+
+        text, buttons = self.render(language, notice)
 
         try:
             await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id,
@@ -47,7 +55,7 @@ class BotChat:
             if "not modified" in msg:
                 return
             if "not found" in msg or "can't be edited" in msg:
-                await self.send(chat_id, text, buttons)  # the owner deleted it: answer anyway
+                await self._send(chat_id, text, buttons)  # the owner deleted it: answer anyway
                 return
             raise
 

@@ -14,6 +14,9 @@
 - ``owned_result``: a result, only ever looked up under the acting owner's own pet.
 
 Collaborators are passed in (repositories, storage, chat, model, image functions): see tests/fakes.py.
+What the owner is told is data (the notices below: PetMissing, PhotoRefused, Analysing, StoreFailed,
+TriageAnswer) handed to the chat with the owner's language; the bot layer renders it
+(shared/bot/triage_messages.py), so these use cases hold no text and no callback codes.
 """
 from __future__ import annotations
 
@@ -23,17 +26,68 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
 
 from shared.domain import triage as rules
 from shared.domain.photos import Area, PhotoRecord, PhotoRejected, check_declared_size
 from shared.domain.pets import Pet, age_years
-from shared.domain.triage import Outcome, TriageResult, Urgency
-from shared.i18n import t
+from shared.domain.triage import TriageResult
 from shared.services.pets import PHOTOS_FOLDER, PetNotFound, owned_pet, photo_owner_folder, photo_prefix
 
 log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- what the owner is told (data)
+
+@dataclass(frozen=True)
+class PetMissing:
+    """The pet is not (or no longer) the owner's."""
+
+
+@dataclass(frozen=True)
+class PhotoRefused:
+    """The file cannot be used: why (a PhotoRejected code and its parameters), and what to retake."""
+
+    code: str
+    params: dict = field(default_factory=dict, hash=False)
+    pet_id: str = ""
+    area: Area = Area.SKIN
+
+
+@dataclass(frozen=True)
+class Analysing:
+    """The photo is taken: the answer will replace this message."""
+
+
+@dataclass(frozen=True)
+class StoreFailed:
+    """Storing the photo failed; nothing was kept: retake it."""
+
+    pet_id: str
+    area: Area
+
+
+@dataclass(frozen=True)
+class TriageAnswer:
+    result: TriageResult
+
+
+Notice = PetMissing | PhotoRefused | Analysing | StoreFailed | TriageAnswer
+
+
+class TriageChat(Protocol):
+    """The owner's chat as the photo pipeline sees it (shared/adapters/telegram_chat.BotChat renders each
+    notice in the language given)."""
+
+    async def chat_action(self, chat_id: int) -> None: ...
+
+    async def download(self, file_id: str) -> bytes: ...
+
+    async def send(self, chat_id: int, notice: Notice, *, language: str) -> int: ...
+
+    async def edit(self, chat_id: int, message_id: int, notice: Notice, *, language: str) -> None: ...
 
 
 # ---------------------------------------------------------------- webhook side: accept a photo
@@ -50,7 +104,7 @@ def photo_metadata(*, owner_id: int, pet_id: str, photo_id: str) -> dict[str, st
     return {"owner_id": str(owner_id), "pet_id": pet_id, "photo_id": photo_id}
 
 
-async def accept_photo(*, pets, records, storage, chat, clean, owner_id: int, chat_id: int, language: str,
+async def accept_photo(*, pets, records, storage, chat: TriageChat, clean, owner_id: int, chat_id: int, language: str,
                        pet_id: str, area: Area, file: IncomingFile) -> str | None:
     """Returns the stored object's name, or None when the owner was told why not (never raises for bad input).
 
@@ -61,7 +115,7 @@ async def accept_photo(*, pets, records, storage, chat, clean, owner_id: int, ch
     try:
         pet = await owned_pet(pets, owner_id, pet_id)
     except PetNotFound:
-        await chat.send(chat_id, t(language, "triage.pet_not_found"))
+        await chat.send(chat_id, PetMissing(), language=language)
         return None
     try:
         check_declared_size(file.file_size)
@@ -69,9 +123,9 @@ async def accept_photo(*, pets, records, storage, chat, clean, owner_id: int, ch
         data = await chat.download(file.file_id)
         cleaned = await asyncio.to_thread(clean, data)
     except PhotoRejected as err:
-        await chat.send(chat_id, rejection_text(language, err), retake_buttons(language, pet.id, area))
+        await chat.send(chat_id, PhotoRefused(err.code, dict(err.params), pet.id, area), language=language)
         return None
-    message_id = await chat.send(chat_id, t(language, "triage.analysing"))
+    message_id = await chat.send(chat_id, Analysing(), language=language)
     record = PhotoRecord(owner_id=owner_id, pet_id=pet.id, photo_id=secrets.token_hex(16), area=area,
                          language=language, progress_message_id=message_id)
     name = f"{photo_prefix(owner_id, pet.id)}{record.photo_id}.jpg"
@@ -88,7 +142,7 @@ async def accept_photo(*, pets, records, storage, chat, clean, owner_id: int, ch
             await delete_photo(records, storage, owner_id, pet.id, record.photo_id, name)
         except Exception as err2:  # noqa: BLE001
             log.error("cleaning up after it failed: %s", type(err2).__name__)
-        await chat.edit(chat_id, message_id, t(language, "triage.store_failed"), retake_buttons(language, pet.id, area))
+        await chat.edit(chat_id, message_id, StoreFailed(pet.id, area), language=language)
         return None
     return name
 
@@ -113,10 +167,6 @@ def analysis_name(name: str) -> str:
     """photos/{owner}/{pet}/{id}.jpg -> photos/{owner}/{pet}/analysis/{id}.jpg (one level deeper: no trigger)."""
     folder, _, file = name.rpartition("/")
     return f"{folder}/analysis/{file}"
-
-
-def rejection_text(language: str, err: PhotoRejected) -> str:
-    return t(language, err.code, **err.params) + "\n\n" + t(language, "triage.how_to_send")
 
 
 # ---------------------------------------------------------------- trigger side: which photo, whose
@@ -268,7 +318,7 @@ async def run_triage(photo: StoredPhoto, *, pets, results, storage, chat, model,
     pet = await pets.get(photo.owner_id, photo.pet_id)
     if pet is None or pet.owner_id != photo.owner_id:
         if photo.message_id:
-            await chat.edit(photo.chat_id, photo.message_id, t(photo.language, "triage.pet_not_found"))
+            await chat.edit(photo.chat_id, photo.message_id, PetMissing(), language=photo.language)
         await delete_photo(results, storage, photo.owner_id, photo.pet_id, photo.photo_id, photo.name)
         return "no_pet"
     await chat.chat_action(photo.chat_id)
@@ -326,11 +376,11 @@ async def _decide(photo: StoredPhoto, pet: Pet, rid: str, storage, model, images
 
 
 async def _answer(photo: StoredPhoto, result: TriageResult, chat, results) -> None:
-    text, buttons = result_message(photo.language, result)
+    answer = TriageAnswer(result)
     if photo.message_id:
-        await chat.edit(photo.chat_id, photo.message_id, text, buttons)
+        await chat.edit(photo.chat_id, photo.message_id, answer, language=photo.language)
     else:
-        await chat.send(photo.chat_id, text, buttons)
+        await chat.send(photo.chat_id, answer, language=photo.language)
     await results.mark_notified(result.owner_id, result.pet_id, result.id)
 
 
@@ -349,92 +399,3 @@ async def owned_result(pets, results, owner_id: int, pet_id: str, rid: str) -> t
     if not found or found[0].owner_id != owner_id or found[0].pet_id != pet.id:
         raise ResultNotFound(rid)
     return pet, found[0]
-
-
-# ---------------------------------------------------------------- what the owner reads
-
-def label_name(language: str, label: str) -> str:
-    key = f"triage.label.{label}"
-    text = t(language, key)
-    return label.replace("_", " ") if text == key else text
-
-
-def _percent(p: float) -> str:
-    return f"{max(1, min(99, round(p * 100)))}%"
-
-
-def retake_buttons(language: str, pet_id: str, area: Area) -> list[list[tuple[str, str]]]:
-    return [[(t(language, "triage.btn.retake"), f"ph:r:{pet_id}:{area.value}")]]
-
-
-def result_buttons(language: str, result: TriageResult) -> list[list[tuple[str, str]]]:
-    return [[(t(language, "triage.btn.book"), f"tr:b:{result.pet_id}:{result.id}"),
-             (t(language, "triage.btn.retake"), f"ph:r:{result.pet_id}:{result.area.value}")]]
-
-
-def result_text(language: str, r: TriageResult) -> str:
-    def tr(key: str, **kw) -> str:
-        return t(language, key, **kw)
-
-    lines = [tr("triage.result.title")]
-    if r.outcome is Outcome.FINDINGS:
-        top_label, top_p = r.findings[0]
-        lines.append(tr("triage.result.top", finding=label_name(language, top_label),
-                        likelihood=tr(f"triage.likely.{rules.likelihood_word(top_p)}"), percent=_percent(top_p)))
-        for label, p in r.findings[1:]:
-            lines.append(tr("triage.result.also", finding=label_name(language, label),
-                            likelihood=tr(f"triage.likely.{rules.likelihood_word(p)}"), percent=_percent(p)))
-        lines.append("")
-        lines.append(tr("triage.result.meaning") + " " + _finding_text(language, "meaning", top_label))
-        lines.append(tr("triage.result.todo") + " " + _finding_text(language, "todo", top_label))
-        if r.contagious_to_people:
-            lines.append("")
-            lines.append(tr("triage.zoonotic"))
-        lines.append("")
-        lines.append(tr("triage.result.urgency", level=tr(f"triage.urgency.{r.urgency.value}")))
-        if r.urgency is not Urgency.TODAY:
-            lines.append(tr("triage.red_flags"))
-    elif r.outcome is Outcome.POOR_QUALITY:
-        lines.append(tr("triage.outcome.poor_quality"))
-        lines.extend(f"• {tr(f'triage.quality.{q.value}')}" for q in r.quality_issues)
-        lines.append("")
-        lines.append(tr("triage.how_to_shoot"))
-    else:
-        lines.append(tr(f"triage.outcome.{r.outcome.value}"))
-        if r.outcome is Outcome.NOT_SKIN:
-            lines.append("")
-            lines.append(tr("triage.how_to_shoot"))
-        lines.append("")
-        lines.append(tr("triage.offer_vet"))
-    lines.append("")
-    lines.append(tr("triage.disclaimer"))
-    return "\n".join(lines)
-
-
-def _finding_text(language: str, kind: str, label: str) -> str:
-    key = f"triage.{kind}.{label}"
-    text = t(language, key)
-    return t(language, f"triage.{kind}.unknown") if text == key else text
-
-
-def result_message(language: str, result: TriageResult) -> tuple[str, list]:
-    return result_text(language, result), result_buttons(language, result)
-
-
-def booking_text(language: str, pet: Pet, result: TriageResult | None, today: date | None = None) -> str:
-    """"Book a vet" before online booking exists: say so, say what to do now, give a summary for the vet."""
-    lines = [t(language, "triage.book.soon")]
-    if result is not None and result.urgency is Urgency.TODAY:
-        lines.append(t(language, "triage.book.today"))
-    lines.append(t(language, "triage.book.now"))
-    if result is not None:
-        lines.append("")
-        lines.append(t(language, "triage.book.summary_title"))
-        when = result.created_at.strftime("%d.%m.%Y") if isinstance(result.created_at, datetime) else ""
-        if result.outcome is Outcome.FINDINGS:
-            found = ", ".join(f"{label_name(language, label)} {_percent(p)}" for label, p in result.findings)
-            lines.append(t(language, "triage.book.summary", name=pet.name, date=when, findings=found,
-                           version=result.model_version or "-"))
-        else:
-            lines.append(t(language, "triage.book.summary_none", name=pet.name, date=when))
-    return "\n".join(lines)

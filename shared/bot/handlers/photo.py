@@ -14,7 +14,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
-from shared.bot import keyboards
+from shared.bot import keyboards, triage_messages
 from shared.bot.context import BotContext
 from shared.bot.keyboards import button
 from shared.bot.replies import drop_keyboard
@@ -39,7 +39,7 @@ for _ext in IMAGE_EXTENSIONS[2:]:
 def _chat(context: BotContext):
     from shared.adapters.telegram_chat import BotChat
 
-    return BotChat(context.bot)
+    return BotChat(context.bot, triage_messages.render)
 
 
 def _incoming(message) -> dict | None:
@@ -164,7 +164,7 @@ async def on_book(update: Update, context: BotContext) -> None:
         await query.answer(context.t("triage.result_not_found"), show_alert=True)
         return
     await query.answer()
-    await update.effective_chat.send_message(triage_service.booking_text(context.language, pet, result))
+    await update.effective_chat.send_message(triage_messages.booking_text(context.language, pet, result))
 
 
 def register(app: Application) -> None:
