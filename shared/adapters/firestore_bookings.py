@@ -1,0 +1,467 @@
+"""Bookings, slot locks, vets' calendars and the payments ledger in Firestore.
+
+Layout (top level: a booking has two parties; services check who may see or change it):
+- `bookings/{random id}`: owner_id, vet_id, pet_id, pet (a snapshot of the card), reason, triage_result_id,
+  triage (its summary), photo_file_id, start/end (UTC), buffer_minutes, price {amount, currency},
+  status, hold_expires_at, cells, charge_id, created_at, history [{at, status, note}].
+- `slot_locks/{vet}-{YYYYMMDDTHHMM}Z` (domain.slots.lock_cells): {booking_id, vet_id, expires_at|null}.
+  A hold writes all its cells in one batch of `create()`: of two consultations of one vet whose
+  blocked time overlaps, whatever their lengths, only one can be written. A cell left by a hold that
+  ran out (expires_at <= now) is free: it is taken over by an update whose precondition is the cell's
+  update time as read, so of two writers only one takes it (and a late payment of the old hold, which
+  would take it back the same way, loses or wins as a whole).
+- `vet_calendars/{vet id}`: {busy: {booking id: {start, end, buffer_minutes, expires_at}}}: what the
+  vet's live holds and bookings block, written in the same batch as their cells. One read gives a vet's
+  whole calendar (a query of bookings would cost a read per booking). Entries of holds that ran out
+  read as free and are removed by the expiry, by whoever takes their cells, and by `prune_calendar`.
+- `payments/{telegram_payment_charge_id}`: the ledger. Created in the same batch as the confirmation it
+  pays for (or as the record of a refund it is owed), so a charge is applied once however often
+  Telegram delivers it; refunds are appended with their idempotence keys.
+
+No Firestore transactions: every change is a batch whose preconditions (create, last update time) make
+a racing writer's batch fail as a whole; the loser reads again and decides again.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Iterable
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from shared.domain.bookings import (Booking, BookingStatus, Currency, PaymentOutcome, Price, payment_outcome)
+from shared.domain.slots import Busy, as_utc
+
+_CONFLICTS = (gexc.FailedPrecondition, gexc.NotFound, gexc.AlreadyExists, gexc.Aborted, gexc.Conflict)
+_ID = re.compile(r"^[A-Za-z0-9]{1,40}$")
+_CHARGE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+MAX_ATTEMPTS = 8
+
+
+class SlotTaken(Exception):
+    """Another live hold or booking of the vet overlaps the time asked for."""
+
+
+class Contention(Exception):
+    """Racing writers kept changing what this write depends on; nothing was written."""
+
+
+def booking_id_ok(value: str) -> bool:
+    return isinstance(value, str) and bool(_ID.match(value))
+
+
+def charge_doc_id(charge_id: str) -> str:
+    """The ledger document of a charge: its id as Telegram gives it, or a digest if it is not a safe id."""
+    if _CHARGE.match(charge_id) and not charge_id.startswith("__") and charge_id not in (".", ".."):
+        return charge_id
+    return "h" + hashlib.sha256(charge_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    charge_id: str
+    booking_id: str
+    owner_id: int
+    vet_id: int
+    amount: int
+    currency: str
+    provider_charge_id: str
+    fee: int
+    vet_share: int
+    status: str                      # confirmed | refund_pending | refunded
+    refund_due: int = 0
+    refunds: tuple[dict, ...] = ()   # {id, amount, key, at}
+    created_at: datetime | None = None
+
+    @property
+    def refunded(self) -> int:
+        return sum(r["amount"] for r in self.refunds)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a successful payment did."""
+
+    outcome: PaymentOutcome
+    booking: Booking
+    ledger: LedgerEntry
+
+
+def _booking_to(b: Booking) -> dict:
+    return {
+        "owner_id": b.owner_id, "vet_id": b.vet_id, "pet_id": b.pet_id, "pet": b.pet, "reason": b.reason,
+        "triage_result_id": b.triage_result_id, "triage": b.triage, "photo_file_id": b.photo_file_id,
+        "start": b.start, "end": b.end, "buffer_minutes": b.buffer_minutes,
+        "price": {"amount": b.price.amount, "currency": b.price.currency.value}, "status": b.status.value,
+        "hold_expires_at": b.hold_expires_at, "cells": list(b.cells), "charge_id": b.charge_id,
+        "reschedules_left": b.reschedules_left,
+    }
+
+
+def booking_from(booking_id: str, data: dict) -> Booking:
+    def utc(v):
+        return as_utc(v) if isinstance(v, datetime) else None
+
+    return Booking(
+        id=booking_id, owner_id=int(data["owner_id"]), vet_id=int(data["vet_id"]), pet_id=data["pet_id"],
+        start=utc(data["start"]), end=utc(data["end"]), buffer_minutes=int(data.get("buffer_minutes") or 0),
+        price=Price(int(data["price"]["amount"]), Currency(data["price"]["currency"])),
+        status=BookingStatus(data["status"]), hold_expires_at=utc(data.get("hold_expires_at")),
+        cells=tuple(data.get("cells") or ()), reason=data.get("reason") or "",
+        triage_result_id=data.get("triage_result_id"), charge_id=data.get("charge_id"),
+        reschedules_left=int(data.get("reschedules_left", 1)), pet=dict(data.get("pet") or {}),
+        triage=data.get("triage"), photo_file_id=data.get("photo_file_id"), created_at=utc(data.get("created_at")))
+
+
+def _entry(b: Booking, expires_at: datetime | None) -> dict:
+    return {"start": b.start, "end": b.end, "buffer_minutes": b.buffer_minutes, "expires_at": expires_at}
+
+
+def _busy(data: dict | None) -> list[Busy]:
+    busy = []
+    for item in ((data or {}).get("busy") or {}).values():
+        busy.append(Busy(item["start"], item["end"], int(item.get("buffer_minutes") or 0), item.get("expires_at")))
+    return busy
+
+
+def _history(status: BookingStatus, at: datetime, note: str | None = None) -> dict:
+    item = {"at": at, "status": status.value}
+    if note:
+        item["note"] = note
+    return item
+
+
+def ledger_from(snap) -> LedgerEntry:
+    d = snap.to_dict()
+    return LedgerEntry(charge_id=d["charge_id"], booking_id=d["booking_id"], owner_id=int(d["owner_id"]),
+                       vet_id=int(d["vet_id"]), amount=int(d["amount"]), currency=d["currency"],
+                       provider_charge_id=d.get("provider_payment_charge_id") or "", fee=int(d.get("fee") or 0),
+                       vet_share=int(d.get("vet_share") or 0), status=d["status"],
+                       refund_due=int(d.get("refund_due") or 0), refunds=tuple(d.get("refunds") or ()),
+                       created_at=d.get("created_at"))
+
+
+class FirestoreBookings:
+    def __init__(self, client: firestore.AsyncClient, stats):
+        self._client = client
+        self._stats = stats
+        self._bookings = client.collection("bookings")
+        self._locks = client.collection("slot_locks")
+        self._calendars = client.collection("vet_calendars")
+        self._payments = client.collection("payments")
+
+    def new_id(self) -> str:
+        return self._bookings.document().id
+
+    # ---- reads -------------------------------------------------------------------------------------
+
+    async def get(self, booking_id: str) -> Booking | None:
+        if not booking_id_ok(booking_id):
+            return None
+        self._stats.reads += 1
+        snap = await self._bookings.document(booking_id).get()
+        return booking_from(snap.id, snap.to_dict()) if snap.exists else None
+
+    async def calendar(self, vet_id: int) -> list[Busy]:
+        """The vet's holds and bookings as the slot rules take them (one read)."""
+        self._stats.reads += 1
+        snap = await self._calendars.document(str(vet_id)).get()
+        return _busy(snap.to_dict() if snap.exists else None)
+
+    async def calendars(self, vet_ids: Iterable[int]) -> dict[int, list[Busy]]:
+        """Several vets' calendars in one round trip (a read each)."""
+        ids = list(dict.fromkeys(int(v) for v in vet_ids))
+        out: dict[int, list[Busy]] = {v: [] for v in ids}
+        if not ids:
+            return out
+        self._stats.reads += len(ids)
+        async for snap in self._client.get_all([self._calendars.document(str(v)) for v in ids]):
+            if snap.exists:
+                out[int(snap.id)] = _busy(snap.to_dict())
+        return out
+
+    async def held_by(self, owner_id: int) -> list[Booking]:
+        """The owner's bookings in status held (live or run out)."""
+        query = self._bookings.where(filter=firestore.FieldFilter("owner_id", "==", owner_id)).where(
+            filter=firestore.FieldFilter("status", "==", BookingStatus.HELD.value))
+        found = [booking_from(s.id, s.to_dict()) async for s in query.stream()]
+        self._stats.reads += max(1, len(found))
+        return found
+
+    async def ledger(self, charge_id: str) -> LedgerEntry | None:
+        self._stats.reads += 1
+        snap = await self._payments.document(charge_doc_id(charge_id)).get()
+        return ledger_from(snap) if snap.exists else None
+
+    async def ledger_all(self) -> list[LedgerEntry]:
+        found = [ledger_from(s) async for s in self._payments.stream()]
+        self._stats.reads += max(1, len(found))
+        return found
+
+    async def get_many(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
+        ids = [i for i in dict.fromkeys(booking_ids) if booking_id_ok(i)]
+        if not ids:
+            return {}
+        self._stats.reads += len(ids)
+        return {s.id: booking_from(s.id, s.to_dict())
+                async for s in self._client.get_all([self._bookings.document(i) for i in ids]) if s.exists}
+
+    # ---- holds -----------------------------------------------------------------------------------------
+
+    async def hold(self, booking: Booking, now: datetime) -> Booking:
+        """Writes a new hold with its cells; SlotTaken if a live hold or booking has any of them."""
+        if booking.status != BookingStatus.HELD or booking.hold_expires_at is None or not booking.cells:
+            raise ValueError("a hold is a held booking with its cells and expiry")
+        now = as_utc(now)
+        data = {**_booking_to(booking), "created_at": now,
+                "history": [_history(BookingStatus.HELD, now)]}
+        cell = {"booking_id": booking.id, "vet_id": booking.vet_id, "expires_at": booking.hold_expires_at}
+        batch = self._client.batch()
+        for cell_id in booking.cells:
+            batch.create(self._locks.document(cell_id), cell)
+        batch.create(self._bookings.document(booking.id), data)
+        batch.set(self._calendars.document(str(booking.vet_id)),
+                  {"busy": {booking.id: _entry(booking, booking.hold_expires_at)}}, merge=True)
+        try:
+            await batch.commit()
+            self._stats.writes += len(booking.cells) + 2
+            return replace(booking, created_at=now)
+        except gexc.AlreadyExists:
+            pass
+        # Some cell exists: free only if every existing one belongs to a hold that ran out.
+        for _ in range(MAX_ATTEMPTS):
+            snaps = await self._cells(booking.cells)
+            if any(s.exists and _live(s.to_dict(), now) for s in snaps.values()):
+                raise SlotTaken()
+            batch = self._client.batch()
+            stale = set()
+            for cell_id in booking.cells:
+                snap = snaps[cell_id]
+                ref = self._locks.document(cell_id)
+                if snap.exists:
+                    stale.add(snap.get("booking_id"))
+                    batch.update(ref, cell, option=self._client.write_option(last_update_time=snap.update_time))
+                else:
+                    batch.create(ref, cell)
+            batch.create(self._bookings.document(booking.id), data)
+            stale.discard(booking.id)
+            batch.set(self._calendars.document(str(booking.vet_id)),
+                      {"busy": {booking.id: _entry(booking, booking.hold_expires_at),
+                                **{s: firestore.DELETE_FIELD for s in stale if booking_id_ok(s)}}}, merge=True)
+            try:
+                await batch.commit()
+            except _CONFLICTS:
+                continue  # a cell changed since read: look again
+            self._stats.writes += len(booking.cells) + 2
+            return replace(booking, created_at=now)
+        raise Contention()
+
+    async def _cells(self, cell_ids: Iterable[str]) -> dict:
+        refs = [self._locks.document(c) for c in cell_ids]
+        self._stats.reads += len(refs)
+        return {s.id: s async for s in self._client.get_all(refs)}
+
+    async def expire_hold(self, booking_id: str, now: datetime, note: str | None = None) -> bool:
+        """held -> expired once the hold has run out (or at once with `note`, the owner letting it go);
+        its cells and calendar entry are freed. False if it is not a held booking (a payment won)."""
+        now = as_utc(now)
+        for _ in range(MAX_ATTEMPTS):
+            self._stats.reads += 1
+            snap = await self._bookings.document(booking_id).get() if booking_id_ok(booking_id) else None
+            if snap is None or not snap.exists:
+                return False
+            booking = booking_from(snap.id, snap.to_dict())
+            if booking.status != BookingStatus.HELD or (note is None and booking.hold_live(now)):
+                return False
+            cells = await self._cells(booking.cells)
+            batch = self._client.batch()
+            batch.update(snap.reference, {
+                "status": BookingStatus.EXPIRED.value,
+                "history": firestore.ArrayUnion([_history(BookingStatus.EXPIRED, now, note)])},
+                option=self._client.write_option(last_update_time=snap.update_time))
+            for c in cells.values():
+                if c.exists and c.get("booking_id") == booking.id:
+                    batch.delete(c.reference, option=self._client.write_option(last_update_time=c.update_time))
+            batch.set(self._calendars.document(str(booking.vet_id)),
+                      {"busy": {booking.id: firestore.DELETE_FIELD}}, merge=True)
+            try:
+                await batch.commit()
+            except _CONFLICTS:
+                continue
+            self._stats.writes += 2 + len(cells)
+            return True
+        raise Contention()
+
+    async def mark_no_show(self, booking_id: str, status: BookingStatus, now: datetime) -> bool:
+        """confirmed -> no_show_vet / no_show_owner; False if it is not confirmed."""
+        if status not in (BookingStatus.NO_SHOW_VET, BookingStatus.NO_SHOW_OWNER):
+            raise ValueError(status)
+        for _ in range(MAX_ATTEMPTS):
+            self._stats.reads += 1
+            snap = await self._bookings.document(booking_id).get() if booking_id_ok(booking_id) else None
+            if snap is None or not snap.exists or snap.get("status") != BookingStatus.CONFIRMED.value:
+                return False
+            try:
+                await snap.reference.update(
+                    {"status": status.value, "history": firestore.ArrayUnion([_history(status, as_utc(now))])},
+                    option=self._client.write_option(last_update_time=snap.update_time))
+            except _CONFLICTS:
+                continue
+            self._stats.writes += 1
+            return True
+        raise Contention()
+
+    async def prune_calendar(self, vet_id: int, before: datetime) -> int:
+        """Drops calendar entries that ended before `before` or whose hold ran out by then."""
+        before = as_utc(before)
+        ref = self._calendars.document(str(vet_id))
+        self._stats.reads += 1
+        snap = await ref.get()
+        busy = (snap.to_dict() or {}).get("busy") or {} if snap.exists else {}
+        old = [k for k, v in busy.items()
+               if as_utc(v["end"]) < before or (v.get("expires_at") is not None and as_utc(v["expires_at"]) <= before)]
+        if old:
+            await ref.set({"busy": {k: firestore.DELETE_FIELD for k in old}}, merge=True)
+            self._stats.writes += 1
+        return len(old)
+
+    # ---- payments --------------------------------------------------------------------------------------
+
+    async def apply_payment(self, booking_id: str, charge_id: str, payer_id: int, amount: int, currency: str,
+                            provider_charge_id: str, split_of, now: datetime) -> Applied | None:
+        """Applies a successful payment once per charge: the ledger document is created in the same batch
+        as the booking's confirmation with its cells made permanent (or, when the slot is gone or the charge
+        does not fit, as the record of the refund it is owed). A redelivery finds the ledger: ALREADY.
+        None if the booking does not exist (the caller refunds it without one)."""
+        now = as_utc(now)
+        ledger_ref = self._payments.document(charge_doc_id(charge_id))
+        for _ in range(MAX_ATTEMPTS):
+            self._stats.reads += 2
+            if not booking_id_ok(booking_id):
+                return None
+            bsnap, lsnap = await _get_both(self._client, self._bookings.document(booking_id), ledger_ref)
+            if lsnap.exists:
+                existing = ledger_from(lsnap)
+                return Applied(PaymentOutcome.ALREADY,
+                               booking_from(bsnap.id, bsnap.to_dict()) if bsnap.exists else None, existing)
+            if not bsnap.exists:
+                return None
+            booking = booking_from(bsnap.id, bsnap.to_dict())
+            cells = await self._cells(booking.cells)
+            free = all(not c.exists or c.get("booking_id") == booking.id or not _live(c.to_dict(), now)
+                       for c in cells.values())
+            outcome = payment_outcome(booking, charge_id, payer_id, amount, currency, free, now)
+            if outcome is PaymentOutcome.ALREADY:  # the booking names this charge but the ledger is gone
+                raise RuntimeError(f"booking {booking_id} names a charge the ledger lacks")
+            split = split_of(amount)
+            confirm = outcome is PaymentOutcome.CONFIRM
+            entry = LedgerEntry(charge_id=charge_id, booking_id=booking.id, owner_id=payer_id, vet_id=booking.vet_id,
+                                amount=amount, currency=currency, provider_charge_id=provider_charge_id or "",
+                                fee=split.fee if confirm else 0, vet_share=split.vet_share if confirm else 0,
+                                status="confirmed" if confirm else "refund_pending",
+                                refund_due=0 if confirm else amount, created_at=now)
+            batch = self._client.batch()
+            batch.create(ledger_ref, _ledger_to(entry))
+            version = self._client.write_option(last_update_time=bsnap.update_time)
+            if confirm:
+                confirmed = booking.confirmed(charge_id)
+                batch.update(bsnap.reference, {
+                    "status": confirmed.status.value, "charge_id": charge_id, "hold_expires_at": None,
+                    "history": firestore.ArrayUnion([_history(BookingStatus.CONFIRMED, now,
+                                                              None if booking.hold_live(now) else "late payment")])},
+                    option=version)
+                stale = set()
+                permanent = {"booking_id": booking.id, "vet_id": booking.vet_id, "expires_at": None}
+                for cell_id in booking.cells:
+                    c = cells[cell_id]
+                    if c.exists:
+                        if c.get("booking_id") != booking.id:
+                            stale.add(c.get("booking_id"))
+                        batch.update(c.reference, permanent,
+                                     option=self._client.write_option(last_update_time=c.update_time))
+                    else:
+                        batch.create(c.reference, permanent)
+                stale.discard(booking.id)
+                batch.set(self._calendars.document(str(booking.vet_id)),
+                          {"busy": {booking.id: _entry(booking, None),
+                                    **{s: firestore.DELETE_FIELD for s in stale if booking_id_ok(s)}}}, merge=True)
+                result = confirmed
+            else:
+                batch.update(bsnap.reference, {"history": firestore.ArrayUnion(
+                    [{"at": now, "status": booking.status.value, "note": "payment to refund", "charge": charge_id}])},
+                    option=version)
+                result = booking
+            try:
+                await batch.commit()
+            except _CONFLICTS:
+                continue  # the ledger appeared (a redelivery won) or the booking or a cell changed: look again
+            self._stats.writes += 2 + (len(booking.cells) + 1 if confirm else 0)
+            return Applied(outcome, result, entry)
+        raise Contention()
+
+    async def record_orphan_charge(self, charge_id: str, booking_id: str, payer_id: int, amount: int,
+                                   currency: str, provider_charge_id: str, now: datetime) -> LedgerEntry:
+        """A charge whose booking does not exist: in the ledger as owed back in full (created once)."""
+        entry = LedgerEntry(charge_id=charge_id, booking_id=booking_id[:40], owner_id=payer_id, vet_id=0,
+                            amount=amount, currency=currency, provider_charge_id=provider_charge_id or "", fee=0,
+                            vet_share=0, status="refund_pending", refund_due=amount, created_at=as_utc(now))
+        ref = self._payments.document(charge_doc_id(charge_id))
+        try:
+            await ref.create(_ledger_to(entry))
+            self._stats.writes += 1
+            return entry
+        except gexc.AlreadyExists:
+            self._stats.reads += 1
+            return ledger_from(await ref.get())
+
+    async def record_refund(self, charge_id: str, refund: dict, settled: bool) -> LedgerEntry:
+        """Appends a refund made through the provider or Telegram (once per refund id) and, when `settled`,
+        marks what was owed as paid back."""
+        ref = self._payments.document(charge_doc_id(charge_id))
+        change = {"refunds": firestore.ArrayUnion([refund])}
+        if settled:
+            change.update(status="refunded", refund_due=0)
+        await ref.update(change)
+        self._stats.writes += 1
+        self._stats.reads += 1
+        return ledger_from(await ref.get())
+
+    async def owe_refund(self, charge_id: str, amount: int, note: str) -> LedgerEntry:
+        """A confirmed charge owes `amount` back (a cancellation, a vet's no-show): refund_pending until paid."""
+        ref = self._payments.document(charge_doc_id(charge_id))
+        for _ in range(MAX_ATTEMPTS):
+            self._stats.reads += 1
+            snap = await ref.get()
+            if not snap.exists:
+                raise KeyError(charge_id)
+            entry = ledger_from(snap)
+            if entry.status != "confirmed":
+                return entry  # owed already (or paid back): the same refund, not another
+            try:
+                await ref.update({"status": "refund_pending", "refund_due": amount, "refund_note": note},
+                                 option=self._client.write_option(last_update_time=snap.update_time))
+            except _CONFLICTS:
+                continue
+            self._stats.writes += 1
+            return ledger_from(await ref.get())
+        raise Contention()
+
+
+def _ledger_to(e: LedgerEntry) -> dict:
+    return {"charge_id": e.charge_id, "booking_id": e.booking_id, "owner_id": e.owner_id, "vet_id": e.vet_id,
+            "amount": e.amount, "currency": e.currency, "provider_payment_charge_id": e.provider_charge_id,
+            "fee": e.fee, "vet_share": e.vet_share, "status": e.status, "refund_due": e.refund_due,
+            "refunds": list(e.refunds), "created_at": e.created_at}
+
+
+def _live(cell: dict, now: datetime) -> bool:
+    expires = cell.get("expires_at")
+    return expires is None or as_utc(expires) > now
+
+
+async def _get_both(client, a, b):
+    snaps = {s.reference.path: s async for s in client.get_all([a, b])}
+    return snaps[a.path], snaps[b.path]
