@@ -69,6 +69,7 @@ NOT_MODIFIED = (
 # Telegram's answer to a second answerCallbackQuery for the same query (and to an expired or unknown id)
 QUERY_ANSWERED = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 PRIMITIVES = {"String", "Integer", "Float", "Boolean", "InputFile"}
+PRE_CHECKOUT_TIMEOUT = 10.0  # seconds Telegram waits for answerPreCheckoutQuery
 CHAT_ACTIONS = {
     "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
     "upload_document", "choose_sticker", "find_location", "record_video_note",
@@ -539,6 +540,7 @@ class BotApiDouble:
         self.port = port
         self.verbose = verbose
         self.delivery_timeout = delivery_timeout
+        self.pre_checkout_timeout = PRE_CHECKOUT_TIMEOUT  # tests may shorten Telegram's 10 s
         prefix = token.split(":", 1)[0]
         self.bot_user = {
             "id": int(prefix) if prefix.isdigit() else 7000000001,
@@ -617,6 +619,12 @@ class BotApiDouble:
             self._callback_answers: list[dict] = []
             # callback query id -> {"id", "data", "answers": accepted answers, "refused": later ones}
             self._callback_queries: dict[str, dict] = {}
+            # payments: invoices by message ("msg:<chat>:<id>") or link slug; pre-checkout queries by id;
+            # charges by telegram_payment_charge_id
+            self._invoices: dict[str, dict] = {}
+            self._pre_checkouts: dict[str, dict] = {}
+            self._charges: dict[str, dict] = {}
+            self._invoice_links = itertools.count(1)
             self._webhook.update({"last_error_date": None, "last_error_message": None})
 
     def reset(self, keep_webhook: bool = True) -> None:
@@ -881,6 +889,9 @@ class BotApiDouble:
         cq = update.get("callback_query")
         if isinstance(cq, dict) and "id" in cq:
             self.register_callback_query(cq)
+        pcq = update.get("pre_checkout_query")
+        if isinstance(pcq, dict) and "id" in pcq:
+            self.register_pre_checkout(pcq)
         if isinstance(cq, dict) and isinstance(cq.get("message"), dict):
             chat = cq["message"].get("chat")
             if isinstance(chat, dict):
@@ -1148,19 +1159,68 @@ class BotApiDouble:
                 f["file_id"] = rec["file_id"]
                 f["file_path"] = rec["file_path"]
 
-    def _m_sendInvoice(self, p: dict, record: dict) -> dict:
+    @staticmethod
+    def _check_invoice(p: dict) -> dict:
+        """An invoice as Telegram checks it (sendInvoice, createInvoiceLink): lengths, prices, the
+        provider token for money and its absence for Stars, provider_data as JSON."""
+        if not 1 <= len(p["title"]) <= 32:
+            raise bad_request("INVOICE_TITLE_INVALID" if p["title"] else "parameter \"title\" is required")
+        if not 1 <= len(p["description"]) <= 255:
+            raise bad_request("INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len(p["payload"].encode("utf-8")) <= 128:
+            raise bad_request("INVOICE_PAYLOAD_INVALID")
+        currency = p["currency"]
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise bad_request("CURRENCY_INVALID")
         prices = p["prices"]
         if not prices or not all(isinstance(x, dict) and isinstance(x.get("amount"), int)
+                                 and not isinstance(x.get("amount"), bool) and isinstance(x.get("label"), str)
                                  for x in prices):
             raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
-        if p["currency"] == "XTR" and len(prices) != 1:
-            raise bad_request("STARS_INVOICE_INVALID")
-        invoice = {
-            "title": p["title"], "description": p["description"],
-            "start_parameter": p.get("start_parameter", ""), "currency": p["currency"],
-            "total_amount": sum(x["amount"] for x in prices),
+        total = sum(x["amount"] for x in prices)
+        if total <= 0:
+            raise bad_request("CURRENCY_TOTAL_AMOUNT_INVALID")
+        token = p.get("provider_token") or ""
+        if currency == "XTR":
+            if len(prices) != 1 or token:
+                raise bad_request("STARS_INVOICE_INVALID")
+        elif not token:
+            raise bad_request("PAYMENT_PROVIDER_INVALID")
+        if p.get("provider_data") is not None:
+            try:
+                json.loads(p["provider_data"])
+            except ValueError:
+                raise bad_request("DATA_JSON_INVALID") from None
+        return {
+            "title": p["title"], "description": p["description"], "payload": p["payload"],
+            "currency": currency, "total_amount": total, "prices": prices, "provider_token": token,
+            "provider_data": p.get("provider_data"), "need_email": bool(p.get("need_email")),
+            "send_email_to_provider": bool(p.get("send_email_to_provider")),
+            "need_phone_number": bool(p.get("need_phone_number")), "need_name": bool(p.get("need_name")),
         }
-        return self._new_message(p["chat_id"], {"invoice": invoice}, p)
+
+    def _m_sendInvoice(self, p: dict, record: dict) -> dict:
+        invoice = self._check_invoice(p)
+        markup = p.get("reply_markup")
+        if markup and markup.get("inline_keyboard"):
+            first = (markup["inline_keyboard"][0] or [{}])[0]
+            if not first.get("pay"):
+                raise bad_request("REPLY_MARKUP_BUY_EMPTY")  # the first button must be the Pay button
+        shown = {"title": invoice["title"], "description": invoice["description"],
+                 "start_parameter": p.get("start_parameter", ""), "currency": invoice["currency"],
+                 "total_amount": invoice["total_amount"]}
+        message = self._new_message(p["chat_id"], {"invoice": shown}, p)
+        with self._lock:
+            self._invoices[f"msg:{message['chat']['id']}:{message['message_id']}"] = dict(
+                invoice, chat_id=message["chat"]["id"], message_id=message["message_id"])
+        return message
+
+    def _m_createInvoiceLink(self, p: dict, record: dict) -> str:
+        invoice = self._check_invoice(p)
+        with self._lock:
+            slug = f"inv{self.port}x{next(self._invoice_links):06d}"
+            self._invoices[slug] = dict(invoice, link=f"https://t.me/${slug}")
+        return f"https://t.me/${slug}"
 
     def _find_message(self, p: dict, what: str) -> tuple[Any, dict]:
         if "inline_message_id" in p:
@@ -1313,9 +1373,120 @@ class BotApiDouble:
         return self._public_file(rec)
 
     def _m_answerPreCheckoutQuery(self, p: dict, record: dict) -> bool:
+        """Telegram waits 10 s for the answer: a later one, or a second one, is refused (and recorded)."""
         if not p["ok"] and not p.get("error_message"):
             raise bad_request("ERROR_MESSAGE_EMPTY")
+        qid = p["pre_checkout_query_id"]
+        now = time.time()
+        with self._lock:
+            query = self._pre_checkouts.setdefault(qid, {  # an id never sent: tests may build updates by hand
+                "id": qid, "sent_at": None, "user_id": None, "invoice_payload": None, "answers": [],
+                "refused": [], "delivered": False})
+            elapsed = None if query["sent_at"] is None else round(now - query["sent_at"], 4)
+            answer = {"ok": bool(p["ok"]), "error_message": p.get("error_message"), "elapsed": elapsed}
+            if query["answers"] or (elapsed is not None and elapsed > self.pre_checkout_timeout):
+                query["refused"].append(answer)
+                raise bad_request(QUERY_ANSWERED[len("Bad Request: "):])
+            query["answers"].append(answer)
         return True
+
+    def _m_refundStarPayment(self, p: dict, record: dict) -> bool:
+        with self._lock:
+            charge = self._charges.get(p["telegram_payment_charge_id"])
+            if charge is None or charge["currency"] != "XTR":
+                raise bad_request("CHARGE_NOT_FOUND")
+            if charge["user_id"] != p["user_id"]:
+                raise bad_request("USER_ID_INVALID")
+            if charge["refunded"]:
+                raise bad_request("CHARGE_ALREADY_REFUNDED")
+            charge["refunded"] = True
+            charge["refunded_at"] = time.time()
+        return True
+
+    # ---- payments: playing what Telegram does when a user pays ---------------------------------
+
+    def register_pre_checkout(self, query: dict) -> None:
+        """Remember a pre_checkout_query "Telegram sent": the 10 s for its answer count from now."""
+        with self._lock:
+            entry = self._pre_checkouts.setdefault(str(query["id"]), {
+                "id": str(query["id"]), "answers": [], "refused": []})
+            entry.update(sent_at=time.time(), user_id=(query.get("from") or {}).get("id"),
+                         invoice_payload=query.get("invoice_payload"), delivered=True)
+
+    def pre_checkout_answers(self, query_id: str | None = None) -> list[dict]:
+        """Pre-checkout queries with their answers {ok, error_message, elapsed} and refused later answers."""
+        with self._lock:
+            return [json.loads(json.dumps(q)) for q in self._pre_checkouts.values()
+                    if query_id is None or q["id"] == query_id]
+
+    def charges(self) -> list[dict]:
+        """Every successful payment played, with whether Stars ones were refunded."""
+        with self._lock:
+            return [json.loads(json.dumps(c)) for c in self._charges.values()]
+
+    def invoice(self, ref: Any) -> dict:
+        """The invoice behind a message the bot sent (the message, or {chat_id, message_id}) or a link."""
+        with self._lock:
+            if isinstance(ref, str):
+                key = ref.rsplit("$", 1)[-1]
+            else:
+                chat_id = ref["chat"]["id"] if "chat" in ref else ref["chat_id"]
+                key = f"msg:{self._chat_key(chat_id)}:{ref['message_id']}"
+            if key not in self._invoices:
+                raise KeyError(f"no invoice {ref!r}")
+            return json.loads(json.dumps(self._invoices[key]))
+
+    def pay(self, invoice_ref: Any, user_id: int | None = None, *, deliver: bool = True,
+            provider_payment_charge_id: str | None = None, yookassa: Any = None,
+            email: str = "owner@example.com", charge_id: str | None = None, language_code: str = "ru") -> dict:
+        """Pays an invoice as Telegram does: a pre_checkout_query to the webhook; if the bot answers ok
+        within 10 s, the charge, then the successful_payment message. ``provider_payment_charge_id`` is
+        the provider's payment id (``yookassa``: a YooKassaDouble or its client, in which the payment is
+        created first, as Telegram's provider does). ``deliver=False`` only builds (and registers) both
+        updates, for tests that post them themselves; then the payment is charged without asking.
+        Returns {ok, error_message, answer, pre_checkout, successful_payment, charge_id,
+        provider_payment_charge_id}."""
+        invoice = self.invoice(invoice_ref)
+        uid = user_id or invoice.get("chat_id")
+        if uid is None:
+            raise ValueError("whose payment? give user_id for an invoice link")
+        factory = UpdateFactory(self)
+        order_info = {"email": email} if invoice["need_email"] else None
+        pre = factory.pre_checkout_query(invoice["payload"], invoice["total_amount"], invoice["currency"],
+                                         user_id=uid, language_code=language_code, order_info=order_info)
+        result: dict[str, Any] = {"ok": None, "error_message": None, "answer": None, "pre_checkout": pre,
+                                  "successful_payment": None, "charge_id": None, "provider_payment_charge_id": None}
+        if deliver:
+            self.deliver(pre, retries=1)
+            [query] = self.pre_checkout_answers(pre["pre_checkout_query"]["id"])
+            answer = query["answers"][0] if query["answers"] else None
+            result["answer"] = answer
+            if not answer or not answer["ok"]:
+                result["ok"] = False
+                result["error_message"] = answer["error_message"] if answer else "no answer"
+                return result
+        if invoice["currency"] != "XTR" and provider_payment_charge_id is None:
+            if yookassa is None:
+                raise ValueError("a provider payment needs its provider_payment_charge_id or a yookassa double")
+            provider_payment_charge_id = yookassa.create_payment(invoice["total_amount"], invoice["currency"])["id"]
+        with self._lock:
+            n = len(self._charges) + 1
+        charge = charge_id or (f"stxDbl{self.port}x{n:06d}{int(time.time() * 1000) % 10**6:06d}"
+                               if invoice["currency"] == "XTR" else f"{uid}_{self.port}{n:06d}_{int(time.time())}")
+        paid = factory.successful_payment(invoice["payload"], invoice["total_amount"], invoice["currency"],
+                                          user_id=uid, language_code=language_code, charge_id=charge,
+                                          provider_charge_id=provider_payment_charge_id or "",
+                                          order_info=order_info)
+        with self._lock:
+            self._charges[charge] = {"charge_id": charge, "user_id": uid, "currency": invoice["currency"],
+                                     "total_amount": invoice["total_amount"], "payload": invoice["payload"],
+                                     "provider_payment_charge_id": provider_payment_charge_id or "",
+                                     "refunded": False, "at": time.time()}
+        result.update(ok=True, successful_payment=paid, charge_id=charge,
+                      provider_payment_charge_id=provider_payment_charge_id or "")
+        if deliver:
+            self.deliver(paid)
+        return result
 
     # ---- control API (HTTP) ----------------------------------------------------------------
 
@@ -1383,6 +1554,23 @@ class BotApiDouble:
                 return 200, {"ok": True}, "json"
             if name == "info" and verb == "GET":
                 return 200, self.info(), "json"
+            if name == "pay" and verb == "POST":
+                data = js()
+                ref = data.get("link") or {"chat_id": data["chat_id"], "message_id": data["message_id"]}
+                return 200, self.pay(ref, data.get("user_id"), deliver=bool(data.get("deliver", True)),
+                                     provider_payment_charge_id=data.get("provider_payment_charge_id"),
+                                     email=data.get("email", "owner@example.com"), charge_id=data.get("charge_id"),
+                                     language_code=data.get("language_code", "ru")), "json"
+            if name == "pre_checkout_queries" and verb == "GET":
+                return 200, self.pre_checkout_answers(q.get("id")), "json"
+            if name == "pre_checkout_queries" and verb == "POST":
+                self.register_pre_checkout(js())
+                return 200, {"ok": True}, "json"
+            if name == "charges" and verb == "GET":
+                return 200, self.charges(), "json"
+            if name == "invoice" and verb == "GET":
+                ref = q.get("link") or {"chat_id": q["chat_id"], "message_id": int(q["message_id"])}
+                return 200, self.invoice(ref), "json"
             if name == "callback_queries":
                 if verb == "POST":
                     self.register_callback_query(js())
@@ -1612,6 +1800,38 @@ class BotApiDoubleClient:
 
     def callback_query_faults(self) -> dict[str, list[dict]]:
         return self._json(self._http.get("/_double/callback_queries"))
+
+    def pay(self, invoice_ref: Any, user_id: int | None = None, *, deliver: bool = True,
+            provider_payment_charge_id: str | None = None, email: str = "owner@example.com",
+            charge_id: str | None = None, language_code: str = "ru") -> dict:
+        """BotApiDouble.pay over the control API (create a provider payment first and pass its id)."""
+        body: dict[str, Any] = {"user_id": user_id, "deliver": deliver, "email": email, "charge_id": charge_id,
+                                "provider_payment_charge_id": provider_payment_charge_id,
+                                "language_code": language_code}
+        if isinstance(invoice_ref, str):
+            body["link"] = invoice_ref
+        else:
+            body["chat_id"] = invoice_ref["chat"]["id"] if "chat" in invoice_ref else invoice_ref["chat_id"]
+            body["message_id"] = invoice_ref["message_id"]
+        return self._json(self._http.post("/_double/pay", json=body))
+
+    def invoice(self, invoice_ref: Any) -> dict:
+        if isinstance(invoice_ref, str):
+            params = {"link": invoice_ref}
+        else:
+            chat = invoice_ref["chat"]["id"] if "chat" in invoice_ref else invoice_ref["chat_id"]
+            params = {"chat_id": str(chat), "message_id": str(invoice_ref["message_id"])}
+        return self._json(self._http.get("/_double/invoice", params=params))
+
+    def register_pre_checkout(self, query: dict) -> None:
+        self._json(self._http.post("/_double/pre_checkout_queries", json=query))
+
+    def pre_checkout_answers(self, query_id: str | None = None) -> list[dict]:
+        params = {"id": query_id} if query_id else {}
+        return self._json(self._http.get("/_double/pre_checkout_queries", params=params))
+
+    def charges(self) -> list[dict]:
+        return self._json(self._http.get("/_double/charges"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1858,22 +2078,30 @@ class UpdateFactory:
 
     def pre_checkout_query(self, payload: str, total_amount: int, currency: str = "XTR",
                            user_id: int | None = None, language_code: str | None = "ru", *,
-                           update_id: int | None = None) -> dict:
+                           update_id: int | None = None, order_info: dict | None = None) -> dict:
+        """The query Telegram sends when a user presses Pay (registered with the double as sent now)."""
         uid = user_id or self.default_user_id
         q = {"id": f"pcq{uid}{next(self._callback_ids):06d}",
              "from": self.user(uid, language_code), "currency": currency,
              "total_amount": total_amount, "invoice_payload": payload}
+        if order_info:
+            q["order_info"] = order_info
+        if isinstance(self.source, (BotApiDouble, BotApiDoubleClient)):
+            self.source.register_pre_checkout(q)
         return self.wrap("pre_checkout_query", q, update_id)
 
     def successful_payment(self, payload: str, total_amount: int, currency: str = "XTR",
                            user_id: int | None = None, language_code: str | None = "ru", *,
-                           charge_id: str | None = None, update_id: int | None = None) -> dict:
+                           charge_id: str | None = None, update_id: int | None = None,
+                           provider_charge_id: str = "", order_info: dict | None = None) -> dict:
         msg = self._base_message(user_id, language_code)
         msg["successful_payment"] = {
             "currency": currency, "total_amount": total_amount, "invoice_payload": payload,
             "telegram_payment_charge_id": charge_id or f"stxDouble{msg['message_id']:08d}",
-            "provider_payment_charge_id": "",
+            "provider_payment_charge_id": provider_charge_id,
         }
+        if order_info:
+            msg["successful_payment"]["order_info"] = order_info
         return self.wrap("message", msg, update_id)
 
     def my_chat_member(self, status: str = "kicked", old_status: str = "member",
