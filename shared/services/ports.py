@@ -84,3 +84,10 @@ class PaymentProvider(Protocol):
     async def refund(self, payment_id: str, amount_kopecks: int, idempotence_key: str,
                      receipt: dict | None = None) -> ProviderRefund:
         """Creates (or, with the same key, returns the already created) refund; retries transient failures."""
+
+
+class TaskQueue(Protocol):
+    async def schedule(self, kind: str, booking_id: str, at: datetime, version: str,
+                       payload: dict | None = None) -> bool:
+        """An HTTP task `kind` for the booking at `at`, named by (booking, kind, version): scheduling it
+        again is a no-op (False). Tasks are at-least-once and are never deleted: handlers check state."""
