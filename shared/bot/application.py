@@ -15,8 +15,8 @@ from shared.bot.handlers import diary, reminders
 
 
 class AnswerTrackingBot(ExtBot):
-    """Knows which button presses were answered: Telegram refuses a second answer, and the error
-    handler must answer a press only if the failed handler had not."""
+    """Knows which button presses and pre-checkout queries were answered: Telegram refuses a second
+    answer, and the error handler must answer one only if the failed handler had not."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -26,6 +26,10 @@ class AnswerTrackingBot(ExtBot):
     async def answer_callback_query(self, callback_query_id: str, *args, **kwargs) -> bool:
         self._answered.add(callback_query_id)
         return await super().answer_callback_query(callback_query_id, *args, **kwargs)
+
+    async def answer_pre_checkout_query(self, pre_checkout_query_id: str, *args, **kwargs) -> bool:
+        self._answered.add(pre_checkout_query_id)
+        return await super().answer_pre_checkout_query(pre_checkout_query_id, *args, **kwargs)
 
     def was_answered(self, callback_query_id: str) -> bool:
         return callback_query_id in self._answered
@@ -50,6 +54,11 @@ def build_application(token: str, api_base: str, services) -> Application:
         .build()
     )
     app.bot_data["services"] = services
+    # group -1: the consent gate and router (onboarding.require_consent says which updates pass).
+    # group 0: the features, in order. Payment handlers (PreCheckoutQueryHandler, a MessageHandler on
+    # filters.SUCCESSFUL_PAYMENT) and web_app_data handlers (filters.StatusUpdate.WEB_APP_DATA) go
+    # here with their feature, before fallback (whose catch-all message handler would take them).
+    # group fallback.LAST_GROUP: a pre-checkout query nobody answered is refused there.
     app.add_handler(TypeHandler(Update, onboarding.require_consent), group=-1)
     # order matters: diary before pet_dialog (its text handler answers diary steps and hands the rest
     # to pet_dialog.on_text), fallback last

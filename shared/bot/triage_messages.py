@@ -38,7 +38,7 @@ def render(language: str, notice: Notice) -> tuple[str, Buttons | None]:
     if isinstance(notice, Analysing):
         return t(language, "triage.analysing"), None
     if isinstance(notice, PhotoRefused):
-        return rejection_text(language, notice.code, notice.params), retake_buttons(language, notice.pet_id, notice.area)
+        return rejection_text(language, notice), retake_buttons(language, notice.pet_id, notice.area)
     if isinstance(notice, StoreFailed):
         return t(language, "triage.store_failed"), retake_buttons(language, notice.pet_id, notice.area)
     if isinstance(notice, PetMissing):
@@ -46,8 +46,9 @@ def render(language: str, notice: Notice) -> tuple[str, Buttons | None]:
     raise TypeError(f"no rendering for {type(notice).__name__}")
 
 
-def rejection_text(language: str, code: str, params: dict) -> str:
-    return t(language, code, **params) + "\n\n" + t(language, "triage.how_to_send")
+def rejection_text(language: str, refused: PhotoRefused) -> str:
+    """``refused.code`` is a PhotoRejected code (a triage.po key)."""
+    return t(language, refused.code, **refused.params) + "\n\n" + t(language, "triage.how_to_send")
 
 
 # ---------------------------------------------------------------- the result, the booking summary

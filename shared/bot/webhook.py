@@ -73,8 +73,9 @@ class TelegramWebhook:
             raise
         finally:
             self.prefetched.pop(update_id, None)
-            if update.callback_query:
-                self._app.bot.forget_answer(update.callback_query.id)
+            query = update.callback_query or update.pre_checkout_query
+            if query:
+                self._app.bot.forget_answer(query.id)
         if delivery.failed:
             return self._undelivered(update_id, delivery)
         return 200, "ok"
@@ -95,8 +96,8 @@ class TelegramWebhook:
 
 
 def _sender_id(payload: dict) -> int | None:
-    """The Telegram user behind a message or a button press, read before PTB parses the update."""
-    for key in ("message", "callback_query"):
+    """The Telegram user behind a message, a button press or a payment, read before PTB parses the update."""
+    for key in ("message", "callback_query", "pre_checkout_query"):
         body = payload.get(key)
         sender = body.get("from") if isinstance(body, dict) else None
         user_id = sender.get("id") if isinstance(sender, dict) else None

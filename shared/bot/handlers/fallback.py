@@ -1,11 +1,13 @@
-"""Whatever no feature handled: unknown commands, outdated buttons, stickers and the like."""
+"""Whatever no feature handled: unknown commands, outdated buttons, stickers and the like; and the
+payment updates no payments handler took (a pre-checkout query is refused, never left to time out)."""
 from __future__ import annotations
 
 import logging
 import traceback
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHandler, MessageHandler,
+                          PreCheckoutQueryHandler, filters)
 
 from shared.bot.context import BotContext
 from shared.bot.handlers.pet_dialog import ask_current
@@ -13,6 +15,9 @@ from shared.bot.request import is_undelivered
 from shared.services.unit_of_work import OwnerGone, StaleUpdate
 
 log = logging.getLogger(__name__)
+# After every feature's group: the safety net for pre-checkout queries runs whatever group their
+# handler is in, and answers only one nobody answered.
+LAST_GROUP = 100
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:
@@ -23,6 +28,22 @@ async def outdated_button(update: Update, context: BotContext) -> None:
     await update.callback_query.answer(context.t("err.outdated_button"))
 
 
+async def unhandled_checkout(update: Update, context: BotContext) -> None:
+    """A pre-checkout query still unanswered after every group (no payment handler registered, none for
+    this invoice, or one that forgot): refuse it, so nobody is charged and Telegram is answered in time."""
+    query = update.pre_checkout_query
+    if context.bot.was_answered(query.id):
+        return
+    log.error("pre-checkout query answered by no payment handler")
+    await query.answer(ok=False, error_message=context.t("payment.unavailable"))
+
+
+async def unhandled_payment(update: Update, context: BotContext) -> None:
+    """A successful payment no payment handler took: money was taken, so an operator must see it (the log
+    names no one); the payer is not told "not understood"."""
+    log.error("successful payment taken by no payment handler (update %s)", update.update_id)
+
+
 async def other_message(update: Update, context: BotContext) -> None:
     """A sticker, voice note, location...: say what we understand, and repeat an open question."""
     await update.message.reply_text(context.t("err.not_understood"))
@@ -31,9 +52,26 @@ async def other_message(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    error = context.error
+    """Answers the failed update once, then stops it: no later group runs after a failure (after a failed
+    consent gate that would be a handler running unchecked; after a refused pre-checkout query, a second
+    answer)."""
     if not isinstance(update, Update):
         return
+    try:
+        await _answer_failure(update, context)
+    except Exception as err:  # noqa: BLE001 — the type only, like any failure (messages name people)
+        log.error("answering a failed update failed: %s", type(err).__name__)
+    raise ApplicationHandlerStop
+
+
+async def _answer_failure(update: Update, context: BotContext) -> None:
+    error = context.error
+    checkout = update.pre_checkout_query
+    if checkout is not None and not context.bot.was_answered(checkout.id):
+        try:  # Telegram cancels the payment unless it is answered within 10 s: refuse it now
+            await checkout.answer(ok=False, error_message=context.t("payment.unavailable"))
+        except Exception as err:  # noqa: BLE001 — reported below with the error that brought us here
+            log.error("refusing a pre-checkout query failed: %s", type(err).__name__)
     query = update.callback_query
     unanswered = query is not None and not context.bot.was_answered(query.id)
     if isinstance(error, OwnerGone):  # erased meanwhile: nothing was written, nothing is said
@@ -43,7 +81,7 @@ async def on_error(update: object, context: BotContext) -> None:
     if isinstance(error, StaleUpdate):  # a racing update of the same person took this step first
         if unanswered:
             await query.answer(context.t("err.outdated_button"))
-        else:
+        elif update.effective_chat:
             await update.effective_chat.send_message(context.t("err.step_taken"))
         return
     if is_undelivered(error):  # Telegram unreachable: the webhook logs it; another send would fail too
@@ -60,5 +98,7 @@ async def on_error(update: object, context: BotContext) -> None:
 def register(app: Application) -> None:
     app.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     app.add_handler(CallbackQueryHandler(outdated_button))
+    app.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, unhandled_payment))
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, other_message))
+    app.add_handler(PreCheckoutQueryHandler(unhandled_checkout), group=LAST_GROUP)
     app.add_error_handler(on_error)

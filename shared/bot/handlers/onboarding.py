@@ -18,7 +18,26 @@ _OPEN_CALLBACKS = ("consent:", "lang:")
 
 
 async def require_consent(update: Update, context: BotContext) -> None:
-    """Runs before every handler: loads the owner once, and stops anything but onboarding until consent."""
+    """Runs before every handler (group -1): loads the owner once, and routes by the kind of update.
+
+    - ``pre_checkout_query`` (a payer confirming an invoice; it has no chat, the payer is its
+      ``from_user``): Telegram cancels the payment unless it is answered within 10 s, so none is ever
+      dropped. A consented payer's goes on to the payment handlers (a PreCheckoutQueryHandler that a
+      payments feature registers in group 0; see application.build_application); anyone else's is
+      answered here with ok=False and the reason; one that no handler answers, or whose handler fails,
+      is refused by ``fallback`` (ok=False, in its LAST_GROUP and its error handler), never left to time out.
+    - messages, in the private chat of a person: commands, text, photos, and the service messages
+      ``successful_payment`` and ``web_app_data`` (the Mini App's sendData), which their handlers in
+      group 0 take (``filters.SUCCESSFUL_PAYMENT``, ``filters.StatusUpdate.WEB_APP_DATA``). Until the
+      owner consents only onboarding passes, with one exception: a ``successful_payment`` always passes
+      (the money is taken; its handler records or refunds it even if the payer erased their data after
+      the pre-checkout answer, when ``context.owner`` is None).
+    - button presses (``callback_query``), in the private chat of a person: as messages.
+    - anything else (edits, channel posts, membership changes, group chats, other bots): dropped.
+    """
+    if update.pre_checkout_query is not None:
+        await _gate_payment(update, context)
+        return
     user = update.effective_user
     if update.message is None and update.callback_query is None:
         raise ApplicationHandlerStop  # edits, channel posts, membership changes: nothing to answer
@@ -31,6 +50,8 @@ async def require_consent(update: Update, context: BotContext) -> None:
     if context.owner and context.owner.has_consented:
         return
     message, query = update.message, update.callback_query
+    if message and message.successful_payment:
+        return  # charged already: never swallowed (see above)
     if message and message.text and message.text.startswith("/"):
         command = (message.text[1:].split("@")[0].split() or [""])[0]  # "/" alone is no command
         if command.lower() in _OPEN_COMMANDS:
@@ -40,6 +61,17 @@ async def require_consent(update: Update, context: BotContext) -> None:
     if query:
         await query.answer()
     await _send_consent_prompt(update, context)
+    raise ApplicationHandlerStop
+
+
+async def _gate_payment(update: Update, context: BotContext) -> None:
+    """Passes a consented payer's pre-checkout query on; answers anyone else's with ok=False and why."""
+    query = update.pre_checkout_query
+    payer = query.from_user
+    await context.load_owner(update.update_id, payer)  # fails? fallback.on_error answers ok=False
+    if not payer.is_bot and context.owner and context.owner.has_consented:
+        return
+    await query.answer(ok=False, error_message=context.t("payment.need_consent"))
     raise ApplicationHandlerStop
 
 
