@@ -135,7 +135,8 @@ class WebhookInstance:
 
         self.runner = LoopThread()
         self.services = self.runner.run(_on_loop(webhook_services, settings))
-        self.app = build_application(settings.bot_token, settings.telegram_api_base, self.services)
+        self.app = build_application(settings.bot_token, settings.telegram_api_base, self.services,
+                                     ops_ids=settings.ops_user_ids)
         self.webhook = TelegramWebhook(self.app, settings.webhook_secret, self.services.update_log,
                                        self.services.clock, owners=self.services.owners)
         self.app.bot_data["prefetched"] = self.webhook.prefetched

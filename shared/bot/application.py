@@ -39,7 +39,8 @@ class AnswerTrackingBot(ExtBot):
         self._answered.discard(callback_query_id)
 
 
-def build_application(token: str, api_base: str, services) -> Application:
+def build_application(token: str, api_base: str, services, ops_ids: frozenset[int] = frozenset()) -> Application:
+    """``ops_ids``: the Telegram ids of operations staff (Settings.ops_user_ids; BotContext.is_ops)."""
     # PTB builds two HTTP clients (calls and getUpdates); each would load the CA bundle on its own,
     # a measurable part of a cold start, so they share one TLS context.
     tls = {"verify": ssl.create_default_context()}
@@ -54,6 +55,7 @@ def build_application(token: str, api_base: str, services) -> Application:
         .build()
     )
     app.bot_data["services"] = services
+    app.bot_data["ops_ids"] = frozenset(ops_ids)
     # group -1: the consent gate and router (onboarding.require_consent says which updates pass).
     # group 0: the features, in order. Payment handlers (PreCheckoutQueryHandler, a MessageHandler on
     # filters.SUCCESSFUL_PAYMENT) and web_app_data handlers (filters.StatusUpdate.WEB_APP_DATA) go

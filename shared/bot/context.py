@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from shared.domain.owners import Owner, language_for
+from shared.domain.roles import is_ops
 from shared.i18n import t
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
 
     def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None):
         super().__init__(application, chat_id, user_id)
+        self.user_id = user_id  # the acting person (PTB passes the update's effective user)
         self.owner: Owner | None = None
         self.language = "ru"
         self.uow = None         # this update's unit of work, once the owner is known
@@ -33,6 +35,16 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def shared_services(self) -> WebhookServices:
         """Repositories that write at once, outside this update's unit of work (erasure)."""
         return self.application.bot_data["services"]
+
+    @property
+    def is_ops(self) -> bool:
+        """The acting person is operations staff (OPS_USER_IDS; see shared/domain/roles.py). Vets are known
+        by their vets/{id} document: roles.roles_of(user id, ops ids, that document's status)."""
+        return is_ops(self.user_id, self.ops_ids)
+
+    @property
+    def ops_ids(self) -> frozenset[int]:
+        return self.application.bot_data.get("ops_ids", frozenset())
 
     @property
     def commands(self) -> CommandMenu:
