@@ -32,17 +32,14 @@ from typing import Iterable
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from shared.domain.bookings import (Booking, BookingStatus, Currency, PaymentOutcome, Price, payment_outcome)
+from shared.domain.bookings import (Booking, BookingStatus, Currency, PaymentOutcome, Price, SlotTaken,  # noqa: F401
+                                    payment_outcome)
 from shared.domain.slots import Busy, as_utc
 
 _CONFLICTS = (gexc.FailedPrecondition, gexc.NotFound, gexc.AlreadyExists, gexc.Aborted, gexc.Conflict)
 _ID = re.compile(r"^[A-Za-z0-9]{1,40}$")
 _CHARGE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_ATTEMPTS = 8
-
-
-class SlotTaken(Exception):
-    """Another live hold or booking of the vet overlaps the time asked for."""
 
 
 class Contention(Exception):
@@ -201,6 +198,15 @@ class FirestoreBookings:
         self._stats.reads += max(1, len(found))
         return found
 
+    async def paid_bookings(self) -> list[Booking]:
+        """Bookings that were paid for (confirmed, and what confirmed ones become): for reconciliation."""
+        paid = [s.value for s in (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.CANCELLED,
+                                  BookingStatus.NO_SHOW_VET, BookingStatus.NO_SHOW_OWNER)]
+        query = self._bookings.where(filter=firestore.FieldFilter("status", "in", paid))
+        found = [booking_from(s.id, s.to_dict()) async for s in query.stream()]
+        self._stats.reads += max(1, len(found))
+        return found
+
     async def get_many(self, booking_ids: Iterable[str]) -> dict[str, Booking]:
         ids = [i for i in dict.fromkeys(booking_ids) if booking_id_ok(i)]
         if not ids:
@@ -229,7 +235,7 @@ class FirestoreBookings:
             await batch.commit()
             self._stats.writes += len(booking.cells) + 2
             return replace(booking, created_at=now)
-        except gexc.AlreadyExists:
+        except _CONFLICTS:  # a cell exists, or the commit lost to contention (ABORTED): look at the cells
             pass
         # Some cell exists: free only if every existing one belongs to a hold that ran out.
         for _ in range(MAX_ATTEMPTS):
@@ -418,34 +424,42 @@ class FirestoreBookings:
             return ledger_from(await ref.get())
 
     async def record_refund(self, charge_id: str, refund: dict, settled: bool) -> LedgerEntry:
-        """Appends a refund made through the provider or Telegram (once per refund id) and, when `settled`,
-        marks what was owed as paid back."""
-        ref = self._payments.document(charge_doc_id(charge_id))
-        change = {"refunds": firestore.ArrayUnion([refund])}
-        if settled:
-            change.update(status="refunded", refund_due=0)
-        await ref.update(change)
-        self._stats.writes += 1
-        self._stats.reads += 1
-        return ledger_from(await ref.get())
+        """Appends a refund made through the provider or Telegram (once per refund id: a second record of
+        the same refund changes nothing) and, when `settled`, marks what was owed as paid back."""
+        def change(entry: LedgerEntry) -> dict | None:
+            known = any(r.get("id") == refund["id"] for r in entry.refunds)
+            if known and (not settled or entry.status == "refunded"):
+                return None
+            update: dict = {} if known else {"refunds": firestore.ArrayUnion([refund])}
+            if settled:
+                update.update(status="refunded", refund_due=0)
+            return update
+
+        return await self._change_ledger(charge_id, change)
 
     async def owe_refund(self, charge_id: str, amount: int, note: str) -> LedgerEntry:
-        """A confirmed charge owes `amount` back (a cancellation, a vet's no-show): refund_pending until paid."""
+        """A confirmed charge owes `amount` back (a cancellation, a vet's no-show): refund_pending until
+        paid; a charge owed or paid back already stays as it is (the same refund, not another)."""
+        return await self._change_ledger(charge_id, lambda entry: None if entry.status != "confirmed" else {
+            "status": "refund_pending", "refund_due": amount, "refund_note": note})
+
+    async def _change_ledger(self, charge_id: str, change) -> LedgerEntry:
+        """Applies `change(entry)` (a field update, or None for nothing) conditional on the entry as read."""
         ref = self._payments.document(charge_doc_id(charge_id))
         for _ in range(MAX_ATTEMPTS):
             self._stats.reads += 1
             snap = await ref.get()
             if not snap.exists:
                 raise KeyError(charge_id)
-            entry = ledger_from(snap)
-            if entry.status != "confirmed":
-                return entry  # owed already (or paid back): the same refund, not another
+            update = change(ledger_from(snap))
+            if update is None:
+                return ledger_from(snap)
             try:
-                await ref.update({"status": "refund_pending", "refund_due": amount, "refund_note": note},
-                                 option=self._client.write_option(last_update_time=snap.update_time))
+                await ref.update(update, option=self._client.write_option(last_update_time=snap.update_time))
             except _CONFLICTS:
                 continue
             self._stats.writes += 1
+            self._stats.reads += 1
             return ledger_from(await ref.get())
         raise Contention()
 

@@ -59,6 +59,10 @@ _MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
 }
 
 
+class SlotTaken(Exception):
+    """Another live hold or booking of the vet overlaps the time asked for (Firestore said so)."""
+
+
 @dataclass(frozen=True)
 class Price:
     amount: int          # minor units: kopecks for RUB, whole stars for XTR

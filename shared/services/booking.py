@@ -1,0 +1,186 @@
+"""Finding a vet and holding a slot: the use cases of the /consult flow (the bot renders what they return).
+
+Reads are budgeted: a page of vets with each one's next free slot is one query of bookable vets (a read
+per vet) and one batched read of their calendars (a read per vet): 10 reads for 5 vets; a vet's 14-day
+calendar is 2 reads (the vet, the calendar). Holds are enforced by Firestore (adapters.firestore_bookings).
+
+Who may do what is checked here: only an active vet with hours who treats the pet's species can be
+held (a forged button naming a paused or unverified vet gets booking.err.vet_unavailable); a booking
+is shown or changed only for its owner, its vet or ops (booking.err.not_found for anybody else).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from shared.domain import slots as slot_rules
+from shared.domain.bookings import Booking, BookingStatus, Currency, Party, Price, check_participant, price_for
+from shared.domain.pets import InvalidInput, Pet, Species
+from shared.domain.slots import HOLD_TTL, Slot, as_utc
+from shared.domain.vets import Area, Vet
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 5
+# triage area -> the vets' area of practice that fits it
+TRIAGE_AREAS = {"skin": Area.DERMATOLOGY, "eye": Area.OPHTHALMOLOGY}
+
+
+@dataclass(frozen=True)
+class Pricing:
+    currency: Currency = Currency.RUB
+    kopecks_per_star: int = 200
+
+    def price(self, vet: Vet) -> Price:
+        return price_for(vet.price_kopecks, self.currency, self.kopecks_per_star)
+
+
+@dataclass(frozen=True)
+class VetOffer:
+    vet: Vet
+    next_slot: Slot | None
+    price: Price
+
+
+@dataclass(frozen=True)
+class VetPage:
+    offers: list[VetOffer]
+    page: int
+    pages: int
+    area: Area | None          # the area filter used (None: every vet of the species)
+    widened: bool = False      # nobody practised the area asked for: every vet of the species is shown
+
+
+async def list_vets(vets, bookings, species: Species, now: datetime, pricing: Pricing, area: Area | None = None,
+                    page: int = 0, page_size: int = PAGE_SIZE) -> VetPage:
+    """Bookable vets for the species (and area), those with a free slot first, soonest first, then by
+    rating and experience; one page of them. With an area nobody practises, every vet of the species.
+
+    Calendars are read only as far as the page needs: each vet's first slot by their hours alone (no
+    read) bounds their real next free slot from below, so vets are resolved in that order until the page
+    is certain: one calendar read per vet shown, a few more when hours are booked up."""
+    found = await vets.bookable(species, area)
+    widened = False
+    if area is not None and not found:
+        found, widened = await vets.bookable(species, None), True
+    far = datetime.max.replace(tzinfo=as_utc(now).tzinfo)
+
+    def key(vet: Vet, slot: Slot | None) -> tuple:
+        return (slot is None, slot.start if slot else far, -(vet.rating or 0), -vet.experience_years, vet.id)
+
+    bounds = {v.id: slot_rules.next_free(v.schedule, [], now) for v in found}
+    pending = sorted(found, key=lambda v: key(v, bounds[v.id]))
+    need = (max(0, page) + 1) * page_size
+    resolved: list[VetOffer] = []
+    while pending and bounds[pending[0].id] is not None:  # vets without any hours are never free: last
+        limit = key(pending[0], bounds[pending[0].id])
+        certain = sum(1 for o in resolved if key(o.vet, o.next_slot) < limit)
+        if certain >= need:
+            break
+        take = need - certain
+        batch, pending = pending[:take], pending[take:]
+        calendars = await bookings.calendars(v.id for v in batch)
+        resolved += [VetOffer(v, slot_rules.next_free(v.schedule, calendars.get(v.id, []), now), pricing.price(v))
+                     for v in batch]
+    resolved.sort(key=lambda o: key(o.vet, o.next_slot))
+    # the rest were not read: they come after every vet this page needs (or have no hours at all)
+    offers = resolved + [VetOffer(v, bounds[v.id], pricing.price(v)) for v in pending]
+    pages = max(1, -(-len(offers) // page_size))
+    page = min(max(0, page), pages - 1)
+    return VetPage(offers[page * page_size:(page + 1) * page_size], page, pages, None if widened else area, widened)
+
+
+async def bookable_vet(vets, vet_id: int, species: Species) -> Vet:
+    """The vet if an owner may book them for this species now; else booking.err.vet_unavailable."""
+    vet = await vets.get(vet_id)
+    if vet is None or not vet.bookable or not vet.treats(Species(species)):
+        raise InvalidInput("booking.err.vet_unavailable")
+    return vet
+
+
+async def vet_slots(vets, bookings, vet_id: int, species: Species, now: datetime) -> tuple[Vet, list[Slot]]:
+    """The vet and every slot an owner may hold now (2 reads: the vet, their calendar)."""
+    vet = await bookable_vet(vets, vet_id, species)
+    return vet, slot_rules.free_slots(vet.schedule, await bookings.calendar(vet.id), now)
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    owner_id: int
+    pet: Pet
+    vet_id: int
+    start: datetime
+    reason: str
+    triage_result_id: str | None = None
+    triage: dict | None = None       # what the vet is shown of the triage result (urgency, findings)
+    photo_file_id: str | None = None
+
+
+def pet_snapshot(pet: Pet) -> dict:
+    """The pet card as it was when booked (the vet sees this even if the card changes later)."""
+    return {"name": pet.name, "species": pet.species.value, "breed": pet.breed, "sex": pet.sex.value,
+            "birth_date": pet.birth_date.isoformat() if pet.birth_date else None,
+            "birth_date_approximate": pet.birth_date_approximate, "weight_kg": pet.weight_kg,
+            "neutered": pet.neutered.value}
+
+
+async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing: Pricing, tasks=None) -> Booking:
+    """Holds the slot for 10 minutes: the vet must be bookable for the pet's species and the time one of
+    their free slots (schedule.err.* otherwise, from a forged or outdated button); SlotTaken if another
+    hold or booking took it meanwhile (Firestore decides). The owner's older holds are let go, so one
+    owner holds one slot at a time; the hold's expiry is scheduled when a task queue is given."""
+    now = as_utc(now)
+    vet = await bookable_vet(vets, request.vet_id, request.pet.species)
+    schedule = vet.schedule
+    slot = Slot(request.start, request.start + timedelta(minutes=schedule.slot_minutes))
+    slot_rules.check_bookable(schedule, await bookings.calendar(vet.id), slot, now)
+    booking = Booking(
+        id=bookings.new_id(), owner_id=request.owner_id, vet_id=vet.id, pet_id=request.pet.id, start=slot.start,
+        end=slot.end, buffer_minutes=schedule.buffer_minutes, price=pricing.price(vet), status=BookingStatus.HELD,
+        hold_expires_at=now + HOLD_TTL, cells=tuple(slot_rules.slot_cells(str(vet.id), slot, schedule.buffer_minutes)),
+        reason=request.reason, triage_result_id=request.triage_result_id, pet=pet_snapshot(request.pet),
+        triage=request.triage, photo_file_id=request.photo_file_id)
+    booking = await bookings.hold(booking, now)  # SlotTaken: someone else was first
+    for older in await bookings.held_by(request.owner_id):
+        if older.id != booking.id and (older.created_at or now, older.id) < (booking.created_at or now, booking.id):
+            await bookings.expire_hold(older.id, now, note="another slot chosen")
+    if tasks is not None:
+        from shared.services.consultation_tasks import schedule_hold_expiry
+
+        try:
+            await schedule_hold_expiry(tasks, booking)
+        except Exception:  # noqa: BLE001 - reads treat the hold as free once it runs out anyway
+            log.exception("hold expiry task not scheduled")
+    return booking
+
+
+async def owned_booking(bookings, booking_id: str, person_id: int, ops: bool = False) -> tuple[Booking, Party]:
+    """The booking and who `person_id` is in it; booking.err.not_found for anyone else or no booking."""
+    booking = await bookings.get(booking_id)
+    if booking is None:
+        raise InvalidInput("booking.err.not_found")
+    return booking, check_participant(booking, person_id, ops)
+
+
+async def release_hold(bookings, booking_id: str, owner_id: int, now: datetime) -> bool:
+    """The owner lets an unpaid hold go (the summary's Cancel): only their own, only while held."""
+    booking, party = await owned_booking(bookings, booking_id, owner_id)
+    if party is not Party.OWNER:
+        raise InvalidInput("booking.err.not_found")
+    if booking.status is not BookingStatus.HELD:
+        raise InvalidInput("booking.err.not_held")
+    return await bookings.expire_hold(booking.id, now, note="released by the owner")
+
+
+async def expire_hold(bookings, booking_id: str, now: datetime) -> bool:
+    """The hold-expiry task: held -> expired once run out (False when a payment won or it is not held)."""
+    return await bookings.expire_hold(booking_id, now)
+
+
+def triage_area(triage_area_value: str | None) -> Area | None:
+    return TRIAGE_AREAS.get(triage_area_value or "")
+
+
+def with_reason(request: HoldRequest, reason: str) -> HoldRequest:
+    return replace(request, reason=reason)
