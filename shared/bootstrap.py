@@ -18,7 +18,7 @@ from typing import Callable
 from shared.config import Settings
 from shared.domain.owners import Owner
 from shared.services.repositories import (
-    Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog,
+    Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog, Vets,
 )
 
 
@@ -38,7 +38,8 @@ class WebhookServices:
     diary: Diary
     reminders: Reminders
     triage: TriageRecords           # photo records and triage results
-    photos: PhotoStore              # cleaned photos (Cloud Storage)
+    photos: PhotoStore              # cleaned photos (Cloud Storage), vets' documents and portraits too
+    vets: Vets                      # vets' applications, decisions, hours
     update_log: UpdateLog           # processed update ids (each update at most once)
     # owner -> the unit of work of one update of theirs (its repositories stage writes; commit() applies)
     unit_of_work: Callable[[Owner], UnitOfWork]
@@ -94,6 +95,7 @@ def webhook_services(settings: Settings) -> WebhookServices:
     from shared.adapters.firestore_repositories import FirestoreOwners, FirestorePets, FirestoreUpdateLog
     from shared.adapters.firestore_triage import FirestoreTriage
     from shared.adapters.firestore_uow import FirestoreUnitOfWork
+    from shared.adapters.firestore_vets import FirestoreVets
     from shared.adapters.photo_storage import PhotoStorage
 
     client, stats = _firestore(settings)
@@ -102,7 +104,7 @@ def webhook_services(settings: Settings) -> WebhookServices:
         diary=FirestoreDiary(client, stats), reminders=FirestoreReminders(client, stats),
         triage=FirestoreTriage(client, stats),
         photos=PhotoStorage(settings.photos_bucket, settings.project),  # its Storage client: on first use
-        update_log=FirestoreUpdateLog(client, stats),
+        vets=FirestoreVets(client, stats), update_log=FirestoreUpdateLog(client, stats),
         unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats)
 
 
@@ -136,7 +138,7 @@ class WebhookInstance:
         self.runner = LoopThread()
         self.services = self.runner.run(_on_loop(webhook_services, settings))
         self.app = build_application(settings.bot_token, settings.telegram_api_base, self.services,
-                                     ops_ids=settings.ops_user_ids)
+                                     ops_ids=settings.ops_user_ids, ops_chat_id=settings.ops_chat_id)
         self.webhook = TelegramWebhook(self.app, settings.webhook_secret, self.services.update_log,
                                        self.services.clock, owners=self.services.owners)
         self.app.bot_data["prefetched"] = self.webhook.prefetched

@@ -11,7 +11,7 @@ from shared.bot.application import build_application
 from shared.bot.handlers import fallback
 from shared.bot.webhook import TelegramWebhook
 from tests.fakes import (FakeDiary, FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats,
-                         FakeTriageResults, FakeUnitOfWork, FakeUpdateLog)
+                         FakeTriageResults, FakeUnitOfWork, FakeUpdateLog, FakeVets)
 
 TOKEN = "123456:UNIT-TEST"
 SECRET = "unit-secret"
@@ -27,7 +27,8 @@ class BotHarness:
         self.clock = lambda: NOW
         self.services = WebhookServices(
             owners=FakeOwners(), pets=FakePets(), diary=FakeDiary(), reminders=FakeReminders(),
-            triage=FakeTriageResults(), photos=FakePhotoStorage(), update_log=FakeUpdateLog(), stats=FakeStats(),
+            triage=FakeTriageResults(), photos=FakePhotoStorage(), vets=FakeVets(), update_log=FakeUpdateLog(),
+            stats=FakeStats(),
             clock=lambda: self.clock(), unit_of_work=lambda owner: FakeUnitOfWork(self.services, owner))
         self.app = build_application(TOKEN, double.base_url, self.services)
         self.webhook = TelegramWebhook(self.app, SECRET, self.services.update_log, self.services.clock)

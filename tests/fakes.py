@@ -49,6 +49,7 @@ class FakeUnitOfWork:
         self._store, self._owner = services.owners, owner
         self._gone, self._stale = OwnerGone, StaleUpdate
         self.pets, self.diary, self.reminders = services.pets, services.diary, services.reminders
+        self.vets = services.vets
         self.owners = self
         self._changes: dict = {}
 
@@ -339,6 +340,9 @@ class FakePhotoStorage:
     async def get(self, name, generation=None):
         return self.objects[name][0]
 
+    async def list_names(self, prefix):
+        return sorted(name for name in self.objects if name.startswith(prefix))
+
     async def delete_prefix(self, prefix):
         doomed = [name for name in self.objects if name.startswith(prefix)]
         for name in doomed:
@@ -416,3 +420,41 @@ class FakeSkinModel:
         self.calls += 1
         self.photos.append(photo)
         return self.prediction
+
+
+# ---- vets (consultations) -------------------------------------------------------------------------
+
+class FakeVets:
+    """In-memory FirestoreVets: one create per vet, saves conditional on the version read (StaleUpdate
+    otherwise), like the Firestore repository's direct writes."""
+
+    def __init__(self):
+        self.vets: dict[int, object] = {}
+        self._versions = itertools.count(1)
+
+    async def get(self, vet_id):
+        return self.vets.get(vet_id)
+
+    async def create(self, vet):
+        from shared.services.unit_of_work import StaleUpdate
+
+        if vet.id in self.vets:
+            raise StaleUpdate()
+        self.vets[vet.id] = vet.with_changes(version=next(self._versions))
+
+    async def save(self, vet):
+        from shared.services.unit_of_work import StaleUpdate
+
+        stored = self.vets.get(vet.id)
+        if stored is None or stored.version != vet.version:
+            raise StaleUpdate()
+        self.vets[vet.id] = vet.with_changes(version=next(self._versions))
+
+    async def delete(self, vet_id):
+        self.vets.pop(vet_id, None)
+
+    async def with_status(self, status, limit=100):
+        return sorted((v for v in self.vets.values() if v.status == status), key=lambda v: v.id)[:limit]
+
+    async def bookable(self, species, area=None):
+        return sorted((v for v in self.vets.values() if v.bookable and v.treats(species, area)), key=lambda v: v.id)

@@ -54,8 +54,8 @@ def test_the_triage_trigger_builds_its_instance_without_telegram_ext():
 def test_each_function_gets_only_what_it_uses():
     assert _fields(JobsServices) == {"reminders", "stats", "clock"}
     assert _fields(TriageServices) == {"pets", "triage", "photos", "clock"}
-    assert _fields(WebhookServices) == {"owners", "pets", "diary", "reminders", "triage", "photos", "update_log",
-                                        "unit_of_work", "stats", "clock"}
+    assert _fields(WebhookServices) == {"owners", "pets", "diary", "reminders", "triage", "photos", "vets",
+                                        "update_log", "unit_of_work", "stats", "clock"}
     # and each of them is read where its function runs
     bot_code = "\n".join(p.read_text() for p in (ROOT / "shared" / "bot").rglob("*.py"))
     users = {JobsServices: inspect.getsource(bootstrap.JobsInstance),
@@ -83,15 +83,16 @@ def test_an_owners_update_sees_its_unit_of_works_repositories_and_the_instance_k
     from shared.bot.context import BotContext
     from shared.domain.owners import Owner
     from tests.fakes import (FakeDiary, FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats,
-                             FakeTriageResults, FakeUpdateLog)
+                             FakeTriageResults, FakeUpdateLog, FakeVets)
 
     class Uow:
         def __init__(self, owner):
             self.owners, self.pets, self.diary, self.reminders = object(), FakePets(), FakeDiary(), FakeReminders()
+            self.vets = FakeVets()
 
     base = WebhookServices(owners=FakeOwners(), pets=FakePets(), diary=FakeDiary(), reminders=FakeReminders(),
-                           triage=FakeTriageResults(), photos=FakePhotoStorage(), update_log=FakeUpdateLog(),
-                           stats=FakeStats(), unit_of_work=Uow)
+                           triage=FakeTriageResults(), photos=FakePhotoStorage(), vets=FakeVets(),
+                           update_log=FakeUpdateLog(), stats=FakeStats(), unit_of_work=Uow)
     base.owners.put(Owner(id=1, language="en"))
 
     class Context(BotContext):
@@ -114,6 +115,7 @@ def test_an_owners_update_sees_its_unit_of_works_repositories_and_the_instance_k
     (ports.Reminders, ("shared.adapters.firestore_diary:FirestoreReminders", "tests.fakes:FakeReminders")),
     (ports.TriageRecords, ("shared.adapters.firestore_triage:FirestoreTriage", "tests.fakes:FakeTriageResults")),
     (ports.PhotoStore, ("shared.adapters.photo_storage:PhotoStorage", "tests.fakes:FakePhotoStorage")),
+    (ports.Vets, ("shared.adapters.firestore_vets:FirestoreVets", "tests.fakes:FakeVets")),
     (ports.StagedOwners, ("shared.adapters.firestore_uow:_StagedOwner", "tests.fakes:FakeUnitOfWork")),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_adapters_and_fakes_implement_the_ports(port, implementations):

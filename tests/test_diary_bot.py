@@ -15,7 +15,7 @@ from shared.domain.diary import WeightEntry
 from shared.domain.owners import Owner
 from shared.domain.pets import Pet, Species
 from tests.fakes import (FakeDiary, FakeOwners, FakePets, FakePhotoStorage, FakeReminders, FakeStats,
-                         FakeTriageResults, FakeUnitOfWork, FakeUpdateLog)
+                         FakeTriageResults, FakeUnitOfWork, FakeUpdateLog, FakeVets)
 
 TOKEN = "123456789:AAdiary-test-token"
 USER = 424242001
@@ -50,7 +50,7 @@ def texts(calls):
 async def chat():
     services = WebhookServices(owners=FakeOwners(), pets=FakePets(), update_log=FakeUpdateLog(), stats=FakeStats(),
                                clock=lambda: NOW, diary=FakeDiary(), reminders=FakeReminders(),
-                               triage=FakeTriageResults(), photos=FakePhotoStorage(),
+                               triage=FakeTriageResults(), photos=FakePhotoStorage(), vets=FakeVets(),
                                unit_of_work=lambda owner: FakeUnitOfWork(services, owner))
     services.owners.put(Owner(id=USER, language="ru", consent_at=NOW))
     with BotApiDouble(TOKEN) as double:

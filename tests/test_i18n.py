@@ -64,7 +64,8 @@ def test_every_key_the_code_uses_is_in_every_catalog():
 
 def _templates() -> dict[str, set[tuple[str, ...]]]:
     """Placeholder values of templates whose values come from data at run time."""
-    from shared.domain import nutrition, pet_form, pets, triage
+    from shared.bot.handlers import vet_application, vet_schedule
+    from shared.domain import nutrition, pet_form, pets, triage, vets
     from shared.domain.diary import Kind
     from shared.domain.photos import Area
 
@@ -75,7 +76,8 @@ def _templates() -> dict[str, set[tuple[str, ...]]]:
              for species in pets.Species for age in (None, 0.1, 0.5, 1, 3, 8, 12) for neutered in pets.Neutered
              for activity in nutrition.Activity} - {None}
     return {
-        "ask.{}": {(step,) for step in (*pet_form.ADD_STEPS, *pets.EDITABLE_FIELDS)},  # the pet form's steps
+        "ask.{}": {(step,) for step in (*pet_form.ADD_STEPS, *pets.EDITABLE_FIELDS,  # the pet form's steps
+                                        *vet_application.STEPS, *vet_schedule.TYPED_STEPS)},  # the vets' dialogs
         "breed.{}": {(breed,) for breeds in pet_form.COMMON_BREEDS.values() for breed in breeds},
         "skip.{}": {(field,) for field in pet_form.SKIPPABLE},
         "{}.{}": {(field, member.value) for field, enum in pet_form.CHOICE_FIELDS.items() for member in enum},
@@ -89,6 +91,10 @@ def _templates() -> dict[str, set[tuple[str, ...]]]:
         "triage.urgency.{}": values(triage.Urgency), "triage.quality.{}": values(triage.QualityIssue),
         "triage.outcome.{}": values(triage.Outcome) - {("findings",)},  # findings are told label by label
         "triage.{}.unknown": {("meaning",), ("todo",)},
+        "vet.area.{}": values(vets.Area), "vet.lang.{}": {(code,) for code in vets.LANGUAGES},
+        "vet.status.{}": values(vets.VetStatus), "vet.action.{}": values(vets.Action),
+        "vet.day.{}": {(str(day),) for day in range(7)},
+        "vet.you_are.{}": {(status.value,) for status in vets.SCHEDULE_STATUSES},
     }
 
 

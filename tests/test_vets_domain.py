@@ -206,3 +206,12 @@ def test_what_a_vet_treats_and_the_rating():
     assert vet.treats(Species.CAT, Area.GENERAL) and not vet.treats(Species.CAT, Area.CARDIOLOGY)
     assert not vet.treats(Species.BIRD)
     assert vet.rating is None and vet.with_changes(rating_sum=9, rating_count=2).rating == 4.5
+
+
+def test_settings_without_hours_do_not_publish():
+    verified = applied().decide(Action.APPROVE, OPS, NOW)
+    vet = verified.with_schedule(Schedule("Europe/Moscow", slot_minutes=45), NOW)
+    assert vet.status == VetStatus.VERIFIED and vet.schedule.slot_minutes == 45
+    assert code_of(vet.decide, Action.PUBLISH, VET, NOW) == "vet.err.no_schedule"
+    one_day = Schedule("Europe/Moscow", overrides={NOW.date(): parse_hours("10-12")})
+    assert vet.with_schedule(one_day, NOW).status == VetStatus.ACTIVE

@@ -6,7 +6,6 @@ import asyncio
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.adapters.firestore_repositories import FirestoreOwners, OpStats
@@ -61,7 +60,7 @@ async def test_a_vet_round_trips_with_schedule_and_decisions(db):
 async def test_one_application_per_person(db):
     vets = FirestoreVets(db, OpStats())
     await vets.create(vet_from_application(7, application(), NOW))
-    with pytest.raises(gexc.AlreadyExists):
+    with pytest.raises(StaleUpdate):
         await vets.create(vet_from_application(7, application(city="Омск"), NOW))
     assert (await vets.get(7)).city == "Казань"
 
@@ -73,7 +72,7 @@ async def test_two_decisions_on_one_reading_write_one(db):
     results = await asyncio.gather(*(vets.save(read.decide(Action.APPROVE, OPS + n, NOW)) for n in range(5)),
                                    return_exceptions=True)
     assert sum(r is None for r in results) == 1
-    assert all(isinstance(r, gexc.FailedPrecondition) for r in results if r is not None)
+    assert all(isinstance(r, StaleUpdate) for r in results if r is not None)
     assert [d.action for d in (await vets.get(8)).decisions] == [Action.APPLY, Action.APPROVE]
 
 

@@ -12,7 +12,7 @@ Writes go through a `Writes` (firestore_writes.py): inside a person's update the
 committed with that update's unit of work. A vet's first save is a create() (a second application fails
 it); every later save is conditional on the version the vet was read at (its update_time), so of two
 decisions taken on one reading (two ops pressing "approve" at once) exactly one is written: the other's
-commit fails (its unit of work raises StaleUpdate; a direct write raises FailedPrecondition).
+commit fails: StaleUpdate, from the unit of work's commit or, for a direct write, from save() itself.
 
 `bookable` reads active vets treating a species with one query (status ==, species array-contains; the
 composite index is in infra/firestore.indexes.json) and keeps those with hours (and the area).
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -28,6 +29,7 @@ from shared.adapters.firestore_writes import DIRECT
 from shared.domain.pets import Species
 from shared.domain.schedule import Hours, Schedule
 from shared.domain.vets import Action, Area, Decision, Vet, VetStatus
+from shared.services.unit_of_work import StaleUpdate
 
 COLLECTION = "vets"
 
@@ -50,17 +52,25 @@ class FirestoreVets:
         return vet_from(snap) if snap.exists else None
 
     async def create(self, vet: Vet) -> None:
-        """The first application: fails (AlreadyExists, at commit when staged) if the vet exists."""
+        """The first application; if the vet exists meanwhile, nothing is written: StaleUpdate (at once,
+        or from the commit of the unit of work that staged it)."""
         self._stats.writes += 1
-        await self._writes.create(self._ref(vet.id), {**vet_to(vet), "written_at": firestore.SERVER_TIMESTAMP})
+        try:
+            await self._writes.create(self._ref(vet.id), {**vet_to(vet), "written_at": firestore.SERVER_TIMESTAMP})
+        except gexc.AlreadyExists:
+            raise StaleUpdate() from None
 
     async def save(self, vet: Vet) -> None:
-        """The vet as changed, only if the stored one is still the version `vet` was read at."""
+        """The vet as changed, only if the stored one is still the version `vet` was read at; else
+        nothing is written: StaleUpdate (at once, or from the commit of the unit of work)."""
         if vet.version is None:
             raise ValueError("save() needs a vet read from the repository (its version)")
         self._stats.writes += 1
-        await self._writes.update(self._ref(vet.id), {**vet_to(vet), "written_at": firestore.SERVER_TIMESTAMP},
-                                  option=self._client.write_option(last_update_time=vet.version))
+        try:
+            await self._writes.update(self._ref(vet.id), {**vet_to(vet), "written_at": firestore.SERVER_TIMESTAMP},
+                                      option=self._client.write_option(last_update_time=vet.version))
+        except (gexc.FailedPrecondition, gexc.NotFound):
+            raise StaleUpdate() from None
 
     async def delete(self, vet_id: int) -> None:
         """Erasure: the vet's document (their storage objects are the service's to delete)."""

@@ -64,6 +64,9 @@ class PhotoStorage:
         except NotFound:
             pass
 
+    def list_names_sync(self, prefix: str) -> list[str]:
+        return sorted(blob.name for blob in self._get_bucket().list_blobs(prefix=prefix))
+
     def delete_prefix_sync(self, prefix: str) -> int:
         blobs = list(self._get_bucket().list_blobs(prefix=prefix))
         for blob in blobs:
@@ -73,6 +76,10 @@ class PhotoStorage:
     async def delete_prefix(self, prefix: str) -> int:
         """Erasure: every stored photo under `prefix` (photos/{owner}/ or photos/{owner}/{pet}/)."""
         return await asyncio.to_thread(self.delete_prefix_sync, prefix)
+
+    async def list_names(self, prefix: str) -> list[str]:
+        """Names of the objects under `prefix`, sorted."""
+        return await asyncio.to_thread(self.list_names_sync, prefix)
 
     async def put(self, name: str, data: bytes, metadata: dict[str, str], content_type: str = "image/jpeg") -> str:
         return await asyncio.to_thread(self.put_sync, name, data, metadata, content_type)

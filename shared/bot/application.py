@@ -12,6 +12,7 @@ from shared.bot.request import RetryingRequest
 from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
 from shared.bot.handlers import photo
 from shared.bot.handlers import diary, reminders
+from shared.bot.handlers import vet_application, vet_ops, vet_schedule
 
 
 class AnswerTrackingBot(ExtBot):
@@ -39,8 +40,10 @@ class AnswerTrackingBot(ExtBot):
         self._answered.discard(callback_query_id)
 
 
-def build_application(token: str, api_base: str, services, ops_ids: frozenset[int] = frozenset()) -> Application:
-    """``ops_ids``: the Telegram ids of operations staff (Settings.ops_user_ids; BotContext.is_ops)."""
+def build_application(token: str, api_base: str, services, ops_ids: frozenset[int] = frozenset(),
+                      ops_chat_id: int | None = None) -> Application:
+    """``ops_ids``: the Telegram ids of operations staff (Settings.ops_user_ids; BotContext.is_ops);
+    ``ops_chat_id``: where ops are told what needs them (Settings.ops_chat_id; handlers.vet_ops)."""
     # PTB builds two HTTP clients (calls and getUpdates); each would load the CA bundle on its own,
     # a measurable part of a cold start, so they share one TLS context.
     tls = {"verify": ssl.create_default_context()}
@@ -56,14 +59,17 @@ def build_application(token: str, api_base: str, services, ops_ids: frozenset[in
     )
     app.bot_data["services"] = services
     app.bot_data["ops_ids"] = frozenset(ops_ids)
+    app.bot_data["ops_chat_id"] = ops_chat_id
     # group -1: the consent gate and router (onboarding.require_consent says which updates pass).
     # group 0: the features, in order. Payment handlers (PreCheckoutQueryHandler, a MessageHandler on
     # filters.SUCCESSFUL_PAYMENT) and web_app_data handlers (filters.StatusUpdate.WEB_APP_DATA) go
     # here with their feature, before fallback (whose catch-all message handler would take them).
     # group fallback.LAST_GROUP: a pre-checkout query nobody answered is refused there.
     app.add_handler(TypeHandler(Update, onboarding.require_consent), group=-1)
-    # order matters: diary before pet_dialog (its text handler answers diary steps and hands the rest
-    # to pet_dialog.on_text), fallback last
-    for feature in (onboarding, pets, reminders, diary, pet_dialog, photo, fallback):
+    # order matters: the text handlers chain - vet_ops takes replies to its reason requests, then
+    # vet_application's answers its steps and hands the rest to vet_schedule, diary and pet_dialog in
+    # turn; vet_application's photo handler hands photos outside its dialog to photo; fallback last
+    for feature in (onboarding, pets, reminders, vet_ops, vet_application, vet_schedule, diary, pet_dialog, photo,
+                    fallback):
         feature.register(app)
     return app

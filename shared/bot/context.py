@@ -70,4 +70,4 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
             base = self.shared_services
             self.uow = base.unit_of_work(self.owner)
             self._services = replace(base, owners=self.uow.owners, pets=self.uow.pets, diary=self.uow.diary,
-                                     reminders=self.uow.reminders)
+                                     reminders=self.uow.reminders, vets=self.uow.vets)

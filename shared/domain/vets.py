@@ -144,17 +144,20 @@ class Vet:
         if action in REASON_NEEDED and not (reason and reason.strip()):
             raise InvalidInput("vet.err.reason_needed")
         reason = parse_text(reason, REASON_MAX_LEN) if reason and reason.strip() else None
-        if action == Action.PUBLISH and self.schedule is None:
+        if action == Action.PUBLISH and not has_hours(self.schedule):
             raise InvalidInput("vet.err.no_schedule")
         return replace(self, status=target, decisions=self.decisions + (Decision(action, by, at, reason),))
 
     def with_schedule(self, schedule: Schedule, at: datetime) -> "Vet":
-        """The vet with these hours (their zone becomes the vet's); a verified vet's first hours publish
-        them (-> active). vet.err.schedule_not_allowed before verification, after rejection or suspension."""
+        """The vet with these settings (their zone becomes the vet's); a verified vet's first schedule with
+        any hours in it publishes them (-> active). vet.err.schedule_not_allowed before verification,
+        after rejection or suspension."""
         if self.status not in SCHEDULE_STATUSES:
             raise InvalidInput("vet.err.schedule_not_allowed", status=self.status.value)
         vet = replace(self, schedule=schedule, timezone=schedule.timezone)
-        return vet.decide(Action.PUBLISH, self.id, at) if vet.status == VetStatus.VERIFIED else vet
+        if vet.status == VetStatus.VERIFIED and has_hours(schedule):
+            return vet.decide(Action.PUBLISH, self.id, at)
+        return vet
 
     def reapplied(self, application: "Vet") -> "Vet":
         """A rejected vet's new application: its fields, this vet's history and version, status applied."""
@@ -164,6 +167,12 @@ class Vet:
 
     def with_changes(self, **changes) -> "Vet":
         return replace(self, **changes)
+
+
+def has_hours(schedule: Schedule | None) -> bool:
+    """Whether a schedule offers any time at all (weekly hours, or a dated override with hours)."""
+    return schedule is not None and any(any(h for h in days.values())
+                                        for days in (schedule.weekly, schedule.overrides))
 
 
 def check_price(kopecks: int, bounds: tuple[int, int] = DEFAULT_PRICE_BOUNDS) -> int:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from shared.domain.owners import Dialog, Owner
 from shared.services.pets import photo_prefix
+from shared.services.vets import forget_vet
 
 
 async def give_consent(owners, owner_id: int, language: str, now: datetime) -> Owner:
@@ -28,12 +29,16 @@ async def set_dialog(owners, owner: Owner, dialog: Dialog | None) -> Owner:
     return owner.with_changes(dialog=dialog)
 
 
-async def forget_owner(owners, reminders, photos, owner_id: int) -> None:
-    """Right to erasure: the owner, every pet and record, pending reminders and stored photos.
+async def forget_owner(owners, reminders, photos, owner_id: int, vets=None) -> None:
+    """Right to erasure: the owner, every pet and record, pending reminders and stored photos; if they are
+    a vet, their vet record, documents and portrait (services.vets.forget_vet).
 
     The owner's record goes first (owners.forget): every update of theirs still running then fails to
     commit, so what is deleted after it cannot come back. A photo uploaded by such an update after the
-    prefix was emptied is removed by the storage trigger, which finds no owner for it."""
+    prefix was emptied is removed by the storage trigger, which finds no owner for it; a vet's photo
+    uploaded then is deleted by the update that stored it (it finds no owner, or fails to commit)."""
     await owners.forget(owner_id)
     await reminders.delete_for(owner_id)
     await photos.delete_prefix(photo_prefix(owner_id))
+    if vets is not None:
+        await forget_vet(vets, photos, owner_id)

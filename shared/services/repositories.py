@@ -12,10 +12,11 @@ from typing import Protocol, runtime_checkable
 
 from shared.domain.diary import ActivityLog, Meal, Treatment, WeightEntry
 from shared.domain.owners import Dialog, Owner
-from shared.domain.pets import Pet
+from shared.domain.pets import Pet, Species
 from shared.domain.photos import PhotoRecord
 from shared.domain.reminders import Reminder, Status
 from shared.domain.triage import TriageResult
+from shared.domain.vets import Area, Vet, VetStatus
 
 
 @runtime_checkable
@@ -154,6 +155,25 @@ class PhotoStore(Protocol):
 
     async def delete_prefix(self, prefix: str) -> int: ...
 
+    async def list_names(self, prefix: str) -> list[str]: ...
+
+
+@runtime_checkable
+class Vets(Protocol):
+    """Vets (vets/{id}): a create per application, saves conditional on the version read (StaleUpdate)."""
+
+    async def get(self, vet_id: int) -> Vet | None: ...
+
+    async def create(self, vet: Vet) -> None: ...
+
+    async def save(self, vet: Vet) -> None: ...
+
+    async def delete(self, vet_id: int) -> None: ...
+
+    async def with_status(self, status: VetStatus, limit: int = 100) -> list[Vet]: ...
+
+    async def bookable(self, species: Species, area: Area | None = None) -> list[Vet]: ...
+
 
 @runtime_checkable
 class UnitOfWork(Protocol):
@@ -163,5 +183,6 @@ class UnitOfWork(Protocol):
     pets: Pets
     diary: Diary
     reminders: Reminders
+    vets: Vets
 
     async def commit(self) -> Owner: ...

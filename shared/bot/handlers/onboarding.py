@@ -8,8 +8,10 @@ from shared.bot import keyboards
 from shared.bot.commands import commands
 from shared.bot.context import BotContext
 from shared.bot.replies import edit_or_send
+from shared.bot.handlers import vet_ops
 from shared.bot.handlers.pet_dialog import ask_current
-from shared.domain.owners import SUPPORTED_LANGUAGES
+from shared.domain.owners import SUPPORTED_LANGUAGES, language_for
+from shared.domain.roles import is_vet
 from shared.services import owners as owner_service
 
 # What an owner may do before agreeing to let us store anything.
@@ -33,6 +35,9 @@ async def require_consent(update: Update, context: BotContext) -> None:
       (the money is taken; its handler records or refunds it even if the payer erased their data after
       the pre-checkout answer, when ``context.owner`` is None).
     - button presses (``callback_query``), in the private chat of a person: as messages.
+    - ops reviewing vets (handlers.vet_ops.is_ops_update: a vo: button, a reply to the bot's request for
+      a rejection reason), in any chat, the ops chat being a group: passed on without an owner record;
+      the allow-list, not consent, decides what they may do (checked by the handler and the service).
     - anything else (edits, channel posts, membership changes, group chats, other bots): dropped.
     """
     if update.pre_checkout_query is not None:
@@ -41,6 +46,9 @@ async def require_consent(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if update.message is None and update.callback_query is None:
         raise ApplicationHandlerStop  # edits, channel posts, membership changes: nothing to answer
+    if user is not None and not user.is_bot and vet_ops.is_ops_update(update):
+        context.language = language_for(user.language_code)
+        return
     if user is None or user.is_bot or update.effective_chat is None or update.effective_chat.type != "private":
         raise ApplicationHandlerStop  # groups and other bots: not for this bot
     if update.callback_query and not update.callback_query.data:
@@ -121,7 +129,8 @@ async def language_chosen(update: Update, context: BotContext) -> None:
     context.owner = await owner_service.set_language(context.services.owners, context.services.reminders,
                                                      context.owner, lang)
     await context.commit()
-    await context.commands.publish_for(update.effective_user.id, lang)
+    vet = await context.services.vets.get(update.effective_user.id)
+    await context.commands.publish_for(update.effective_user.id, lang, vet=is_vet(vet.status if vet else None))
     await edit_or_send(update, context.t("language.changed"))
 
 
@@ -156,7 +165,8 @@ async def privacy_answer(update: Update, context: BotContext) -> None:
                                       reply_markup=keyboards.confirm_forget(context.language))
     elif action == "forget_yes":
         services = context.shared_services  # erasure does not wait for this update's commit
-        await owner_service.forget_owner(services.owners, services.reminders, services.photos, context.owner.id)
+        await owner_service.forget_owner(services.owners, services.reminders, services.photos, context.owner.id,
+                                         vets=services.vets)
         await edit_or_send(update, context.t("privacy.forgotten"))
     else:
         await edit_or_send(update, context.t("privacy.kept"))

@@ -22,11 +22,16 @@ from shared.services import pets as pet_service
 from shared.services.pets import PetNotFound
 
 ADD, EDIT = "add_pet", "edit_pet"
+# dialog name -> how its feature repeats its open question (features register theirs)
+ASKERS: dict = {}
 
 
 async def ask_current(update: Update, context: BotContext) -> None:
     """Repeats the open question (after /help or a sticker); other features' questions get a pointer."""
     dialog = context.owner.dialog
+    if dialog.name in ASKERS:
+        await ASKERS[dialog.name](update, context)
+        return
     if dialog.name not in (ADD, EDIT):
         await update.effective_chat.send_message(context.t("hint.open_question"))
         return
