@@ -83,7 +83,15 @@ def function_env(cfg: Config, fn: Function, project: str) -> dict[str, str]:
         env["FUNCTION_URL_" + other.name.upper()] = (
             f"https://{cfg.region}-{project}.cloudfunctions.net/{cloud_name(other.name)}"
         )
+    account = tasks_service_account(cfg, project)
+    if account:  # tasks carry its OIDC token; booking_callbacks checks it
+        env["TASKS_SERVICE_ACCOUNT"] = account
     return env
+
+
+def tasks_service_account(cfg: Config, project: str) -> str | None:
+    name = (cfg.raw.get("custom", {}).get("tasks") or {}).get("serviceAccount")
+    return f"{name}@{project}.iam.gserviceaccount.com" if name else None
 
 
 def deploy_command(cfg: Config, fn: Function, build_dir: Path, project: str, region: str) -> str:
@@ -130,7 +138,10 @@ def plan(cfg: Config, root: Path, build_root: Path, project: str, region: str, o
         f'PROJECT_NUMBER="$(gcloud projects describe {P} --format=\'value(projectNumber)\')"',
         'RUNTIME_SA="${RUNTIME_SA:-${PROJECT_NUMBER}-compute@developer.gserviceaccount.com}"',
     ]
+    used = {name for fn in cfg.functions.values() if not only or fn.name in only for name in fn.secrets}
     for env_name, secret in cfg.secrets.items():
+        if env_name not in used:  # another provider's secret (e.g. LiveKit's when Daily is the video provider)
+            continue
         L.append(
             f"gcloud secrets describe {q(secret)} --project={P} >/dev/null || "
             f"{{ echo 'missing secret {secret} ({env_name}): printf %s VALUE | gcloud secrets create {secret} "
@@ -170,11 +181,27 @@ def plan(cfg: Config, root: Path, build_root: Path, project: str, region: str, o
             flags += f" --max-attempts={int(queue['maxAttempts'])}"
         if queue.get("maxDispatchesPerSecond"):
             flags += f" --max-dispatches-per-second={queue['maxDispatchesPerSecond']}"
+        for key, flag in (("minBackoff", "min-backoff"), ("maxBackoff", "max-backoff")):
+            if queue.get(key):
+                flags += f" --{flag}={q(queue[key])}"
         name = q(queue["name"])
         L.append(
             f"if gcloud tasks queues describe {name} --location={R} --project={P} >/dev/null 2>&1; then "
             f"gcloud tasks queues update {name} {flags}; else gcloud tasks queues create {name} {flags}; fi"
         )
+    account = tasks_service_account(cfg, project)
+    if account:
+        name = account.split("@", 1)[0]
+        L += [
+            "# Cloud Tasks' identity: tasks carry its OIDC token (audience: booking_callbacks' URL). The functions'",
+            "# runtime account creates tasks (cloudtasks.enqueuer) and may act as it (iam.serviceAccountUser).",
+            f"gcloud iam service-accounts describe {q(account)} --project={P} >/dev/null 2>&1 || "
+            f"gcloud iam service-accounts create {q(name)} --display-name='Telemed-Pet Cloud Tasks' --project={P}",
+            f"gcloud iam service-accounts add-iam-policy-binding {q(account)} --project={P} "
+            '--member="serviceAccount:${RUNTIME_SA}" --role=roles/iam.serviceAccountUser --quiet >/dev/null',
+            f'gcloud projects add-iam-policy-binding {P} --member="serviceAccount:${{RUNTIME_SA}}" '
+            "--role=roles/cloudtasks.enqueuer --condition=None --quiet >/dev/null",
+        ]
     L += ["", "# --- functions ---------------------------------------------------------------------------"]
     for fn in cfg.functions.values():
         if only and fn.name not in only:
@@ -216,6 +243,23 @@ def plan(cfg: Config, root: Path, build_root: Path, project: str, region: str, o
                 "--attempt-deadline=300s",
             ]
             L.append(" \\\n    ".join(x for x in parts if x))
+    callbacks = cfg.functions.get("booking_callbacks")
+    if callbacks and (not only or callbacks.name in only):
+        L += [
+            "",
+            "# --- booking_callbacks: the tasks' account may invoke it; the providers' webhooks point at it -----",
+            f'CALLBACKS_URL="$(gcloud functions describe {q(cloud_name(callbacks.name))} --gen2 --region={R} '
+            f"--project={P} --format='value(serviceConfig.uri)')\"",
+        ]
+        if account:
+            L.append(f"gcloud run services add-iam-policy-binding {q(cloud_name(callbacks.name))} --region={R} "
+                     f'--project={P} --member="serviceAccount:{account}" --role=roles/run.invoker --quiet >/dev/null')
+        L += [
+            'echo "video webhook:   ${CALLBACKS_URL}/webhooks/video   (Daily: POST /v1/webhooks with this url; '
+            'store its hmac as the secret daily-webhook-secret. LiveKit: webhook.urls in the server config)"',
+            'echo "YooKassa:        ${CALLBACKS_URL}/webhooks/yookassa (shop settings: HTTP notifications for '
+            'payment.succeeded, payment.canceled, refund.succeeded)"',
+        ]
     webhook = cfg.functions.get("telegram_webhook")
     if webhook and (not only or webhook.name in only):
         tok, sec = cfg.secrets["TELEGRAM_BOT_TOKEN"], cfg.secrets["TELEGRAM_WEBHOOK_SECRET"]

@@ -134,6 +134,12 @@ def load(path: Path | str | None = None, env: Mapping[str, str] | None = None) -
             secrets=list(spec.get("secrets") or []),
             environment={k: str(v) for k, v in r(spec.get("environment") or {}).items()},
         )
+        # extras: {"VAR=value": {requirements, secrets}} added when the function's VAR has that value
+        for condition, extra in (spec.get("extras") or {}).items():
+            var, _, value = condition.partition("=")
+            if {**environment, **fn.environment}.get(var.strip()) == value.strip():
+                fn.requirements += [x for x in (extra or {}).get("requirements") or [] if x not in fn.requirements]
+                fn.secrets += [x for x in (extra or {}).get("secrets") or [] if x not in fn.secrets]
         for ev in spec.get("events") or []:
             if "event" in ev:
                 e = r(ev["event"])

@@ -13,13 +13,18 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from shared.config import Settings
+from shared.config import CallbacksSettings, Settings
 from shared.domain.owners import Owner
 from shared.services.repositories import (
     Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog, Vets,
 )
+
+
+if TYPE_CHECKING:  # booking_callbacks' ports (imported for real only where that function runs)
+    from shared.services.consultation_tasks import Bookings, Consultations, Participants, ProviderLedger
+    from shared.services.ports import PaymentProvider, VideoRooms
 
 
 def utcnow() -> datetime:
@@ -63,6 +68,22 @@ class TriageServices:
     pets: Pets
     triage: TriageRecords
     photos: PhotoStore
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbacksServices:
+    """What the booking_callbacks function is given: the bookings (and their payments ledger), its own
+    consultation records, what the payment provider confirmed, who the participants are, and the two
+    providers. Typed with the ports of services.consultation_tasks and services.ports."""
+
+    bookings: Bookings                  # the bookings code's repository (FirestoreBookings)
+    consultations: Consultations        # room, attendance, messages sent, follow-up
+    ledger: ProviderLedger              # payments and refunds as YooKassa's API showed them
+    participants: Participants          # languages, zones and names for the messages
+    video: VideoRooms                   # Daily or LiveKit (VIDEO_PROVIDER)
+    payments: PaymentProvider | None    # YooKassa; None when the deployment has no shop configured
+    stats: Stats
     clock: Callable[[], datetime] = utcnow
 
 
@@ -125,6 +146,39 @@ def triage_services(settings: Settings) -> TriageServices:
                           photos=PhotoStorage(settings.photos_bucket, settings.project))
 
 
+def callbacks_services(settings: Settings, callbacks: CallbacksSettings) -> CallbacksServices:
+    from shared.adapters.firestore_bookings import FirestoreBookings
+    from shared.adapters.firestore_consultations import FirestoreConsultations, FirestoreProviderLedger
+    from shared.adapters.firestore_repositories import FirestoreOwners
+    from shared.adapters.firestore_vets import FirestoreVets
+    from shared.services.consultation_tasks import RepositoryParticipants
+
+    client, stats = _firestore(settings)
+    payments = None
+    if callbacks.yookassa_shop_id and callbacks.yookassa_secret_key:
+        from shared.adapters.yookassa import YooKassa
+
+        payments = YooKassa(callbacks.yookassa_shop_id, callbacks.yookassa_secret_key, callbacks.yookassa_api_url)
+    return CallbacksServices(
+        bookings=FirestoreBookings(client, stats), consultations=FirestoreConsultations(client, stats),
+        ledger=FirestoreProviderLedger(client, stats),
+        participants=RepositoryParticipants(FirestoreOwners(client, stats), FirestoreVets(client, stats)),
+        video=_video_rooms(callbacks), payments=payments, stats=stats)
+
+
+def _video_rooms(callbacks: CallbacksSettings):
+    """Daily.co or LiveKit (imported only when chosen: livekit-api is heavy and deployed only with it)."""
+    if callbacks.video_provider == "livekit":
+        from shared.adapters.livekit_video import LiveKitRooms
+
+        return LiveKitRooms(callbacks.livekit_url, callbacks.livekit_api_key, callbacks.livekit_api_secret,
+                            join_page=callbacks.livekit_join_page)
+    from shared.adapters.daily_video import DailyRooms
+
+    return DailyRooms(callbacks.daily_api_key, callbacks.daily_api_url, domain=callbacks.daily_domain or None,
+                      webhook_secret=callbacks.daily_webhook_secret or None)
+
+
 class WebhookInstance:
     """Everything a telegram_webhook instance keeps between requests."""
 
@@ -173,6 +227,75 @@ class JobsInstance:
         result = await reminder_service.due_reminders(self.services.reminders, self.sender, now,
                                                       stats=self.services.stats)
         return {"job": job, "now": now.isoformat(), **result.as_dict()}
+
+
+class CallbacksInstance:
+    """Everything a booking_callbacks instance keeps between requests: Firestore, the providers and a bare
+    Bot (no Application, no handlers: the cold path stays light)."""
+
+    def __init__(self, settings: Settings, callbacks: CallbacksSettings):
+        if not callbacks.tasks_token:  # without it anyone could run a task
+            raise RuntimeError("missing configuration: TASKS_AUTH_TOKEN")
+        from shared.bot.consultation_messages import ConsultationNotifier
+        from shared.services.consultation_tasks import LedgerRefunds, TaskPorts
+        from shared.services.payments import Refunder
+
+        self.callbacks = callbacks
+        self.runner = LoopThread()
+        self.services = s = self.runner.run(_on_loop(callbacks_services, settings, callbacks))
+        self._settings = settings
+        self._bot = None  # a telegram.Bot, made on first use (see bot)
+        refunds = LedgerRefunds(s.bookings, Refunder(s.payments, self._refund_stars, s.clock))
+        self.ports = TaskPorts(bookings=s.bookings, consultations=s.consultations, participants=s.participants,
+                               notifier=ConsultationNotifier(lambda: self.bot), video=s.video, refunds=refunds)
+
+    @property
+    def bot(self):
+        """A bare Bot, made when a task first sends something (on the instance's loop, one at a time)."""
+        if self._bot is None:
+            from telegram import Bot
+
+            base = self._settings.telegram_api_base
+            self._bot = Bot(self._settings.bot_token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        return self._bot
+
+    async def _refund_stars(self, user_id: int, charge_id: str) -> None:
+        from telegram.error import BadRequest
+
+        try:
+            await self.bot.refund_star_payment(user_id, charge_id)
+        except BadRequest as err:
+            if "already_refunded" not in str(err).lower():
+                raise
+
+    def now(self, eta: datetime | None = None) -> datetime:
+        """The clock; with ALLOW_CLOCK_OVERRIDE (local stack only) a task run ahead of its time (the
+        stack's clock mover uses RunTask) reads the time as its ETA."""
+        now = self.services.clock()
+        if self.callbacks.clock_override and eta is not None and eta > now:
+            return eta
+        return now
+
+    def run_task(self, task, eta: datetime | None = None) -> str:
+        from shared.services import consultation_tasks as svc
+
+        return self.runner.run(svc.run_task(task, self.ports, self.now(eta)), timeout=50).value
+
+    def video_webhook(self, headers: dict[str, str], body: bytes) -> str:
+        """Raises WebhookRejected for a forged or stale delivery."""
+        from shared.services import consultation_tasks as svc
+
+        event = self.services.video.parse_webhook(headers, body, self.services.clock())
+        return self.runner.run(svc.video_event(event, self.services.consultations), timeout=30).value
+
+    def payment_notification(self, event: str, object_id: str) -> str:
+        from shared.services import consultation_tasks as svc
+
+        s = self.services
+        if s.payments is None:
+            raise RuntimeError("missing configuration: YOOKASSA_SHOP_ID / YOOKASSA_SECRET_KEY")
+        return self.runner.run(svc.payment_notification(event, object_id, s.payments, s.ledger, s.clock()),
+                               timeout=50).value
 
 
 async def _on_loop(factory, *args):

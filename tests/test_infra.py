@@ -18,7 +18,7 @@ FUNCTIONS = sorted(CONFIG.functions)
 
 
 def test_serverless_yml_declares_the_functions():
-    assert {"telegram_webhook", "photo_triage", "scheduled_jobs"} <= set(FUNCTIONS)
+    assert {"telegram_webhook", "photo_triage", "scheduled_jobs", "booking_callbacks"} <= set(FUNCTIONS)
     assert CONFIG.runtime == "python311"
     for fn in CONFIG.functions.values():
         assert fn.source.startswith("functions/") and fn.source.endswith(".py")
@@ -143,3 +143,41 @@ def test_firestore_rules_deny_clients_and_ttl_is_declared():
 
 def test_setup_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(ROOT / "infra" / "setup.sh")], check=True)
+
+
+def test_booking_callbacks_is_declared_with_its_queue_secrets_and_only_its_provider(dry_run):
+    script, build = dry_run
+    fn = CONFIG.functions["booking_callbacks"]
+    assert fn.trigger == "http" and fn.allow_unauthenticated  # providers' webhooks: checked in the handler
+    assert {"TASKS_AUTH_TOKEN", "TELEGRAM_BOT_TOKEN", "YOOKASSA_SECRET_KEY", "DAILY_API_KEY",
+            "DAILY_WEBHOOK_SECRET"} == set(fn.secrets)
+    reqs = (build / "booking_callbacks" / "requirements.txt").read_text().lower()
+    assert "onnxruntime" not in reqs and "livekit" not in reqs and "matplotlib" not in reqs
+    assert {q["name"] for q in CONFIG.queues} >= {"default", "consultations"}
+    assert "gcloud tasks queues create consultations --location=europe-west1" in script
+    assert "--min-backoff=5s" in script
+    cmd = script.split("gcloud functions deploy booking-callbacks ", 1)[1].split("\n\n")[0]
+    assert "TASKS_AUTH_TOKEN=tasks-auth-token:latest" in cmd and "VIDEO_PROVIDER=daily" in cmd
+    assert "TASKS_SERVICE_ACCOUNT=telemed-tasks@demo-project.iam.gserviceaccount.com" in cmd
+    assert "livekit-api-secret" not in script  # Daily is the provider: LiveKit's secret is neither needed nor checked
+    assert "gcloud iam service-accounts create telemed-tasks" in script
+    assert "--role=roles/cloudtasks.enqueuer" in script and "--role=roles/run.invoker" in script
+    assert "/webhooks/video" in script and "/webhooks/yookassa" in script
+    # LiveKit as the provider: its SDK and secret come along, Daily's do not
+    lk = serverless_config.load(ROOT / "serverless.yml", env={"VIDEO_PROVIDER": "livekit"}).functions["booking_callbacks"]
+    assert "livekit-api" in lk.requirements and "LIVEKIT_API_SECRET" in lk.secrets and "DAILY_API_KEY" not in lk.secrets
+
+
+def test_booking_callbacks_cold_path_is_light():
+    """Its instance is built without telegram.ext, onnxruntime, livekit or the Cloud Tasks client."""
+    import os
+
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "1:x", "GOOGLE_CLOUD_PROJECT": "p", "TASKS_AUTH_TOKEN": "t",
+           "FIRESTORE_EMULATOR_HOST": "127.0.0.1:9", "DAILY_API_KEY": "k", "VIDEO_PROVIDER": "daily"}
+    code = ("import sys; import functions.booking_callbacks as f; i = f._instance();"
+            "assert type(i.services).__name__ == 'CallbacksServices';"
+            "heavy = sorted({m.split('.')[0] if not m.startswith('telegram.ext') else 'telegram.ext' for m in sys.modules"
+            " if m.startswith(('telegram.ext', 'onnxruntime', 'livekit', 'matplotlib', 'google.cloud.tasks'))});"
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr

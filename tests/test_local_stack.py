@@ -108,7 +108,7 @@ def test_stack_comes_up_and_writes_stack_json(stack, local_stack):
     assert stack["tasks_emulator_host"].startswith("127.0.0.1:")
     # each function is up and refuses a bare GET: the HTTP ones in their own code (a 500 would be an
     # instance that cannot start), the CloudEvent one in functions-framework (which imported it)
-    refusal = {"telegram_webhook": 403, "scheduled_jobs": 403, "photo_triage": 405}
+    refusal = {"telegram_webhook": 403, "scheduled_jobs": 403, "photo_triage": 405, "booking_callbacks": 404}
     for name, url in stack["functions"].items():
         assert url.startswith("http://127.0.0.1:"), name
         assert http_get(url)[0] == refusal[name], name

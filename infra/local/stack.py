@@ -10,9 +10,15 @@ Python API (tests, demo):
         ...
     s = LocalStack(parts={"firestore"}); info = s.start(); ...; s.stop()
 
-Parts: firestore, storage, tasks, telegram (the Bot API double), functions, notifier.
-"functions" brings in every other part (the functions get all the emulator hosts); "notifier" brings
-in storage and functions. Each child runs in its own process group, logging to <state>/logs/NAME.log;
+Parts: firestore, storage, tasks, telegram (the Bot API double), providers (in-process doubles of the
+video provider - Daily, or LiveKit with VIDEO_PROVIDER=livekit - and of YooKassa: ``stack.video``,
+``stack.yookassa``), functions, notifier. "functions" brings in every other part (the functions get all
+the emulator hosts); "notifier" brings in storage and functions.
+
+Time: the Cloud Tasks emulator dispatches each task once its schedule_time has passed on the real clock.
+Tests and the demo may move the clock on: ``run_due_tasks(until)`` runs (RunTask) every task due by
+``until``; booking_callbacks, started with ALLOW_CLOCK_OVERRIDE=1 here only, then reads the time as
+the task's ETA. Each child runs in its own process group, logging to <state>/logs/NAME.log;
 stop() ends the groups (TERM, then KILL). <state> is <root>/.local unless given.
 """
 from __future__ import annotations
@@ -43,7 +49,7 @@ from infra import serverless_config
 from infra.local.storage_notifier import StorageNotifier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ALL_PARTS = ("firestore", "storage", "tasks", "telegram", "functions", "notifier")
+ALL_PARTS = ("firestore", "storage", "tasks", "telegram", "providers", "functions", "notifier")
 DEFAULT_PROJECT = "telemed-pet-local"
 DEFAULT_BOT_TOKEN = "123456:LOCAL-TEST-TOKEN"
 LOCAL_REGION = "europe-west1"
@@ -51,8 +57,12 @@ OWN_DOUBLE_VAR = "TELEMED_LOCAL_DOUBLE_URL"  # set beside TELEGRAM_API_BASE when
 STACK_KEYS = (
     "functions", "telegram_api_base", "bot_token", "webhook_secret", "project",
     "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host", "photos_bucket",
-    "jobs_auth_token", "photo_path_key",
+    "jobs_auth_token", "photo_path_key", "tasks_auth_token", "tasks_queues", "video_provider", "video_api_url",
+    "yookassa_api_url",
 )
+DAILY_API_KEY = "local-daily-api-key-of-32-characters"
+DAILY_DOMAIN = "telemed-test"
+LIVEKIT_API_KEY, LIVEKIT_API_SECRET = "local-livekit-key", "local-livekit-secret-of-32-characters!"
 
 
 class StackError(RuntimeError):
@@ -181,7 +191,7 @@ def _expand(parts: Iterable[str] | None) -> set[str]:
     if "notifier" in want:
         want |= {"storage", "functions"}
     if "functions" in want:
-        want |= {"firestore", "storage", "tasks", "telegram"}
+        want |= {"firestore", "storage", "tasks", "telegram", "providers"}
     return want
 
 
@@ -228,6 +238,9 @@ class LocalStack:
             webhook_secret = None
         self.children: dict[str, Child] = {}
         self.notifier: StorageNotifier | None = None
+        self.video: Any = None      # DailyDouble or LiveKitDouble (part "providers")
+        self.yookassa: Any = None   # YooKassaDouble
+        self.video_provider = (os.environ.get("VIDEO_PROVIDER") or "daily").strip().lower()
         self.started: set[str] = set()
         self.skipped_functions: list[str] = []
         self._lock = threading.RLock()
@@ -249,6 +262,13 @@ class LocalStack:
             "photo_path_key": secrets.token_urlsafe(24),
             "region": region,
             "tasks_queue": f"projects/{project}/locations/{region}/queues/default",
+            "tasks_queues": {q["name"]: f"projects/{project}/locations/{region}/queues/{q['name']}"
+                             for q in self.config.queues} or {"default": f"projects/{project}/locations/{region}/queues/default"},
+            "tasks_auth_token": secrets.token_urlsafe(24),
+            "video_provider": self.video_provider,
+            "video_api_url": None,
+            "video_webhook_secret": None,
+            "yookassa_api_url": None,
             "logs": str(self.log_dir),
         }
 
@@ -349,9 +369,21 @@ class LocalStack:
                 "PHOTO_PATH_KEY": i["photo_path_key"],
                 "TASKS_LOCATION": self.region,
                 "TASKS_QUEUE": "default",
+                "TASKS_AUTH_TOKEN": i["tasks_auth_token"],
+                "TASKS_SERVICE_ACCOUNT": "",  # the emulator attaches no OIDC token
+                "VIDEO_PROVIDER": self.video_provider,
                 "LOCAL_STACK": "1",
             }
         )
+        if self.video is not None and self.video_provider == "livekit":
+            env.update({"LIVEKIT_URL": self.video.url, "LIVEKIT_API_KEY": LIVEKIT_API_KEY,
+                        "LIVEKIT_API_SECRET": LIVEKIT_API_SECRET, "LIVEKIT_JOIN_PAGE": f"{self.video.url}/join"})
+        elif self.video is not None:
+            env.update({"DAILY_API_KEY": DAILY_API_KEY, "DAILY_API_URL": self.video.api_url,
+                        "DAILY_DOMAIN": DAILY_DOMAIN, "DAILY_WEBHOOK_SECRET": self.video.webhook_secret})
+        if self.yookassa is not None:
+            env.update({"YOOKASSA_SHOP_ID": self.yookassa.shop_id, "YOOKASSA_SECRET_KEY": self.yookassa.secret_key,
+                        "YOOKASSA_API_URL": self.yookassa.api_url, "YOOKASSA_CHECK_IP": "1"})
         # Every function's URL (ports are chosen before any starts), e.g. for Cloud Tasks targets.
         for name, port in (getattr(self, "_function_ports", None) or {}).items():
             if self.config.functions[name].source_path(self.root).exists():
@@ -406,10 +438,8 @@ class LocalStack:
         if not Path(py_s).exists():
             raise StackError(f"{py_s} missing: run infra/setup.sh (it creates .venv-tasks)")
         port = free_port()  # known now, so the functions started before it answers get it
-        child = self._spawn(
-            "tasks",
-            [py_s, "-m", "infra.local.tasks_emulator", "--port", str(port), "--queue", self.info["tasks_queue"]],
-        )
+        queues = [arg for name in self.info["tasks_queues"].values() for arg in ("--queue", name)]
+        child = self._spawn("tasks", [py_s, "-m", "infra.local.tasks_emulator", "--port", str(port), *queues])
         self.info["tasks_emulator_host"] = f"127.0.0.1:{port}"
 
         def wait() -> None:
@@ -442,6 +472,28 @@ class LocalStack:
 
         return wait
 
+    def _start_providers(self) -> Callable[[], None]:
+        """The video provider's and YooKassa's doubles, in this process (tests and the demo drive them:
+        joins, leaves, payments); the video double's webhooks go to booking_callbacks."""
+        from infra.local.yookassa_double import YooKassaDouble
+
+        port = self._function_ports.get("booking_callbacks")
+        hook = f"http://127.0.0.1:{port}/webhooks/video" if port else None
+        if self.video_provider == "livekit":
+            from infra.local.livekit_double import LiveKitDouble
+
+            self.video = LiveKitDouble(LIVEKIT_API_KEY, LIVEKIT_API_SECRET, webhook_url=hook).start()
+            self.info["video_api_url"] = self.video.url
+        else:
+            from infra.local.daily_double import DailyDouble
+
+            self.video = DailyDouble(DAILY_API_KEY, DAILY_DOMAIN, webhook_url=hook).start()
+            self.info["video_api_url"] = self.video.api_url
+            self.info["video_webhook_secret"] = self.video.webhook_secret
+        self.yookassa = YooKassaDouble().start()
+        self.info["yookassa_api_url"] = self.yookassa.api_url
+        return lambda: None
+
     def _start_functions(self) -> list[Callable[[], None]]:
         env = self.function_env()
         waits = []
@@ -457,8 +509,8 @@ class LocalStack:
                 "--signature-type", fn.signature_type, "--host", "127.0.0.1", "--port", str(port),
             ]
             fn_env = dict(env, K_SERVICE=fn.name, FUNCTION_TARGET=fn.target)
-            if fn.name == "scheduled_jobs":  # local only (never deployed): the demo moves the job's clock
-                fn_env["ALLOW_CLOCK_OVERRIDE"] = "1"
+            if fn.name in ("scheduled_jobs", "booking_callbacks"):  # local only (never deployed): tests and
+                fn_env["ALLOW_CLOCK_OVERRIDE"] = "1"                  # the demo move the clock
             child = self._spawn(f"fn-{fn.name}", cmd, env=fn_env)
             url = f"http://127.0.0.1:{port}/"
 
@@ -494,12 +546,12 @@ class LocalStack:
                 name: free_port() for name in self.config.functions
             }
             waits: list[Callable[[], None]] = []
-            for part in ("firestore", "storage", "tasks", "telegram"):
+            for part in ("firestore", "storage", "tasks", "telegram", "providers"):
                 if part in todo:
                     waits.append(getattr(self, f"_start_{part}")())
             # The functions need the double's URL (port 0): wait for it before starting them.
             if "telegram" in todo:
-                waits.pop()()
+                waits.pop(-2 if "providers" in todo else -1)()
             if "functions" in todo:
                 waits.extend(self._start_functions())
             self._run_all(waits)
@@ -536,6 +588,10 @@ class LocalStack:
         if self.notifier:
             self.notifier.stop()
             self.notifier = None
+        for double in (self.video, self.yookassa):
+            if double is not None:
+                double.stop()
+        self.video = self.yookassa = None
         with self._lock:
             children = list(self.children.values())
             self.children.clear()
@@ -573,6 +629,45 @@ class LocalStack:
 
     def clear_firestore(self) -> None:
         clear_firestore(self.info["firestore_emulator_host"], self.project)
+
+    def run_due_tasks(self, until, queue: str = "consultations", match: str | None = None) -> list[str]:
+        """Moves the clock of the queue's tasks on to `until` (a datetime): every task whose schedule_time is
+        at or before it (and whose id contains `match`, e.g. a booking id) runs now (RunTask), earliest
+        first, each as if at its own time (the function reads the ETA under ALLOW_CLOCK_OVERRIDE). Returns
+        the task ids run. Tests and the demo only."""
+        return run_due_tasks(self.info["tasks_emulator_host"], self.info["tasks_queues"][queue], until, match)
+
+
+def tasks_client(tasks_host: str):
+    """google-cloud-tasks' client on the emulator (insecure gRPC)."""
+    import grpc
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(tasks_host)))
+
+
+def run_due_tasks(tasks_host: str, queue: str, until, match: str | None = None) -> list[str]:
+    from google.api_core import exceptions
+
+    client = tasks_client(tasks_host)
+    due = sorted((t for t in client.list_tasks(parent=queue) if t.schedule_time and t.schedule_time <= until
+                  and (match is None or match in t.name.rsplit("/", 1)[-1])), key=lambda t: t.schedule_time)
+    ran = []
+    for task in due:
+        for _ in range(20):
+            try:
+                client.run_task(name=task.name)
+            except exceptions.NotFound:
+                # the emulator's dispatcher holds it for a moment (it pops and re-appends tasks not yet due),
+                # or has run it: look again
+                time.sleep(0.05)
+                if any(t.name == task.name for t in client.list_tasks(parent=queue)):
+                    continue
+            else:
+                ran.append(task.name.rsplit("/", 1)[-1])
+            break
+    return ran
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -3,12 +3,13 @@ Notifier of services.consultation_tasks over a bare Bot.
 
 Bot layer, but no handlers: it imports `telegram` only, never `telegram.ext`, so booking_callbacks stays
 light. Times are shown in each person's own zone, in their language. The owner's no-show notice carries
-a button with callback data ``bk:other:<booking id>`` (OTHER_VET): the bookings handlers answer it with
-other vets for the same pet and reason.
+the booking flow's own button for the pet (``cs:p:<pet id>``, handlers.consult: the list of vets), so
+another vet is one press away.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden
@@ -18,7 +19,7 @@ from shared.i18n import t
 from shared.services.consultation_tasks import Meeting, Person, RecipientGone
 from shared.services.ports import Role
 
-OTHER_VET = "bk:other:{booking_id}"
+OTHER_VET = "cs:p:{pet_id}"   # handlers.consult: book for this pet
 
 
 def _local(person: Person, moment: datetime) -> tuple[str, str, str]:
@@ -50,14 +51,17 @@ def no_show_text(person: Person, meeting: Meeting) -> str:
 
 
 class ConsultationNotifier:
-    """One sendMessage per call, no Firestore reads; RecipientGone when the person blocked the bot."""
+    """One sendMessage per call, no Firestore reads; RecipientGone when the person blocked the bot.
+    `bot`: a Bot, or a function making it on first use (its HTTPS clients load the CA certificates, ~70 ms:
+    booking_callbacks' tasks that send nothing never pay it)."""
 
-    def __init__(self, bot: Bot):
+    def __init__(self, bot: Bot | Callable[[], Bot]):
         self._bot = bot
 
     async def _send(self, person: Person, text: str, markup=None) -> None:
+        bot = self._bot if isinstance(self._bot, Bot) else self._bot()
         try:
-            await self._bot.send_message(person.user_id, text, reply_markup=markup)
+            await bot.send_message(person.user_id, text, reply_markup=markup)
         except Forbidden as err:
             raise RecipientGone() from err
         except BadRequest as err:
@@ -74,7 +78,7 @@ class ConsultationNotifier:
 
     async def vet_no_show(self, person: Person, meeting: Meeting) -> None:
         button = InlineKeyboardButton(t(person.language, "consult.no_show.other_vet"),
-                                      callback_data=OTHER_VET.format(booking_id=meeting.booking_id))
+                                      callback_data=OTHER_VET.format(pet_id=meeting.pet_id))
         await self._send(person, no_show_text(person, meeting), InlineKeyboardMarkup([[button]]))
 
     async def vet_missed(self, person: Person, meeting: Meeting) -> None:

@@ -148,6 +148,7 @@ class Meeting:
     end: datetime
     pet_name: str
     vet_name: str
+    pet_id: str = ""
 
 
 class Participants(Protocol):
@@ -401,7 +402,8 @@ class RepositoryParticipants:
         vet = await self._vets.get(booking.vet_id)
         pet_name = str((booking.pet or {}).get("name") or "")
         vet_name = vet.full_name if vet is not None else ""
-        meeting = Meeting(booking.id, booking.start, booking.end, pet_name=pet_name, vet_name=vet_name)
+        meeting = Meeting(booking.id, booking.start, booking.end, pet_name=pet_name, vet_name=vet_name,
+                          pet_id=booking.pet_id)
         owner_person = Person(booking.owner_id, Role.OWNER, owner.language if owner else "ru",
                               owner.timezone if owner else None, name=f"🐾 {pet_name}".strip())
         vet_person = Person(booking.vet_id, Role.VET, vet_user.language if vet_user else "ru",
