@@ -23,6 +23,9 @@ from shared.services.repositories import (
 
 
 if TYPE_CHECKING:  # booking_callbacks' ports (imported for real only where that function runs)
+    from shared.adapters.firestore_bookings import FirestoreBookings
+    from shared.services.payments import PaymentsConfig
+    from shared.services.ports import TaskQueue
     from shared.services.consultation_tasks import Bookings, Consultations, Participants, ProviderLedger
     from shared.services.ports import PaymentProvider, VideoRooms
 
@@ -49,6 +52,13 @@ class WebhookServices:
     # owner -> the unit of work of one update of theirs (its repositories stage writes; commit() applies)
     unit_of_work: Callable[[Owner], UnitOfWork]
     stats: Stats
+    # consultations: bookings, slot locks and the payments ledger; how this deployment takes money; the
+    # provider's API for refunds (None: Stars, or no shop configured); the queue of hold-expiry and
+    # consultation tasks (None: not configured; reads treat a run-out hold as free anyway)
+    bookings: FirestoreBookings | None = None     # None only in tests of other features
+    payments: PaymentsConfig | None = None
+    payment_provider: PaymentProvider | None = None
+    tasks: TaskQueue | None = None
     clock: Callable[[], datetime] = utcnow
 
 
@@ -126,7 +136,29 @@ def webhook_services(settings: Settings) -> WebhookServices:
         triage=FirestoreTriage(client, stats),
         photos=PhotoStorage(settings.photos_bucket, settings.project),  # its Storage client: on first use
         vets=FirestoreVets(client, stats), update_log=FirestoreUpdateLog(client, stats),
-        unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats)
+        unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats,
+        **_consultations(settings, client, stats))
+
+
+def _consultations(settings: Settings, client, stats) -> dict:
+    """Bookings, the payment mode, YooKassa (refunds) when its shop is configured, the task queue."""
+    from shared.adapters.firestore_bookings import FirestoreBookings
+    from shared.services.payments import PaymentsConfig
+
+    provider = tasks = None
+    if settings.payments_mode == "provider" and settings.yookassa_shop_id and settings.yookassa_secret_key:
+        from shared.adapters.yookassa import YooKassa
+
+        provider = YooKassa(settings.yookassa_shop_id, settings.yookassa_secret_key, settings.yookassa_api_url)
+    if settings.tasks_token and settings.callbacks_url:
+        from shared.adapters.cloud_tasks import CloudTasksQueue
+
+        tasks = CloudTasksQueue(settings.tasks_queue, settings.callbacks_url, settings.tasks_token,
+                                emulator_host=settings.tasks_emulator_host or None)
+    payments = PaymentsConfig(mode=settings.payments_mode, provider_token=settings.provider_token,
+                              kopecks_per_star=settings.star_price_kopecks, fee_percent=settings.fee_percent,
+                              vat_code=settings.vat_code)
+    return dict(bookings=FirestoreBookings(client, stats), payments=payments, payment_provider=provider, tasks=tasks)
 
 
 def jobs_services(settings: Settings) -> JobsServices:

@@ -22,6 +22,22 @@ class Settings:
     # and the chat where ops are told what needs them (OPS_CHAT_ID: a group's id is negative)
     ops_user_ids: frozenset[int] = frozenset()
     ops_chat_id: int | None = None
+    # consultations' payments (services/payments.py; the README's table): PAYMENTS_MODE provider|stars,
+    # PROVIDER_TOKEN (BotFather's token of the payment provider), YooKassa's shop for refunds, the price of
+    # a star in kopecks, the platform's fee and the receipt's VAT code
+    payments_mode: str = "provider"
+    provider_token: str = ""
+    yookassa_shop_id: str = ""
+    yookassa_secret_key: str = ""
+    yookassa_api_url: str = "https://api.yookassa.ru/v3"
+    star_price_kopecks: int = 200
+    fee_percent: int = 20
+    vat_code: int = 1
+    # hold expiry and consultation tasks (booking_callbacks): scheduled when TASKS_AUTH_TOKEN is set
+    tasks_token: str = ""
+    tasks_queue: str = ""             # projects/P/locations/L/queues/Q
+    callbacks_url: str = ""           # FUNCTION_URL_BOOKING_CALLBACKS
+    tasks_emulator_host: str = ""
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Settings":
@@ -36,7 +52,33 @@ class Settings:
             photo_path_key=env.get(PHOTO_PATH_KEY, ""),
             ops_user_ids=parse_user_ids(env.get("OPS_USER_IDS", ""), "OPS_USER_IDS"),
             ops_chat_id=_chat_id(env.get("OPS_CHAT_ID", ""), "OPS_CHAT_ID"),
+            **payment_settings(env),
         )
+
+
+def payment_settings(env=os.environ) -> dict:
+    """The payment and task fields of Settings; a mode or a number that makes no sense fails the start."""
+    mode = env.get("PAYMENTS_MODE", "provider").strip().lower()
+    if mode not in ("provider", "stars"):
+        raise RuntimeError(f"bad configuration: PAYMENTS_MODE must be provider or stars, not {mode!r}")
+    numbers = {}
+    for name, var, default, low, high in (("star_price_kopecks", "STAR_PRICE_KOPECKS", 200, 1, 10**6),
+                                          ("fee_percent", "PLATFORM_FEE_PERCENT", 20, 0, 100),
+                                          ("vat_code", "RECEIPT_VAT_CODE", 1, 1, 12)):
+        text = env.get(var, "").strip() or str(default)
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            raise RuntimeError(f"bad configuration: {var} must be a whole number {low}..{high}")
+        numbers[name] = int(text)
+    project = env.get("GOOGLE_CLOUD_PROJECT", "telemed-pet-local")
+    queue = env.get("CONSULTATIONS_QUEUE", "consultations")
+    return dict(
+        payments_mode=mode, provider_token=env.get("PROVIDER_TOKEN", ""),
+        yookassa_shop_id=env.get("YOOKASSA_SHOP_ID", ""), yookassa_secret_key=env.get("YOOKASSA_SECRET_KEY", ""),
+        yookassa_api_url=env.get("YOOKASSA_API_URL", "https://api.yookassa.ru/v3"), **numbers,
+        tasks_token=env.get("TASKS_AUTH_TOKEN", ""),
+        tasks_queue=f"projects/{project}/locations/{env.get('TASKS_LOCATION', 'europe-west1')}/queues/{queue}",
+        callbacks_url=env.get("FUNCTION_URL_BOOKING_CALLBACKS", ""),
+        tasks_emulator_host=env.get("CLOUD_TASKS_EMULATOR_HOST", ""))
 
 
 def parse_user_ids(text: str, name: str = "user ids") -> frozenset[int]:

@@ -55,7 +55,8 @@ def test_each_function_gets_only_what_it_uses():
     assert _fields(JobsServices) == {"reminders", "stats", "clock"}
     assert _fields(TriageServices) == {"pets", "triage", "photos", "clock"}
     assert _fields(WebhookServices) == {"owners", "pets", "diary", "reminders", "triage", "photos", "vets",
-                                        "update_log", "unit_of_work", "stats", "clock"}
+                                        "update_log", "unit_of_work", "stats", "clock", "bookings", "payments",
+                                        "payment_provider", "tasks"}
     # and each of them is read where its function runs
     bot_code = "\n".join(p.read_text() for p in (ROOT / "shared" / "bot").rglob("*.py"))
     users = {JobsServices: inspect.getsource(bootstrap.JobsInstance),

@@ -51,7 +51,7 @@ async def test_a_consented_payers_pre_checkout_query_reaches_the_payment_handler
         seen.append((update.pre_checkout_query.invoice_payload, context.owner.id))
         await update.pre_checkout_query.answer(ok=True)
 
-    bot.app.add_handler(PreCheckoutQueryHandler(checkout))  # group 0, wherever it lands
+    _first_in_group_0(bot, PreCheckoutQueryHandler(checkout))  # before the payments feature's own
     since = _since(bot)
     await bot.deliver(bot.updates.pre_checkout_query("booking:b1", 150000, "RUB", user_id=PAYER))
     assert seen == [("booking:b1", PAYER)]
@@ -67,7 +67,7 @@ async def test_an_unconsented_payer_is_answered_no_with_the_reason(bot, lang):
     async def checkout(update, context):
         seen.append(update)
 
-    bot.app.add_handler(PreCheckoutQueryHandler(checkout))
+    _first_in_group_0(bot, PreCheckoutQueryHandler(checkout))  # before the payments feature's own
     since = _since(bot)
     await bot.deliver(bot.updates.pre_checkout_query("booking:b1", 150000, "RUB", user_id=STRANGER,
                                                      language_code=lang))
@@ -87,7 +87,7 @@ async def test_a_pre_checkout_query_no_handler_answers_is_refused_not_left_to_ti
     async def forgets(update, context):  # a handler that answers nothing
         pass
 
-    bot.app.add_handler(PreCheckoutQueryHandler(forgets))
+    _first_in_group_0(bot, PreCheckoutQueryHandler(forgets))  # before the payments feature's own
     since = _since(bot)
     await bot.deliver(bot.updates.pre_checkout_query("booking:b2", 150000, "RUB", user_id=PAYER))
     (answer,) = _answers(bot, since)
@@ -98,7 +98,7 @@ async def test_a_failing_payment_handler_still_answers_exactly_once(bot):
     async def fails(update, context):
         raise RuntimeError("provider down")
 
-    bot.app.add_handler(PreCheckoutQueryHandler(fails))
+    _first_in_group_0(bot, PreCheckoutQueryHandler(fails))  # before the payments feature's own
     bot.crash_ok = True
     since = _since(bot)
     await bot.deliver(bot.updates.pre_checkout_query("booking:b1", 150000, "RUB", user_id=PAYER))
@@ -112,7 +112,7 @@ async def test_a_handler_that_answers_and_then_fails_is_not_answered_twice(bot):
         await update.pre_checkout_query.answer(ok=True)
         raise RuntimeError("after the answer")
 
-    bot.app.add_handler(PreCheckoutQueryHandler(answers_then_fails))
+    _first_in_group_0(bot, PreCheckoutQueryHandler(answers_then_fails))  # before the payments feature's own
     bot.crash_ok = True
     since = _since(bot)
     await bot.deliver(bot.updates.pre_checkout_query("booking:b1", 150000, "RUB", user_id=PAYER))
@@ -137,6 +137,8 @@ async def test_a_successful_payment_reaches_its_handler_even_from_a_payer_who_er
 
 async def test_a_successful_payment_nobody_handles_is_logged_not_answered_as_not_understood(bot):
     bot.crash_ok = True
+    bot.app.handlers[0][:] = [h for h in bot.app.handlers[0]  # as if the payments feature were not there
+                              if getattr(h.callback, "__module__", "") != "shared.bot.handlers.payments"]
     since = _since(bot)
     await bot.deliver(bot.updates.successful_payment("booking:b1", 150000, "RUB", user_id=PAYER))
     assert not bot.double.calls(since=since)
@@ -173,7 +175,7 @@ async def test_when_the_gate_itself_fails_the_query_is_refused_and_no_handler_ru
     async def down(owner_id):
         raise RuntimeError("firestore down")
 
-    bot.app.add_handler(PreCheckoutQueryHandler(checkout))
+    _first_in_group_0(bot, PreCheckoutQueryHandler(checkout))  # before the payments feature's own
     _first_in_group_0(bot, MessageHandler(filters.ALL, checkout))
     bot.services.owners.get = down
     bot.crash_ok = True

@@ -50,7 +50,7 @@ def pet_list(lang: str, pets: list[Pet]) -> InlineKeyboardMarkup:
 
 def pet_card(lang: str, pet: Pet) -> InlineKeyboardMarkup:
     return rows(button(t(lang, "pet.edit"), f"pet:e:{pet.id}"), button(t(lang, "pet.delete"), f"pet:d:{pet.id}"),
-                button(t(lang, "triage.btn.check"), f"ph:c:{pet.id}"),
+                button(t(lang, "triage.btn.check"), f"ph:c:{pet.id}"), button(t(lang, "booking.btn.book"), f"cs:p:{pet.id}"),
                 button(t(lang, "diary.btn.weight"), f"dy:w:{pet.id}"), button(t(lang, "diary.btn.diary"), f"dy:s:{pet.id}"),
                 button(t(lang, "pet.back"), "pets:list"))
 

@@ -493,6 +493,11 @@ async def _save_activity(update: Update, context: BotContext, notes: str | None)
 
 async def on_text(update: Update, context: BotContext) -> None:
     dialog = context.owner.dialog if context.owner else None
+    if dialog is not None and dialog.name == "consult":
+        from shared.bot.handlers import consult  # it uses this module's chain for everything else
+
+        await consult.on_text(update, context)
+        return
     if dialog is None or dialog.name != DIARY:
         await pet_dialog.on_text(update, context)  # the pet form and the "no question open" hint
         return

@@ -6,7 +6,7 @@ pressed "Check a photo" / "Retake photo" and we wait for the photo). The draft h
 file id and size, and the pet and area once known.
 
 Callback data: ph:p:<pet> (pet chosen), ph:a:<area>, ph:c:<pet> (check a photo from the pet card),
-ph:r:<pet>:<area> (retake), tr:b:<pet>:<result> (book a vet for a result). Every pet and result id
+ph:r:<pet>:<area> (retake); tr:b:<pet>:<result> (book a vet for a result) is handlers/consult.py's. Every pet and result id
 from a button is looked up under the acting owner only.
 """
 from __future__ import annotations
@@ -57,6 +57,11 @@ async def on_photo(update: Update, context: BotContext) -> None:
     if incoming is None:
         return
     dialog = context.owner.dialog
+    if dialog and dialog.name == "consult":  # a photo for the vet with the booking's reason
+        from shared.bot.handlers import consult
+
+        await consult.on_photo(update, context)
+        return
     if dialog and dialog.name in PET_FORM_DIALOGS:  # don't throw away a half-filled profile
         await message.reply_text(context.t("triage.finish_dialog_first"))
         return
@@ -153,23 +158,8 @@ async def on_check(update: Update, context: BotContext) -> None:
         context.t("ask.photo_wait", name=pet.name) + "\n\n" + context.t("triage.how_to_shoot"))
 
 
-async def on_book(update: Update, context: BotContext) -> None:
-    """tr:b:<pet>:<result>: online booking is not open yet: say so honestly, and what to do now."""
-    query = update.callback_query
-    _, _, pet_id, rid = query.data.split(":")
-    try:
-        pet, result = await triage_service.owned_result(context.services.pets, context.services.triage,
-                                                        context.owner.id, pet_id, rid)
-    except triage_service.ResultNotFound:
-        await query.answer(context.t("triage.result_not_found"), show_alert=True)
-        return
-    await query.answer()
-    await update.effective_chat.send_message(triage_messages.booking_text(context.language, pet, result))
-
-
 def register(app: Application) -> None:
     app.add_handler(MessageHandler(PHOTO_FILTER, on_photo))
     app.add_handler(CallbackQueryHandler(on_choice, pattern=r"^ph:p:[A-Za-z0-9]{1,40}$"))
     app.add_handler(CallbackQueryHandler(on_choice, pattern=r"^ph:a:(skin|eye|other)$"))
     app.add_handler(CallbackQueryHandler(on_check, pattern=r"^ph:(c:[A-Za-z0-9]{1,40}|r:[A-Za-z0-9]{1,40}:(skin|eye|other))$"))
-    app.add_handler(CallbackQueryHandler(on_book, pattern=r"^tr:b:[A-Za-z0-9]{1,40}:[A-Za-z0-9]{1,40}$"))
