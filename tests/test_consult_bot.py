@@ -4,6 +4,7 @@ once, forged buttons, and owners racing for slots."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -309,3 +310,16 @@ async def test_four_hundred_owners_over_fifty_slots_never_share_one(bot, double)
             assert a["end"] + timedelta(minutes=a["buffer_minutes"]) <= b["start"]
     cells = [d.to_dict()["booking_id"] async for d in bot.client.collection("slot_locks").stream()]
     assert set(cells) == {b["id"] for b in held}
+
+
+async def test_without_a_provider_token_nothing_is_held_and_the_owner_is_told(client, double):
+    bot = BookingBot(client, double, None)
+    bot.services = replace(bot.services, payments=payments.PaymentsConfig(provider_token=""))
+    bot.app.bot_data["services"] = bot.services
+    await bot.vets(vet(ANNA))
+    await bot.owner(OWNER)
+    await to_the_vets(bot, OWNER)
+    said = await bot.press(f"cs:s:{ANNA}:{stamp(SLOT)}", OWNER)
+    assert any("Оплата сейчас недоступна" in s for s in said) and double.calls("sendInvoice") == []
+    assert [b["status"] for b in await booking_docs(bot)] == ["expired"]
+    assert await bot.services.bookings.calendar(ANNA) == []

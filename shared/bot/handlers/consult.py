@@ -346,6 +346,11 @@ def summary(context: BotContext, booking: Booking, vet: Vet | None, tz: str | No
 async def _send_invoice(update: Update, context: BotContext, booking: Booking, vet: Vet | None) -> None:
     terms = payment_service.invoice_terms(booking, context.services.payments)
     tz = _owner_tz(context)
+    if terms.currency != Currency.XTR.value and not terms.provider_token:  # PROVIDER_TOKEN not configured
+        log.error("no PROVIDER_TOKEN: invoices in %s cannot be sent", terms.currency)
+        await context.services.bookings.expire_hold(booking.id, context.services.clock(), note="payments unavailable")
+        await update.effective_chat.send_message(context.t("booking.err.payments_unavailable"))
+        return
     await update.effective_chat.send_message(summary(context, booking, vet, tz) + "\n\n" + context.t("booking.held"))
     description = context.t("booking.invoice_description", vet=vet.full_name if vet else "",
                             when=when(context.language, booking.start, tz), pet=booking.pet.get("name", ""))[:255]
