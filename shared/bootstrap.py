@@ -145,20 +145,26 @@ def _consultations(settings: Settings, client, stats) -> dict:
     from shared.adapters.firestore_bookings import FirestoreBookings
     from shared.services.payments import PaymentsConfig
 
-    provider = tasks = None
-    if settings.payments_mode == "provider" and settings.yookassa_shop_id and settings.yookassa_secret_key:
-        from shared.adapters.yookassa import YooKassa
-
-        provider = YooKassa(settings.yookassa_shop_id, settings.yookassa_secret_key, settings.yookassa_api_url)
+    provider, tasks = _payment_provider(settings), None
     if settings.tasks_token and settings.callbacks_url:
         from shared.adapters.cloud_tasks import CloudTasksQueue
 
         tasks = CloudTasksQueue(settings.tasks_queue, settings.callbacks_url, settings.tasks_token,
+                                service_account=settings.tasks_service_account or None,
                                 emulator_host=settings.tasks_emulator_host or None)
     payments = PaymentsConfig(mode=settings.payments_mode, provider_token=settings.provider_token,
                               kopecks_per_star=settings.star_price_kopecks, fee_percent=settings.fee_percent,
                               vat_code=settings.vat_code)
     return dict(bookings=FirestoreBookings(client, stats), payments=payments, payment_provider=provider, tasks=tasks)
+
+
+def _payment_provider(settings: Settings):
+    """YooKassa (refunds, payment look-ups) when money goes through it and its shop is configured; else None."""
+    if settings.payments_mode == "provider" and settings.yookassa_shop_id and settings.yookassa_secret_key:
+        from shared.adapters.yookassa import YooKassa
+
+        return YooKassa(settings.yookassa_shop_id, settings.yookassa_secret_key, settings.yookassa_api_url)
+    return None
 
 
 def jobs_services(settings: Settings) -> JobsServices:
@@ -186,16 +192,11 @@ def callbacks_services(settings: Settings, callbacks: CallbacksSettings) -> Call
     from shared.services.consultation_tasks import RepositoryParticipants
 
     client, stats = _firestore(settings)
-    payments = None
-    if callbacks.yookassa_shop_id and callbacks.yookassa_secret_key:
-        from shared.adapters.yookassa import YooKassa
-
-        payments = YooKassa(callbacks.yookassa_shop_id, callbacks.yookassa_secret_key, callbacks.yookassa_api_url)
     return CallbacksServices(
         bookings=FirestoreBookings(client, stats), consultations=FirestoreConsultations(client, stats),
         ledger=FirestoreProviderLedger(client, stats),
         participants=RepositoryParticipants(FirestoreOwners(client, stats), FirestoreVets(client, stats)),
-        video=_video_rooms(callbacks), payments=payments, stats=stats)
+        video=_video_rooms(callbacks), payments=_payment_provider(settings), stats=stats)
 
 
 def _video_rooms(callbacks: CallbacksSettings):
@@ -266,7 +267,7 @@ class CallbacksInstance:
     Bot (no Application, no handlers: the cold path stays light)."""
 
     def __init__(self, settings: Settings, callbacks: CallbacksSettings):
-        if not callbacks.tasks_token:  # without it anyone could run a task
+        if not settings.tasks_token:  # without it anyone could run a task
             raise RuntimeError("missing configuration: TASKS_AUTH_TOKEN")
         from shared.bot.consultation_messages import ConsultationNotifier
         from shared.services.consultation_tasks import LedgerRefunds, TaskPorts

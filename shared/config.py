@@ -37,6 +37,7 @@ class Settings:
     tasks_token: str = ""
     tasks_queue: str = ""             # projects/P/locations/L/queues/Q
     callbacks_url: str = ""           # FUNCTION_URL_BOOKING_CALLBACKS
+    tasks_service_account: str = ""   # TASKS_SERVICE_ACCOUNT: tasks carry its OIDC token (production)
     tasks_emulator_host: str = ""
 
     @classmethod
@@ -78,6 +79,7 @@ def payment_settings(env=os.environ) -> dict:
         tasks_token=env.get("TASKS_AUTH_TOKEN", ""),
         tasks_queue=f"projects/{project}/locations/{env.get('TASKS_LOCATION', 'europe-west1')}/queues/{queue}",
         callbacks_url=env.get("FUNCTION_URL_BOOKING_CALLBACKS", ""),
+        tasks_service_account=env.get("TASKS_SERVICE_ACCOUNT", ""),
         tasks_emulator_host=env.get("CLOUD_TASKS_EMULATOR_HOST", ""))
 
 
@@ -116,10 +118,9 @@ def photo_path_key(env=os.environ) -> bytes:
 
 @dataclass(frozen=True)
 class CallbacksSettings:
-    """What booking_callbacks needs beyond Settings: the task token, the video and payment providers."""
+    """What booking_callbacks needs beyond Settings (whose tasks token, tasks account and YooKassa shop it
+    shares with the webhook): the video provider, and the local-only switches."""
 
-    tasks_token: str                  # TASKS_AUTH_TOKEN: Cloud Tasks send it as X-Tasks-Token
-    tasks_service_account: str        # TASKS_SERVICE_ACCOUNT: in production, the OIDC identity of tasks
     video_provider: str               # VIDEO_PROVIDER: daily | livekit
     daily_api_key: str = ""
     daily_api_url: str = "https://api.daily.co/v1"
@@ -129,9 +130,6 @@ class CallbacksSettings:
     livekit_api_key: str = ""
     livekit_api_secret: str = ""
     livekit_join_page: str = ""
-    yookassa_shop_id: str = ""
-    yookassa_secret_key: str = ""
-    yookassa_api_url: str = "https://api.yookassa.ru/v3"
     yookassa_check_ip: bool = True    # notifications only from YooKassa's networks (X-Forwarded-For)
     clock_override: bool = False      # ALLOW_CLOCK_OVERRIDE=1: local stack and demo only
 
@@ -141,14 +139,11 @@ class CallbacksSettings:
         if provider not in ("daily", "livekit"):
             raise RuntimeError(f"VIDEO_PROVIDER must be daily or livekit, not {provider!r}")
         return cls(
-            tasks_token=env.get("TASKS_AUTH_TOKEN", ""), tasks_service_account=env.get("TASKS_SERVICE_ACCOUNT", ""),
             video_provider=provider, daily_api_key=env.get("DAILY_API_KEY", ""),
             daily_api_url=env.get("DAILY_API_URL", "https://api.daily.co/v1"), daily_domain=env.get("DAILY_DOMAIN", ""),
             daily_webhook_secret=env.get("DAILY_WEBHOOK_SECRET", ""), livekit_url=env.get("LIVEKIT_URL", ""),
             livekit_api_key=env.get("LIVEKIT_API_KEY", ""), livekit_api_secret=env.get("LIVEKIT_API_SECRET", ""),
-            livekit_join_page=env.get("LIVEKIT_JOIN_PAGE", ""), yookassa_shop_id=env.get("YOOKASSA_SHOP_ID", ""),
-            yookassa_secret_key=env.get("YOOKASSA_SECRET_KEY", ""),
-            yookassa_api_url=env.get("YOOKASSA_API_URL", "https://api.yookassa.ru/v3"),
+            livekit_join_page=env.get("LIVEKIT_JOIN_PAGE", ""),
             yookassa_check_ip=env.get("YOOKASSA_CHECK_IP", "1") != "0",
             clock_override=env.get("ALLOW_CLOCK_OVERRIDE") == "1",
         )

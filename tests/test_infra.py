@@ -163,6 +163,9 @@ def test_booking_callbacks_is_declared_with_its_queue_secrets_and_only_its_provi
     assert "gcloud iam service-accounts create telemed-tasks" in script
     assert "--role=roles/cloudtasks.enqueuer" in script and "--role=roles/run.invoker" in script
     assert "/webhooks/video" in script and "/webhooks/yookassa" in script
+    # the webhook schedules the tasks (holds, paid bookings): it has the token and the client
+    webhook = CONFIG.functions["telegram_webhook"]
+    assert "TASKS_AUTH_TOKEN" in webhook.secrets and "google-cloud-tasks" in webhook.requirements
     # LiveKit as the provider: its SDK and secret come along, Daily's do not
     lk = serverless_config.load(ROOT / "serverless.yml", env={"VIDEO_PROVIDER": "livekit"}).functions["booking_callbacks"]
     assert "livekit-api" in lk.requirements and "LIVEKIT_API_SECRET" in lk.secrets and "DAILY_API_KEY" not in lk.secrets
