@@ -93,7 +93,6 @@ class CallbacksServices:
     participants: Participants          # languages, zones and names for the messages
     video: VideoRooms                   # Daily or LiveKit (VIDEO_PROVIDER)
     payments: PaymentProvider | None    # YooKassa; None when the deployment has no shop configured
-    stats: Stats
     clock: Callable[[], datetime] = utcnow
 
 
@@ -191,12 +190,12 @@ def callbacks_services(settings: Settings, callbacks: CallbacksSettings) -> Call
     from shared.adapters.firestore_vets import FirestoreVets
     from shared.services.consultation_tasks import RepositoryParticipants
 
-    client, stats = _firestore(settings)
+    client, stats = _firestore(settings)  # nobody reads this function's counts (yet)
     return CallbacksServices(
         bookings=FirestoreBookings(client, stats), consultations=FirestoreConsultations(client, stats),
         ledger=FirestoreProviderLedger(client, stats),
         participants=RepositoryParticipants(FirestoreOwners(client, stats), FirestoreVets(client, stats)),
-        video=_video_rooms(callbacks), payments=_payment_provider(settings), stats=stats)
+        video=_video_rooms(callbacks), payments=_payment_provider(settings))
 
 
 def _video_rooms(callbacks: CallbacksSettings):

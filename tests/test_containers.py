@@ -131,3 +131,13 @@ def test_adapters_and_fakes_implement_the_ports(port, implementations):
         cls = getattr(importlib.import_module(module), name)
         missing = {m for m in wanted if not inspect.iscoroutinefunction(getattr(cls, m, None))}
         assert not missing, f"{spec} lacks {missing}"
+
+
+def test_booking_callbacks_gets_only_what_it_uses():
+    from shared.bootstrap import CallbacksInstance, CallbacksServices
+
+    assert _fields(CallbacksServices) == {"bookings", "consultations", "ledger", "participants", "video", "payments",
+                                          "clock"}
+    code = inspect.getsource(CallbacksInstance)
+    unused = {name for name in _fields(CallbacksServices) if not re.search(rf"\.{name}\b", code)}
+    assert not unused, f"CallbacksServices: {unused} read by nobody"
