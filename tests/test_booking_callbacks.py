@@ -56,7 +56,7 @@ def firestore_run(coro_fn):
 class World:
     """One owner, one vet, one paid booking starting `lead` from now; its tasks scheduled for real."""
 
-    def __init__(self, stack_info, local_stack, lead: timedelta, minutes: int = 30):
+    def __init__(self, stack_info, local_stack, lead: timedelta, minutes: int = 30, paid: bool = True):
         self.info, self.stack = stack_info, local_stack.stack
         self.owner_id = 10_000_000 + secrets.randbelow(80_000_000)
         self.vet_id = self.owner_id + 1
@@ -64,7 +64,7 @@ class World:
         start = (self.now + lead).replace(microsecond=0)
         self.yk_payment = self.stack.yookassa.create_payment(150000)["id"]
         self.charge_id = "tg-" + secrets.token_hex(8)
-        self.booking = firestore_run(lambda c, s: self._seed(c, s, start, minutes))
+        self.booking = firestore_run(lambda c, s: self._seed(c, s, start, minutes, paid))
         self.bot = BotApiDoubleClient(stack_info["telegram_api_base"])
         self.fn = stack_info["functions"]["booking_callbacks"].rstrip("/")
         self.queue_name = stack_info["tasks_queues"]["consultations"]
@@ -74,7 +74,7 @@ class World:
         return CloudTasksQueue(self.queue_name, self.fn, self.info["tasks_auth_token"],
                                emulator_host=self.info["tasks_emulator_host"])
 
-    async def _seed(self, client, stats, start, minutes) -> Booking:
+    async def _seed(self, client, stats, start, minutes, paid) -> Booking:
         from shared.adapters.firestore_bookings import FirestoreBookings
         from shared.adapters.firestore_repositories import FirestoreOwners
         from shared.adapters.firestore_vets import FirestoreVets
@@ -91,6 +91,8 @@ class World:
                        hold_expires_at=self.now + timedelta(minutes=10), cells=tuple(lock_cells(str(self.vet_id), start, end)),
                        pet={"name": "Мурка", "species": "cat"})
         await bookings.hold(held, self.now)
+        if not paid:
+            return held
         applied = await bookings.apply_payment(held.id, self.charge_id, self.owner_id, 150000, "RUB", self.yk_payment,
                                                lambda a: split(a, 20), self.now)
         assert applied.booking.status == BookingStatus.CONFIRMED
@@ -268,3 +270,26 @@ def test_a_forged_yookassa_notification_changes_nothing(stack, local_stack):
 
 async def _exists(client, path: str) -> bool:
     return (await client.document(path).get()).exists
+
+
+def test_a_payment_applied_by_the_payments_service_schedules_its_consultation(stack, local_stack):
+    """The payments code (successful_payment) schedules the tasks through the real queue; the room task
+    then reaches booking_callbacks at its time."""
+    from shared.services.payments import PaymentsConfig, Refunder, apply_successful_payment
+
+    w = World(stack, local_stack, lead=timedelta(minutes=15, seconds=6), paid=False)
+
+    async def pay(client, stats):
+        from shared.adapters.firestore_bookings import FirestoreBookings
+
+        return await apply_successful_payment(
+            FirestoreBookings(client, stats), Refunder(None, None, lambda: datetime.now(timezone.utc)), PaymentsConfig(),
+            payload=w.booking.id, charge_id=w.charge_id, provider_charge_id=w.yk_payment, payer_id=w.owner_id,
+            amount=150000, currency="RUB", now=datetime.now(timezone.utc), tasks=w.queue())
+
+    result = firestore_run(pay)
+    assert result.booking.status == BookingStatus.CONFIRMED
+    w.booking = result.booking
+    assert w.queued("create_room") and w.queued("send_links") and w.queued("no_show_check")
+    wait_for(lambda: rules.room_name(w.booking.id) in w.stack.video.rooms, timeout=30)
+    wait_for(lambda: len(w.sent(w.owner_id)) == 1 and len(w.sent(w.vet_id)) == 1, timeout=30)  # the 15-min reminder
