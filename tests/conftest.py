@@ -37,6 +37,8 @@ _ENV_KEYS = {
     "PHOTOS_BUCKET": "photos_bucket",
     "JOBS_AUTH_TOKEN": "jobs_auth_token",
     "PHOTO_PATH_KEY": "photo_path_key",
+    "OPS_USER_IDS": "ops_user_ids",
+    "OPS_CHAT_ID": "ops_chat_id",
 }
 # Photo paths are keyed (services.pets.photo_prefix): tests without a stack get this key; a stack's own
 # replaces it, so in-process code and the stack's functions name an owner's photos alike.

@@ -1847,6 +1847,17 @@ def _next_update_id() -> int:
         return next(_UPDATE_IDS)
 
 
+# Callback query ids are unique across every factory of the process, as Telegram's are: two chats that
+# play one user (an ops person pressing in two tests) must not make the same id (the double would refuse
+# the second answer as a repeat).
+_CALLBACK_IDS = itertools.count(1)
+
+
+def _next_callback_id() -> int:
+    with _IDS_LOCK:
+        return next(_CALLBACK_IDS)
+
+
 class UpdateFactory:
     """Builds dicts shaped like real Telegram updates.
 
@@ -1867,7 +1878,6 @@ class UpdateFactory:
         self._bot = bot
         self._message_ids: dict[Any, int] = {}
         self._lock = threading.Lock()
-        self._callback_ids = itertools.count(1)
 
     # ---- building blocks -------------------------------------------------------------------
 
@@ -1975,7 +1985,7 @@ class UpdateFactory:
                 "chat": self.chat(uid), "date": int(time.time()), "text": "…",
             }
         cq = {
-            "id": f"{uid}{next(self._callback_ids):06d}",
+            "id": f"{uid}{_next_callback_id():06d}",
             "from": self.user(uid, language_code),
             "message": message,
             "chat_instance": str(-(abs(hash((uid, self.bot["id"]))) % 10**18)),
@@ -2081,7 +2091,7 @@ class UpdateFactory:
                            update_id: int | None = None, order_info: dict | None = None) -> dict:
         """The query Telegram sends when a user presses Pay (registered with the double as sent now)."""
         uid = user_id or self.default_user_id
-        q = {"id": f"pcq{uid}{next(self._callback_ids):06d}",
+        q = {"id": f"pcq{uid}{_next_callback_id():06d}",
              "from": self.user(uid, language_code), "currency": currency,
              "total_amount": total_amount, "invoice_payload": payload}
         if order_info:

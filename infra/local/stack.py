@@ -58,8 +58,11 @@ STACK_KEYS = (
     "functions", "telegram_api_base", "bot_token", "webhook_secret", "project",
     "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host", "photos_bucket",
     "jobs_auth_token", "photo_path_key", "tasks_auth_token", "tasks_queues", "video_provider", "video_api_url",
-    "yookassa_api_url",
+    "yookassa_api_url", "ops_user_ids", "ops_chat_id",
 )
+# Roles on the local stack (OPS_USER_IDS / OPS_CHAT_ID from the environment win): two ops people, and a
+# group the Bot API double holds as the ops chat.
+LOCAL_OPS_IDS, LOCAL_OPS_CHAT_ID = (700001, 700002), -1007000001
 DAILY_API_KEY = "local-daily-api-key-of-32-characters"
 DAILY_DOMAIN = "telemed-test"
 LIVEKIT_API_KEY, LIVEKIT_API_SECRET = "local-livekit-key", "local-livekit-secret-of-32-characters!"
@@ -269,6 +272,8 @@ class LocalStack:
             "video_api_url": None,
             "video_webhook_secret": None,
             "yookassa_api_url": None,
+            "ops_user_ids": os.environ.get("OPS_USER_IDS") or ",".join(map(str, LOCAL_OPS_IDS)),
+            "ops_chat_id": os.environ.get("OPS_CHAT_ID") or str(LOCAL_OPS_CHAT_ID),
             "logs": str(self.log_dir),
         }
 
@@ -372,6 +377,8 @@ class LocalStack:
                 "TASKS_AUTH_TOKEN": i["tasks_auth_token"],
                 "TASKS_SERVICE_ACCOUNT": "",  # the emulator attaches no OIDC token
                 "VIDEO_PROVIDER": self.video_provider,
+                "OPS_USER_IDS": i["ops_user_ids"],
+                "OPS_CHAT_ID": i["ops_chat_id"],
                 "LOCAL_STACK": "1",
             }
         )

@@ -35,6 +35,8 @@ COLLECTION = "vets"
 
 
 class FirestoreVets:
+    ABORTED_ATTEMPTS = 3
+
     def __init__(self, client: firestore.AsyncClient, stats, writes=DIRECT):
         self._client = client
         self._vets = client.collection(COLLECTION)
@@ -65,12 +67,18 @@ class FirestoreVets:
         nothing is written: StaleUpdate (at once, or from the commit of the unit of work)."""
         if vet.version is None:
             raise ValueError("save() needs a vet read from the repository (its version)")
-        self._stats.writes += 1
-        try:
-            await self._writes.update(self._ref(vet.id), {**vet_to(vet), "written_at": firestore.SERVER_TIMESTAMP},
-                                      option=self._client.write_option(last_update_time=vet.version))
-        except (gexc.FailedPrecondition, gexc.NotFound):
-            raise StaleUpdate() from None
+        option = self._client.write_option(last_update_time=vet.version)
+        for attempt in range(self.ABORTED_ATTEMPTS):
+            self._stats.writes += 1
+            try:
+                await self._writes.update(self._ref(vet.id), {**vet_to(vet), "written_at": firestore.SERVER_TIMESTAMP},
+                                          option=option)
+                return
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                raise StaleUpdate() from None
+            except gexc.Aborted:  # contention, nothing written: the precondition still decides the retry
+                if attempt == self.ABORTED_ATTEMPTS - 1:
+                    raise StaleUpdate() from None
 
     async def delete(self, vet_id: int) -> None:
         """Erasure: the vet's document (their storage objects are the service's to delete)."""
