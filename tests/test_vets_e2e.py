@@ -137,3 +137,52 @@ def test_the_applications_last_button_tapped_at_once_makes_one_application(stack
             if str(c["params"].get("chat_id")) == str(chat.user_id)]
     assert sum("Заявка отправлена" in t for t in sent) == 1
     assert_callbacks_answered_once(client, updates)
+
+
+# ---- erasure racing a vet's writes -------------------------------------------------------------
+
+def _at_documents(chat: OwnerChat) -> None:
+    chat.send("/start")
+    chat.press("Согласен")
+    for text in ("/vet", "Мария Лебедева", "Екатеринбург", "УрГАУ, 2015"):
+        chat.send(text)
+
+
+def _document(chat):
+    _at_documents(chat)
+    info = chat.client.put_file(jpeg(seed=5), name="d.jpg", mime_type="image/jpeg")
+    return [chat.updates.photo(info, user_id=chat.user_id) for _ in range(2)]
+
+
+def _submit(chat):
+    fill_application(chat)
+    message, data = chat._find_button("Отправить")
+    return [chat.updates.callback(data, message_id=message["message_id"], user_id=chat.user_id)]
+
+
+def vet_objects(stack, user_id: int) -> list[str]:
+    from shared.services import vets as vet_service
+
+    bucket = storage.Client(project=stack["project"], credentials=AnonymousCredentials()).bucket(stack["photos_bucket"])
+    return [b.name for kind in vet_service.KINDS
+            for b in bucket.list_blobs(prefix=vet_service.photo_folder(user_id, kind))]
+
+
+@pytest.mark.parametrize("kind", ["document upload", "submit"])
+def test_erasure_wins_against_a_vets_writes(stack, client, db, kind):
+    import time
+
+    for delay in (0.0, 0.05):
+        chat = OwnerChat(client, user_id=next(_USERS), language_code="ru")
+        writes = {"document upload": _document, "submit": _submit}[kind](chat)
+        chat.send("/privacy")
+        chat.press("Удалить мои данные")
+        message, data = chat._find_button("Да, удалить всё")
+        forget = chat.updates.callback(data, message_id=message["message_id"], user_id=chat.user_id)
+        assert set(post_together(stack, writes + [forget], delays=[0.0] * len(writes) + [delay])) == {200}
+        deadline = time.monotonic() + 10
+        while vet_objects(stack, chat.user_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert vet_objects(stack, chat.user_id) == []
+        assert not db.document(f"vets/{chat.user_id}").get().exists
+        assert not db.document(f"users/{chat.user_id}").get().exists

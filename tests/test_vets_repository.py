@@ -124,3 +124,24 @@ async def test_erasure_deletes_the_document(db):
     await vets.create(vet_from_application(41, application(), NOW))
     await vets.delete(41)
     assert await vets.get(41) is None
+
+
+async def test_erasure_of_a_vet_takes_the_record_documents_and_portrait(db, storage_emulator):
+    from shared.adapters.firestore_diary import FirestoreReminders
+    from shared.adapters.photo_storage import PhotoStorage
+    from shared.services import owners as owner_service
+    from shared.services import vets as vet_service
+
+    stats = OpStats()
+    owners, vets = FirestoreOwners(db, stats), FirestoreVets(db, stats)
+    photos = PhotoStorage(storage_emulator["photos_bucket"], storage_emulator["project"])
+    await owners.create(Owner(id=51, language="ru", consent_at=NOW))
+    document = await vet_service.store_photo(photos, 51, "document", b"\xff\xd8\xff doc")
+    portrait = await vet_service.store_photo(photos, 51, "portrait", b"\xff\xd8\xff me")
+    abandoned = await vet_service.store_photo(photos, 51, "document", b"\xff\xd8\xff left over")
+    await vets.create(vet_from_application(51, application(documents=[document], portrait=portrait), NOW))
+    neighbour = await vet_service.store_photo(photos, 52, "document", b"\xff\xd8\xff not theirs")
+    await owner_service.forget_owner(owners, FirestoreReminders(db, stats), photos, 51, vets=vets)
+    assert await owners.get(51) is None and await vets.get(51) is None
+    left = set(await photos.list_names("vet-"))
+    assert not {document, portrait, abandoned} & left and neighbour in left
