@@ -133,7 +133,9 @@ async def on_decision(update: Update, context: BotContext) -> None:
         await query.answer()
         await update.effective_chat.send_message(
             context.t("vet.ops.reason_prompt", name=vet.full_name) + f"\n#vet{vet.id}",
-            reply_markup=ForceReply(selective=True, input_field_placeholder=context.t("vet.ops.reason_placeholder")))
+            # not selective: the prompt is a reply to nobody and mentions nobody, so a selective one would
+            # open the reply field for no one; anyone in the ops chat may answer, the handler takes only ops
+            reply_markup=ForceReply(input_field_placeholder=context.t("vet.ops.reason_placeholder")))
         return
     decided = await _decide(update, context, vet_id, Action.APPROVE, None)
     if decided:

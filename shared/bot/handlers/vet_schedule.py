@@ -280,13 +280,12 @@ async def _pause_or_resume(update: Update, context: BotContext, vet: Vet, pause:
         return
     services = context.services
     change = vet_service.pause if pause else vet_service.resume
-    updated = await change(services.vets, vet.id, services.clock())
+    await change(services.vets, vet.id, services.clock())
     await context.commit()
     await update.effective_chat.send_message(
         context.t("vet.paused" if pause else "vet.resumed"),
-        reply_markup=rows(button(context.t("vet.btn.resume" if pause else "vet.btn.pause"),
-                                 "vs:r" if pause else "vs:p"),
-                          button(context.t("vet.btn.schedule"), "vs:m")) if updated else None)
+        reply_markup=rows(button(context.t("vet.btn.resume" if pause else "vet.btn.pause"), "vs:r" if pause else "vs:p"),
+                          button(context.t("vet.btn.schedule"), "vs:m")))
 
 
 def register(app: Application) -> None:
