@@ -328,3 +328,24 @@ async def test_an_abandoned_applications_photos_go_with_erasure_too(bot):
     assert bot.services.photos.objects
     await bot.press("privacy:forget_yes", VET)
     assert bot.services.photos.objects == {}
+
+
+async def test_schedule_lists_the_next_bookings_in_the_vets_zone(bot):
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from shared.domain.slots import Busy
+
+    class Calendar:
+        async def calendar(self, vet_id):
+            assert vet_id == VET
+            at = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)  # 09:00 in Moscow
+            return [Busy(at, at + timedelta(minutes=30)),
+                    Busy(at + timedelta(hours=1), at + timedelta(hours=1, minutes=30),
+                         expires_at=at),  # a hold: not a booking
+                    Busy(at - timedelta(days=2), at - timedelta(days=2, minutes=-30))]  # past
+
+    await verified(bot)
+    bot.app.bot_data["services"] = dataclasses.replace(bot.services, bookings=Calendar())
+    shown = await bot.say("/schedule", VET)
+    assert "Ближайшие записи:\n25.11 09:00" in shown[0] and "10:00" not in shown[0]

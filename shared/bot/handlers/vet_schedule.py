@@ -84,7 +84,7 @@ async def _show(update: Update, context: BotContext, vet: Vet, prefix: str = "")
 
 async def _next_bookings(context: BotContext, vet: Vet) -> str:
     """The vet's next consultations from the bookings calendar (when this deployment has bookings)."""
-    bookings = getattr(context.services, "bookings", None)
+    bookings = context.services.bookings
     if bookings is None:
         return context.t("vet.sched.no_bookings")
     now = context.services.clock()
