@@ -101,6 +101,7 @@ class BookingBot(BotHarness):
     async def together(self, updates: list[dict], at_once: int | None = None) -> list[int]:
         """Delivers the updates concurrently: all at once, or `at_once` in flight at any moment (one
         function instance takes about 80 at a time; the in-process Bot API client's pool is the limit here)."""
+        await self.app.initialize()  # a warm instance (getMe once), as a race hits one in production
         gate = asyncio.Semaphore(at_once or len(updates) or 1)
 
         async def one(update: dict) -> int:
