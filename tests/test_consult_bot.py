@@ -323,3 +323,13 @@ async def test_without_a_provider_token_nothing_is_held_and_the_owner_is_told(cl
     assert any("Оплата сейчас недоступна" in s for s in said) and double.calls("sendInvoice") == []
     assert [b["status"] for b in await booking_docs(bot)] == ["expired"]
     assert await bot.services.bookings.calendar(ANNA) == []
+
+
+async def test_help_repeats_the_open_consult_question(bot):
+    await bot.owner(OWNER)
+    await bot.say("/consult", OWNER)
+    said = await bot.say("/help", OWNER)
+    assert "Что беспокоит Рекс" in said[-1]
+    await bot.say("Чешет ухо", OWNER)
+    said = await bot.say("/help", OWNER)
+    assert "Анна Петрова" in said[-1]  # the vets again

@@ -23,6 +23,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, U
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from shared.bot.context import BotContext
+from shared.bot.handlers import pet_dialog
 from shared.bot.keyboards import button, rows
 from shared.bot.replies import drop_keyboard
 from shared.domain.bookings import Booking, Currency, Price, SlotTaken, check_reason
@@ -394,3 +395,4 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_day, pattern=r"^cs:d:\d{1,15}:\d{8}$"))
     app.add_handler(CallbackQueryHandler(on_slot, pattern=r"^cs:s:\d{1,15}:\d{12}$"))
     app.add_handler(CallbackQueryHandler(on_cancel, pattern=r"^cs:x:[A-Za-z0-9]{1,40}$"))
+    pet_dialog.ASKERS[CONSULT] = ask_current  # /help and stickers repeat this dialog's question
