@@ -1,6 +1,9 @@
 """Answering a button press: edit the message it came from, or send a new one when that message is gone."""
 from __future__ import annotations
 
+import asyncio
+from typing import Awaitable
+
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
@@ -21,3 +24,14 @@ async def drop_keyboard(update: Update) -> None:
         await update.callback_query.edit_message_reply_markup(reply_markup=None)
     except (BadRequest, TypeError):
         pass
+
+
+async def together(*steps: Awaitable) -> None:
+    """Runs independent steps of one update at once (Bot API calls that need not wait for each other or
+    for the commit) and returns when all are done; then raises the first failure, in argument order, so
+    the error handler sees the step that matters most (put the one that commits first). Unlike a bare
+    gather, nothing is left running behind the update when one step fails."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -5,15 +5,13 @@ draft = answers so far (for edit_pet: the pet id and species).
 """
 from __future__ import annotations
 
-import asyncio
-
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from shared.bot import keyboards, render
 from shared.bot.context import BotContext
 from shared.bot.handlers import photo
-from shared.bot.replies import drop_keyboard
+from shared.bot.replies import drop_keyboard, together
 from shared.domain import pet_form
 from shared.domain.owners import Dialog
 from shared.domain.pets import InvalidInput, Pet, Species
@@ -46,7 +44,7 @@ async def start_add(update: Update, context: BotContext) -> None:
     steps = [_go_to(update, context, Dialog(ADD, pet_form.ADD_STEPS[0]))]
     if update.callback_query:
         steps.append(update.callback_query.answer())
-    await asyncio.gather(*steps)
+    await together(*steps)
 
 
 async def start_edit(update: Update, context: BotContext, pet: Pet, field: str) -> None:
@@ -87,7 +85,6 @@ async def on_choice(update: Update, context: BotContext) -> None:
     if dialog is None or dialog.step != field:
         await query.answer(context.t("err.outdated_button"))
         return
-    await query.answer()
     try:
         if value == "skip":
             changes = pet_form.skip(field)
@@ -98,10 +95,12 @@ async def on_choice(update: Update, context: BotContext) -> None:
         else:
             changes = pet_form.answer_choice(field, value)
     except InvalidInput as err:
+        await query.answer()
         await _reject(update, context, err)
         return
-    # Keep the chosen answer visible, drop the keyboard so it cannot be pressed twice.
-    await asyncio.gather(drop_keyboard(update), _advance(update, context, changes))
+    # The step is committed while the press is answered and its keyboard dropped (the chosen answer stays
+    # visible, the buttons cannot be pressed twice): only the next question waits for the commit.
+    await together(_advance(update, context, changes), query.answer(), drop_keyboard(update))
 
 
 async def _reject(update: Update, context: BotContext, err: InvalidInput) -> None:
