@@ -24,6 +24,7 @@ from shared.services.repositories import (
 
 if TYPE_CHECKING:  # booking_callbacks' ports (imported for real only where that function runs)
     from shared.adapters.firestore_bookings import FirestoreBookings
+    from shared.adapters.firestore_conclusions import FirestoreConclusions, LabelPhotos
     from shared.services.payments import PaymentsConfig
     from shared.services.ports import TaskQueue
     from shared.services.consultation_tasks import Bookings, Consultations, Participants, ProviderLedger
@@ -59,6 +60,10 @@ class WebhookServices:
     payments: PaymentsConfig | None = None
     payment_provider: PaymentProvider | None = None
     tasks: TaskQueue | None = None
+    # after the call: conclusions, ratings and kept labels (their writes staged in an update's unit of work:
+    # UnitOfWork.conclusions), and the kept labels' photos; None only in tests of other features
+    conclusions: FirestoreConclusions | None = None
+    label_photos: LabelPhotos | None = None
     clock: Callable[[], datetime] = utcnow
 
 
@@ -128,14 +133,17 @@ def webhook_services(settings: Settings) -> WebhookServices:
     from shared.adapters.firestore_vets import FirestoreVets
     from shared.adapters.photo_storage import PhotoStorage
 
+    from shared.adapters.firestore_conclusions import FirestoreConclusions, LabelPhotos
+
     client, stats = _firestore(settings)
+    photos = PhotoStorage(settings.photos_bucket, settings.project)  # its Storage client: on first use
     return WebhookServices(
         owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats),
         diary=FirestoreDiary(client, stats), reminders=FirestoreReminders(client, stats),
-        triage=FirestoreTriage(client, stats),
-        photos=PhotoStorage(settings.photos_bucket, settings.project),  # its Storage client: on first use
+        triage=FirestoreTriage(client, stats), photos=photos,
         vets=FirestoreVets(client, stats), update_log=FirestoreUpdateLog(client, stats),
         unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats,
+        conclusions=FirestoreConclusions(client, stats), label_photos=LabelPhotos(photos),
         **_consultations(settings, client, stats))
 
 

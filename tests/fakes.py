@@ -122,6 +122,7 @@ class FakeDiary:
         self.treatments_by = defaultdict(dict)
         self.meals_by = defaultdict(list)
         self.activity_by = defaultdict(list)
+        self.consultations_by: dict = {}
         self._ids = (f"e{n}" for n in itertools.count(1))
 
     async def add_weight(self, owner_id, pet_id, entry):
@@ -171,6 +172,14 @@ class FakeDiary:
     async def activity(self, owner_id, pet_id, first=None, last=None):
         return [a for a in self.activity_by[(owner_id, pet_id)]
                 if (first is None or a.on >= first) and (last is None or a.on <= last)]
+
+    async def add_consultation(self, owner_id, pet_id, note):
+        self.consultations_by.setdefault((owner_id, pet_id), {})[note.id] = note
+        return note
+
+    async def consultations(self, owner_id, pet_id, first=None, last=None):
+        return sorted((c for c in self.consultations_by.get((owner_id, pet_id), {}).values()
+                       if (first is None or c.on >= first) and (last is None or c.on <= last)), key=lambda c: c.on)
 
 
 class FakeReminders:

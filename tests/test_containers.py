@@ -56,7 +56,7 @@ def test_each_function_gets_only_what_it_uses():
     assert _fields(TriageServices) == {"pets", "triage", "photos", "clock"}
     assert _fields(WebhookServices) == {"owners", "pets", "diary", "reminders", "triage", "photos", "vets",
                                         "update_log", "unit_of_work", "stats", "clock", "bookings", "payments",
-                                        "payment_provider", "tasks"}
+                                        "payment_provider", "tasks", "conclusions", "label_photos"}
     # and each of them is read where its function runs
     bot_code = "\n".join(p.read_text() for p in (ROOT / "shared" / "bot").rglob("*.py"))
     users = {JobsServices: inspect.getsource(bootstrap.JobsInstance),

@@ -65,7 +65,7 @@ def test_every_key_the_code_uses_is_in_every_catalog():
 def _templates() -> dict[str, set[tuple[str, ...]]]:
     """Placeholder values of templates whose values come from data at run time."""
     from shared.bot.handlers import vet_application, vet_schedule
-    from shared.domain import nutrition, pet_form, pets, triage, vets
+    from shared.domain import conclusions, nutrition, pet_form, pets, triage, vets
     from shared.domain.diary import Kind
     from shared.domain.photos import Area
 
@@ -95,6 +95,11 @@ def _templates() -> dict[str, set[tuple[str, ...]]]:
         "vet.status.{}": values(vets.VetStatus), "vet.action.{}": values(vets.Action),
         "vet.day.{}": {(str(day),) for day in range(7)},
         "vet.you_are.{}": {(status.value,) for status in vets.SCHEDULE_STATUSES},
+        # after the call (domain.conclusions, handlers.conclusion)
+        "conclusion.err.{}_empty": {(f,) for f in ("summary", "recommendations", "comment", "message")},
+        "conclusion.err.{}_too_long": {(f,) for f in ("summary", "recommendations", "comment", "message")},
+        "conclusion.class.{}.{}": {(area.value, c) for area, classes in conclusions.LABEL_CLASSES.items() for c in classes},
+        "conclusion.labels.privacy.{}": {("on",), ("off",), ("unasked",)},
     }
 
 

@@ -5,6 +5,8 @@ Layout:
 - users/{owner}/pets/{pet}/treatments/{id}   {kind, product, given_on, next_due, reminders_off, followed_by}
 - users/{owner}/pets/{pet}/meals/{id}        {on, name, grams, kcal_per_100g, food_id}
 - users/{owner}/pets/{pet}/activity/{id}     {on, minutes, mood, appetite, notes}
+- users/{owner}/pets/{pet}/consultations/{booking id}  {on, vet_name, summary, recommendations, follow_up}:
+  a vet's conclusion, written by the vet's update (services.conclusions) in the batch that completes it
   Diary entries live under the pet, so they are reached only through the owner's path.
 - reminders/{owner}-{pet}-{treatment}-{step}  top level, so the job finds due ones with one indexed
   query (status IN [pending, sending], fire_at <= now; composite index status+fire_at) instead of a
@@ -21,7 +23,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.adapters.firestore_writes import DIRECT
-from shared.domain.diary import ActivityLog, Kind, Meal, Treatment, WeightEntry
+from shared.domain.diary import ActivityLog, ConsultationNote, Kind, Meal, Treatment, WeightEntry
 from shared.domain.reminders import ACTIVE, Reminder, Status, Step
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,26 @@ class FirestoreDiary:
         snaps = await self._stream(query.order_by("on"))
         return [ActivityLog(s.id, date.fromisoformat(s.get("on")), s.get("minutes"), s.get("mood"),
                             s.get("appetite"), s.get("notes")) for s in snaps]
+
+    # consultations (vets' conclusions)
+    async def add_consultation(self, owner_id: int, pet_id: str, note: ConsultationNote) -> ConsultationNote:
+        """Created with the booking's id: a conclusion lands in the diary once."""
+        await self._add(owner_id, pet_id, "consultations", {
+            "on": note.on.isoformat(), "vet_name": note.vet_name, "summary": note.summary,
+            "recommendations": note.recommendations,
+            "follow_up": note.follow_up.isoformat() if note.follow_up else None}, doc_id=note.id)
+        return note
+
+    async def consultations(self, owner_id: int, pet_id: str, first: date | None = None,
+                            last: date | None = None) -> list[ConsultationNote]:
+        query = self._col(owner_id, pet_id, "consultations")
+        if first:
+            query = query.where(filter=FieldFilter("on", ">=", first.isoformat()))
+        if last:
+            query = query.where(filter=FieldFilter("on", "<=", last.isoformat()))
+        snaps = await self._stream(query.order_by("on"))
+        return [ConsultationNote(s.id, date.fromisoformat(s.get("on")), s.get("vet_name") or "", s.get("summary"),
+                                 s.get("recommendations") or "", _d(s.get("follow_up"))) for s in snaps]
 
 
 def _treatment_to(tr: Treatment) -> dict:

@@ -155,7 +155,8 @@ def owner_from(owner_id: int, snap) -> Owner:
     raw = data.get("dialog")
     dialog = Dialog(raw["name"], raw["step"], raw.get("draft") or {}) if raw else None
     return Owner(id=owner_id, language=data.get("language", "ru"), consent_at=data.get("consent_at"),
-                 dialog=dialog, timezone=data.get("timezone"), version=snap.update_time)
+                 dialog=dialog, timezone=data.get("timezone"), label_consent=data.get("label_consent"),
+                 version=snap.update_time)
 
 
 # A pet document holds the same JSON-safe fields as the pet form's draft.

@@ -18,6 +18,7 @@ from __future__ import annotations
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.adapters.firestore_conclusions import FirestoreConclusions
 from shared.adapters.firestore_diary import FirestoreDiary, FirestoreReminders
 from shared.adapters.firestore_repositories import FirestorePets, dialog_to, owner_from
 from shared.adapters.firestore_vets import FirestoreVets
@@ -46,6 +47,8 @@ class FirestoreUnitOfWork:
         self.diary = FirestoreDiary(client, stats, self._writes)
         self.reminders = FirestoreReminders(client, stats, self._writes)
         self.vets = FirestoreVets(client, stats, self._writes)  # the person's own vet record, or ops deciding
+        # a consultation's conclusion, rating and kept label: two people's records, written by one of them
+        self.conclusions = FirestoreConclusions(client, stats, self._writes)
 
     @property
     def owner(self) -> Owner:
@@ -107,7 +110,7 @@ class _StagedOwner:
 
     async def save(self, owner: Owner) -> None:
         current = self._uow.owner
-        self._uow.stage_fields(**{name: getattr(owner, name) for name in ("language", "timezone")
+        self._uow.stage_fields(**{name: getattr(owner, name) for name in ("language", "timezone", "label_consent")
                                   if getattr(owner, name) != getattr(current, name)})
 
     async def set_dialog(self, owner_id: int, dialog: Dialog | None) -> None:

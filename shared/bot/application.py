@@ -11,7 +11,7 @@ from shared.bot.context import BotContext
 from shared.bot.request import RetryingRequest
 from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
 from shared.bot.handlers import photo
-from shared.bot.handlers import consult, diary, payments, reminders
+from shared.bot.handlers import conclusion, consult, diary, payments, reminders
 from shared.bot.handlers import vet_application, vet_ops, vet_schedule
 
 
@@ -69,7 +69,10 @@ def build_application(token: str, api_base: str, services, ops_ids: frozenset[in
     # order matters: the text handlers chain - vet_ops takes replies to its reason requests, then
     # vet_application's answers its steps and hands the rest to vet_schedule, diary and pet_dialog in
     # turn; vet_application's photo handler hands photos outside its dialog to photo; fallback last
-    for feature in (onboarding, pets, reminders, vet_ops, vet_application, vet_schedule, consult, payments, diary,
-                    pet_dialog, photo, fallback):
+    # conclusion's message handler takes only replies to a consultation's messages (relayed to the other
+    # party), so it goes before every text and photo handler; its dialogs' typed answers come through
+    # pet_dialog.ANSWERERS at the end of the text chain
+    for feature in (onboarding, pets, reminders, conclusion, vet_ops, vet_application, vet_schedule, consult, payments,
+                    diary, pet_dialog, photo, fallback):
         feature.register(app)
     return app

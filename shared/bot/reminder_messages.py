@@ -11,7 +11,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden
 
 from shared.bot.keyboards import button, rows
-from shared.domain.reminders import Reminder, Step
+from shared.domain.reminders import FOLLOW_UP, Reminder, Step
 from shared.i18n import t
 from shared.services import reminders as reminder_service
 
@@ -25,6 +25,9 @@ def format_date(lang: str, day) -> str:
 
 def reminder_text(rem: Reminder) -> str:
     lang = rem.language
+    if rem.kind == FOLLOW_UP:  # a vet's follow-up: its "product" is the vet's name
+        key = "conclusion.reminder.before" if rem.step == Step.BEFORE else "conclusion.reminder.due"
+        return t(lang, key, pet=rem.pet_name, vet=rem.product, date=format_date(lang, rem.due_on))
     what = t(lang, f"diary.kind.{rem.kind}")
     key = "diary.reminder.before" if rem.step == Step.BEFORE else "diary.reminder.due"
     return t(lang, key, pet=rem.pet_name, what=what, product=rem.product, date=format_date(lang, rem.due_on))
@@ -33,6 +36,10 @@ def reminder_text(rem: Reminder) -> str:
 def reminder_keyboard(rem: Reminder):
     tail = f"{rem.pet_id}:{rem.treatment_id}:{STEP_CODE[rem.step]}"
     lang = rem.language
+    if rem.kind == FOLLOW_UP:  # nothing to log as done: book the follow-up, or put it off, or drop it
+        return rows(button(t(lang, "conclusion.reminder.book"), f"cs:p:{rem.pet_id}"),
+                    button(t(lang, "diary.reminder.snooze"), f"rm:s:{tail}"),
+                    button(t(lang, "conclusion.reminder.not_needed"), f"rm:n:{tail}"))
     return rows(button(t(lang, "diary.reminder.done"), f"rm:d:{tail}"),
                 button(t(lang, "diary.reminder.snooze"), f"rm:s:{tail}"),
                 button(t(lang, "diary.reminder.not_relevant"), f"rm:n:{tail}"))

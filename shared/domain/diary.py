@@ -91,6 +91,18 @@ class ActivityLog:
     notes: str | None = None
 
 
+@dataclass(frozen=True)
+class ConsultationNote:
+    """A vet's conclusion as the pet's diary keeps it (its id is the booking's)."""
+
+    id: str
+    on: date                      # the consultation's day, in the owner's zone
+    vet_name: str
+    summary: str
+    recommendations: str = ""
+    follow_up: date | None = None
+
+
 # ---- parsing what owners type --------------------------------------------------------------------
 
 def parse_diary_weight(text: str, species: Species) -> float:

@@ -35,6 +35,9 @@ class Owner:
     consent_at: datetime | None = None
     dialog: Dialog | None = None
     timezone: str | None = None
+    # May the photos of their consultations and the vets' labels be kept to train the AI (asked once, when
+    # the first labelled case arises; changed in /privacy): None not asked yet, True yes, False no.
+    label_consent: bool | None = None
     # When the stored record was read (opaque to the domain): writes of this update are conditional
     # on it, so of updates racing on one owner each sees the other's changes or fails.
     version: object = field(default=None, compare=False)

@@ -46,6 +46,9 @@ class Status(str, Enum):
     SUPERSEDED = "superseded"  # a newer record of the same treatment replaced it
 
 
+# A reminder's kind is a diary treatment's (domain.diary.Kind) or this: a follow-up a vet's conclusion asked
+# for (its treatment id is the booking's; services.conclusions)
+FOLLOW_UP = "followup"
 ACTIVE = (Status.PENDING.value, Status.SENDING.value)
 CLAIM_LEASE = timedelta(minutes=10)   # a run that dies after claiming: retried after this
 RETRY_DELAY = timedelta(minutes=15)   # Telegram hiccup: the next run tries again

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from shared.domain import diary as rules
 from shared.domain import nutrition
 from shared.domain import reminders as rem_rules
-from shared.domain.diary import ActivityLog, Kind, Meal, Treatment, WeightEntry, WeightWarning
+from shared.domain.diary import ActivityLog, ConsultationNote, Kind, Meal, Treatment, WeightEntry, WeightWarning
 from shared.domain.owners import Owner
 from shared.domain.pets import Pet
 from shared.services.pets import owned_pet
@@ -119,6 +119,7 @@ class WeekSummary:
     activity: list[ActivityLog]
     meals: list[Meal]
     due: list[Treatment] = field(default_factory=list)
+    consultations: list[ConsultationNote] = field(default_factory=list)   # vets' conclusions this week
 
     @property
     def minutes(self) -> int:
@@ -142,7 +143,8 @@ async def week_summary(pets, diary, owner_id: int, pet_id: str, today: date) -> 
            if rules.due_status(t, today) in (rules.DueStatus.DUE, rules.DueStatus.OVERDUE)]
     return WeekSummary(pet, first, last, await diary.weights(owner_id, pet.id, since=first),
                        await diary.activity(owner_id, pet.id, first, last),
-                       await diary.meals(owner_id, pet.id, first, last), due)
+                       await diary.meals(owner_id, pet.id, first, last), due,
+                       await diary.consultations(owner_id, pet.id, first, last))
 
 
 @dataclass
@@ -153,9 +155,10 @@ class PetRecord:
     weights: list[WeightEntry]
     treatments: list[Treatment]
     activity: list[ActivityLog]
+    consultations: list[ConsultationNote] = field(default_factory=list)
 
 
 async def pet_record(pets, diary, owner_id: int, pet_id: str) -> PetRecord:
     pet = await owned_pet(pets, owner_id, pet_id)
     return PetRecord(pet, await diary.weights(owner_id, pet.id), await diary.treatments(owner_id, pet.id),
-                     await diary.activity(owner_id, pet.id))
+                     await diary.activity(owner_id, pet.id), await diary.consultations(owner_id, pet.id))

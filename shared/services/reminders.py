@@ -117,11 +117,13 @@ async def _close_steps(reminders, owner_id: int, pet_id: str, treatment_id: str,
 
 
 async def dismiss(pets, diary, reminders, owner_id: int, pet_id: str, treatment_id: str) -> None:
-    """"Not relevant": keep the record, stop reminding about it."""
+    """"Not relevant": keep the record, stop reminding about it (a vet's follow-up: stop reminding)."""
     pet = await owned_pet(pets, owner_id, pet_id)
-    if await diary.treatment(owner_id, pet.id, treatment_id) is None:
+    if await diary.treatment(owner_id, pet.id, treatment_id) is not None:
+        await diary.update_treatment(owner_id, pet.id, treatment_id, {"reminders_off": True})
+    elif not any(r.kind == rem_rules.FOLLOW_UP for r in await reminders.get_many(
+            [rem_rules.reminder_id(owner_id, pet.id, treatment_id, step) for step in Step])):
         raise LookupError(treatment_id)
-    await diary.update_treatment(owner_id, pet.id, treatment_id, {"reminders_off": True})
     await _close_steps(reminders, owner_id, pet.id, treatment_id, Status.DISMISSED)
 
 

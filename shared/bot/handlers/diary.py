@@ -262,6 +262,9 @@ async def _show_week(update: Update, context: BotContext, pet: Pet) -> None:
     for item in week.due:
         lines.append(context.t("diary.due_line", what=context.t(f"diary.kind.{item.kind.value}"), product=item.product,
                                date=format_date(lang, item.next_due)))
+    for note in week.consultations:
+        lines.append(context.t("conclusion.diary.week_line", date=format_date(lang, note.on), vet=note.vet_name,
+                               summary=note.summary[:200]))
     p = pet.id
     await update.effective_chat.send_message("\n".join(lines), reply_markup=rows(
         button(context.t("diary.btn.weight"), f"dy:w:{p}"), button(context.t("diary.btn.chart"), f"dy:c:{p}"),
@@ -294,7 +297,12 @@ async def _send_pdf(update: Update, context: BotContext, pet: Pet) -> None:
           [[fmt_date(x.given_on), context.t(f"diary.kind.{x.kind.value}"), x.product, fmt_date(x.next_due)]
            for x in record.treatments if x.kind != Kind.VACCINE]),
          (context.t("diary.pdf.notes"), [context.t("diary.pdf.date"), context.t("diary.pdf.note")],
-          [[fmt_date(a.on), a.notes] for a in record.activity if a.notes])],
+          [[fmt_date(a.on), a.notes] for a in record.activity if a.notes]),
+         (context.t("conclusion.pdf.section"),
+          [context.t("diary.pdf.date"), context.t("conclusion.pdf.vet"), context.t("conclusion.pdf.summary"),
+           context.t("conclusion.pdf.recommendations"), context.t("conclusion.pdf.follow_up")],
+          [[fmt_date(c.on), c.vet_name, c.summary, c.recommendations or "—", fmt_date(c.follow_up)]
+           for c in record.consultations])],
         context.t("diary.pdf.footer", date=format_date(lang, today)))
     await update.effective_chat.send_document(InputFile(pdf, filename=f"{pet.name}.pdf"),
                                               caption=context.t("diary.pdf.caption", name=pet.name))

@@ -8,10 +8,11 @@ from shared.bot import keyboards
 from shared.bot.commands import commands
 from shared.bot.context import BotContext
 from shared.bot.replies import edit_or_send
-from shared.bot.handlers import vet_ops
+from shared.bot.handlers import conclusion, vet_ops
 from shared.bot.handlers.pet_dialog import ask_current
 from shared.domain.owners import SUPPORTED_LANGUAGES, language_for
 from shared.domain.roles import is_vet
+from shared.services import conclusions as conclusion_service
 from shared.services import owners as owner_service
 
 # What an owner may do before agreeing to let us store anything.
@@ -152,8 +153,8 @@ async def cancel(update: Update, context: BotContext) -> None:
 
 async def privacy(update: Update, context: BotContext) -> None:
     consented = context.owner and context.owner.has_consented
-    await update.message.reply_text(context.t("consent.text"),
-                                    reply_markup=keyboards.forget_me(context.language) if consented else None)
+    labels, markup = conclusion.privacy_extra(context, keyboards.forget_me(context.language) if consented else None)
+    await update.message.reply_text(context.t("consent.text") + (f"\n\n{labels}" if labels else ""), reply_markup=markup)
 
 
 async def privacy_answer(update: Update, context: BotContext) -> None:
@@ -167,6 +168,8 @@ async def privacy_answer(update: Update, context: BotContext) -> None:
         services = context.shared_services  # erasure does not wait for this update's commit
         await owner_service.forget_owner(services.owners, services.reminders, services.photos, context.owner.id,
                                          vets=services.vets)
+        if services.conclusions is not None and services.label_photos is not None:  # labels kept with consent
+            await conclusion_service.forget_labels(services.conclusions, services.label_photos, context.owner.id)
         await edit_or_send(update, context.t("privacy.forgotten"))
     else:
         await edit_or_send(update, context.t("privacy.kept"))

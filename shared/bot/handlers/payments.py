@@ -20,6 +20,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, MessageHandler, PreCheckoutQueryHandler, filters
 
 from shared.bot.context import BotContext
+from shared.bot.handlers import conclusion
 from shared.bot.handlers.consult import CONSULT, money, summary, when
 from shared.bot.keyboards import button, rows
 from shared.domain.bookings import Currency, PaymentOutcome, Price
@@ -125,7 +126,8 @@ async def _tell_vet(context: BotContext, booking) -> None:
         lines.append(t(lang, "booking.vet_triage", urgency=t(lang, f"triage.urgency.{triage.get('urgency', 'none')}"),
                        findings=findings))
     try:
-        await context.bot.send_message(booking.vet_id, "\n".join(lines))
+        await context.bot.send_message(booking.vet_id, "\n".join(lines),  # its button: the conclusion, after the call
+                                       reply_markup=conclusion.vet_booking_markup(lang, booking.id))
         if booking.photo_file_id:
             await context.bot.send_photo(booking.vet_id, booking.photo_file_id)
     except (Forbidden, BadRequest) as err:  # the vet blocked the bot or never started it: ops must see it

@@ -22,6 +22,9 @@ from shared.services.pets import PetNotFound
 ADD, EDIT = "add_pet", "edit_pet"
 # dialog name -> how its feature repeats its open question (features register theirs)
 ASKERS: dict = {}
+# dialog name -> its feature's handler of typed answers: the text chain ends here, so a feature whose
+# dialog no handler before took registers one instead of joining the chain (handlers.conclusion)
+ANSWERERS: dict = {}
 
 
 async def ask_current(update: Update, context: BotContext) -> None:
@@ -64,6 +67,9 @@ async def on_text(update: Update, context: BotContext) -> None:
     dialog = context.owner.dialog
     if dialog is None:
         await update.message.reply_text(context.t("hint.no_dialog"), reply_markup=keyboards.main_menu(context.language))
+        return
+    if dialog.name in ANSWERERS:
+        await ANSWERERS[dialog.name](update, context)
         return
     if dialog.name not in (ADD, EDIT):  # the photo dialog: waiting for a photo, or for a button
         await update.message.reply_text(context.t("triage.how_to_send" if dialog.step == photo.STEP_WAIT
