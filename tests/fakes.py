@@ -358,6 +358,9 @@ class FakePhotoStorage:
             del self.objects[name]
         return len(doomed)
 
+    async def signed_url(self, name, valid):
+        return f"https://storage.test/{name}?X-Goog-Expires={int(valid.total_seconds())}&X-Goog-Signature=fake"
+
 
 class FakeChat:
     """The Bot API calls of the photo pipeline (shared/adapters/telegram_chat.BotChat), recorded: each

@@ -16,7 +16,15 @@ Layout (top level: a booking has two parties; services check who may see or chan
   read as free and are removed by the expiry, by whoever takes their cells, and by `prune_calendar`.
 - `payments/{telegram_payment_charge_id}`: the ledger. Created in the same batch as the confirmation it
   pays for (or as the record of a refund it is owed), so a charge is applied once however often
-  Telegram delivers it; refunds are appended with their idempotence keys.
+  Telegram delivers it; refunds are appended with their idempotence keys. A cancellation owes back what
+  the rules say in the batch that cancels (the split recomputed on what is kept).
+
+Erasure (services.cancellations): a hold is written only while its owner's and its vet's records exist
+(the batch deletes a field that is never there from each: that fails on a missing document and changes
+nothing else, not even the update time the unit of work checks), and erasure deletes those records
+first; so no booking of an erased person can appear after erasure looked for theirs. Their bookings are
+then kept without them (`forget_party`: owner_id/vet_id 0 with a one-way pseudonym, the pet's card, the
+reason and the triage dropped) and so are their ledger entries (`forget_in_ledger`).
 
 No Firestore transactions: every change is a batch whose preconditions (create, last update time) make
 a racing writer's batch fail as a whole; the loser reads again and decides again.
@@ -32,14 +40,17 @@ from typing import Iterable
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from shared.domain.bookings import (Booking, BookingStatus, Currency, PaymentOutcome, Price, SlotTaken,  # noqa: F401
-                                    payment_outcome)
+from shared.domain.bookings import (ERASED, Booking, BookingStatus, Currency, PaymentOutcome, Price,  # noqa: F401
+                                    SlotTaken, payment_outcome)
+from shared.domain.pets import InvalidInput
 from shared.domain.slots import Busy, as_utc
+from shared.services.unit_of_work import OwnerGone
 
 _CONFLICTS = (gexc.FailedPrecondition, gexc.NotFound, gexc.AlreadyExists, gexc.Aborted, gexc.Conflict)
 _ID = re.compile(r"^[A-Za-z0-9]{1,40}$")
 _CHARGE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_ATTEMPTS = 8
+GUARD_FIELD = "booking_guard"  # never stored: deleting it from a record only requires the record to exist
 
 
 class Contention(Exception):
@@ -72,6 +83,9 @@ class LedgerEntry:
     refund_due: int = 0
     refunds: tuple[dict, ...] = ()   # {id, amount, key, at}
     created_at: datetime | None = None
+    owner_ref: str | None = None     # the payer's pseudonym once they erased their data (owner_id then 0)
+    vet_ref: str | None = None       # the vet's, likewise
+    forget_owner_when_refunded: bool = False  # erased while a refund was owed: owner_id kept until paid back
 
     @property
     def refunded(self) -> int:
@@ -138,13 +152,17 @@ def ledger_from(snap) -> LedgerEntry:
                        provider_charge_id=d.get("provider_payment_charge_id") or "", fee=int(d.get("fee") or 0),
                        vet_share=int(d.get("vet_share") or 0), status=d["status"],
                        refund_due=int(d.get("refund_due") or 0), refunds=tuple(d.get("refunds") or ()),
-                       created_at=d.get("created_at"))
+                       created_at=d.get("created_at"), owner_ref=d.get("owner_ref"), vet_ref=d.get("vet_ref"),
+                       forget_owner_when_refunded=bool(d.get("forget_owner_when_refunded")))
 
 
 class FirestoreBookings:
-    def __init__(self, client: firestore.AsyncClient, stats):
+    def __init__(self, client: firestore.AsyncClient, stats, require_parties: bool = True):
+        """`require_parties`: holds are written only while the owner's and the vet's records exist (see the
+        module's note on erasure); off only in tests of the slot mechanics that make no people."""
         self._client = client
         self._stats = stats
+        self._require_parties = require_parties
         self._bookings = client.collection("bookings")
         self._locks = client.collection("slot_locks")
         self._calendars = client.collection("vet_calendars")
@@ -231,12 +249,13 @@ class FirestoreBookings:
         batch.create(self._bookings.document(booking.id), data)
         batch.set(self._calendars.document(str(booking.vet_id)),
                   {"busy": {booking.id: _entry(booking, booking.hold_expires_at)}}, merge=True)
+        self._guard(batch, booking)
         try:
             await batch.commit()
             self._stats.writes += len(booking.cells) + 2
             return replace(booking, created_at=now)
-        except _CONFLICTS:  # a cell exists, or the commit lost to contention (ABORTED): look at the cells
-            pass
+        except _CONFLICTS as err:  # a cell exists, or the commit lost to contention (ABORTED): look at the cells
+            await self._parties_exist(booking, err)
         # Some cell exists: free only if every existing one belongs to a hold that ran out.
         for _ in range(MAX_ATTEMPTS):
             snaps = await self._cells(booking.cells)
@@ -257,13 +276,37 @@ class FirestoreBookings:
             batch.set(self._calendars.document(str(booking.vet_id)),
                       {"busy": {booking.id: _entry(booking, booking.hold_expires_at),
                                 **{s: firestore.DELETE_FIELD for s in stale if booking_id_ok(s)}}}, merge=True)
+            self._guard(batch, booking)
             try:
                 await batch.commit()
-            except _CONFLICTS:
+            except _CONFLICTS as err:
+                await self._parties_exist(booking, err)
                 continue  # a cell changed since read: look again
             self._stats.writes += len(booking.cells) + 2
             return replace(booking, created_at=now)
         raise Contention()
+
+    def _guard(self, batch, booking: Booking) -> None:
+        """The batch fails (NotFound) unless the owner's and the vet's records exist, and changes neither."""
+        if self._require_parties:
+            for ref in self._party_refs(booking):
+                batch.update(ref, {GUARD_FIELD: firestore.DELETE_FIELD})
+
+    def _party_refs(self, booking: Booking):
+        return (self._client.collection("users").document(str(booking.owner_id)),
+                self._client.collection("vets").document(str(booking.vet_id)))
+
+    async def _parties_exist(self, booking: Booking, err: Exception) -> None:
+        """After a refused hold: OwnerGone if the owner erased their data, booking.err.vet_unavailable if
+        the vet did (a NotFound may also be a cell deleted meanwhile: then nothing is raised)."""
+        if not (self._require_parties and isinstance(err, gexc.NotFound)):
+            return
+        self._stats.reads += 2
+        owner, vet = await _get_both(self._client, *self._party_refs(booking))
+        if not owner.exists:
+            raise OwnerGone()
+        if not vet.exists:
+            raise InvalidInput("booking.err.vet_unavailable")
 
     async def _cells(self, cell_ids: Iterable[str]) -> dict:
         refs = [self._locks.document(c) for c in cell_ids]
@@ -425,7 +468,8 @@ class FirestoreBookings:
 
     async def record_refund(self, charge_id: str, refund: dict, settled: bool) -> LedgerEntry:
         """Appends a refund made through the provider or Telegram (once per refund id: a second record of
-        the same refund changes nothing) and, when `settled`, marks what was owed as paid back."""
+        the same refund changes nothing) and, when `settled`, marks what was owed as paid back (and drops
+        the payer's id if they erased their data while it was owed)."""
         def change(entry: LedgerEntry) -> dict | None:
             known = any(r.get("id") == refund["id"] for r in entry.refunds)
             if known and (not settled or entry.status == "refunded"):
@@ -433,6 +477,8 @@ class FirestoreBookings:
             update: dict = {} if known else {"refunds": firestore.ArrayUnion([refund])}
             if settled:
                 update.update(status="refunded", refund_due=0)
+                if entry.forget_owner_when_refunded:
+                    update.update(owner_id=ERASED, forget_owner_when_refunded=firestore.DELETE_FIELD)
             return update
 
         return await self._change_ledger(charge_id, change)
@@ -462,6 +508,216 @@ class FirestoreBookings:
             self._stats.reads += 1
             return ledger_from(await ref.get())
         raise Contention()
+
+    # ---- a person's bookings, cancellations, moves --------------------------------------------------------
+
+    async def of_owner(self, owner_id: int) -> list[Booking]:
+        """Every booking of the owner (any status), by start."""
+        return await self._where("owner_id", owner_id)
+
+    async def of_vet(self, vet_id: int) -> list[Booking]:
+        """Every booking with the vet (any status), by start."""
+        return await self._where("vet_id", vet_id)
+
+    async def _where(self, field: str, person_id: int) -> list[Booking]:
+        query = self._bookings.where(filter=firestore.FieldFilter(field, "==", int(person_id)))
+        found = [booking_from(s.id, s.to_dict()) async for s in query.stream()]
+        self._stats.reads += max(1, len(found))
+        return sorted(found, key=lambda b: (b.start, b.id))
+
+    async def cancel(self, booking_id: str, decide, split_of, now: datetime, note: str,
+                     fields: dict | None = None) -> tuple[Booking, LedgerEntry]:
+        """confirmed -> cancelled in one batch: the booking (conditional on its update time, with `fields`
+        such as who cancelled and why), its cells and calendar entry freed, and its charge's ledger entry
+        owing back `decide(booking)` (minor units; 0 leaves the entry as it is), its split made again on
+        what is kept. `decide` is asked on every fresh read and raises InvalidInput when the booking cannot
+        be cancelled (any more): of two racing cancellations the loser reads it cancelled. The refund itself
+        is paid by the caller (services.payments.Refunder), from the entry returned."""
+        now = as_utc(now)
+        for _ in range(MAX_ATTEMPTS):
+            snap, booking = await self._existing(booking_id)
+            refund = decide(booking)
+            cancelled = booking.moved_to(BookingStatus.CANCELLED)
+            lsnap = await self._ledger_snap(booking.charge_id)
+            entry = ledger_from(lsnap)
+            if entry.status != "confirmed":
+                raise RuntimeError(f"booking {booking.id}: its charge is {entry.status}, not confirmed")
+            cells = await self._cells(booking.cells)
+            batch = self._client.batch()
+            batch.update(snap.reference, {
+                **(fields or {}), "status": cancelled.status.value,
+                "history": firestore.ArrayUnion([_history(BookingStatus.CANCELLED, now, note)])},
+                option=self._client.write_option(last_update_time=snap.update_time))
+            if refund > 0:
+                kept = split_of(entry.amount - refund)
+                entry = replace(entry, status="refund_pending", refund_due=refund, fee=kept.fee,
+                                vet_share=kept.vet_share)
+                batch.update(lsnap.reference, {"status": entry.status, "refund_due": refund, "refund_note": note,
+                                               "fee": kept.fee, "vet_share": kept.vet_share},
+                             option=self._client.write_option(last_update_time=lsnap.update_time))
+            self._release(batch, booking, cells)
+            try:
+                await batch.commit()
+            except _CONFLICTS:
+                continue  # a racing change of the booking, its charge or a cell: decide again
+            self._stats.writes += 2 + (refund > 0) + len(cells)
+            return cancelled, entry
+        raise Contention()
+
+    async def move(self, booking_id: str, decide, now: datetime) -> Booking:
+        """A confirmed booking to another time of its vet, in one batch: `decide(booking)` returns it moved
+        (InvalidInput when it may not move, asked on every fresh read); the new time's cells it does not
+        hold yet are created or taken over from holds that ran out, the old time's cells it no longer needs
+        are deleted, the booking and the vet's calendar changed. SlotTaken if a live hold or booking has
+        any of the new cells."""
+        now = as_utc(now)
+        for _ in range(MAX_ATTEMPTS):
+            snap, booking = await self._existing(booking_id)
+            moved = decide(booking)
+            cells = await self._cells(dict.fromkeys((*booking.cells, *moved.cells)))
+            taken = [c for c in moved.cells if cells[c].exists and cells[c].get("booking_id") != booking.id
+                     and _live(cells[c].to_dict(), now)]
+            if taken:
+                raise SlotTaken()
+            batch = self._client.batch()
+            permanent = {"booking_id": booking.id, "vet_id": booking.vet_id, "expires_at": None}
+            stale = set()
+            for cell_id in moved.cells:
+                c = cells[cell_id]
+                if not c.exists:
+                    batch.create(c.reference, permanent)
+                elif c.get("booking_id") != booking.id:
+                    stale.add(c.get("booking_id"))
+                    batch.update(c.reference, permanent, option=self._client.write_option(last_update_time=c.update_time))
+            for cell_id in set(booking.cells) - set(moved.cells):
+                c = cells[cell_id]
+                if c.exists and c.get("booking_id") == booking.id:
+                    batch.delete(c.reference, option=self._client.write_option(last_update_time=c.update_time))
+            batch.update(snap.reference, {
+                "start": moved.start, "end": moved.end, "buffer_minutes": moved.buffer_minutes,
+                "cells": list(moved.cells), "reschedules_left": moved.reschedules_left,
+                "history": firestore.ArrayUnion([{"at": now, "status": moved.status.value, "note": "moved",
+                                                  "from": booking.start}])},
+                option=self._client.write_option(last_update_time=snap.update_time))
+            batch.set(self._calendars.document(str(booking.vet_id)),
+                      {"busy": {booking.id: _entry(moved, None),
+                                **{s: firestore.DELETE_FIELD for s in stale if booking_id_ok(s)}}}, merge=True)
+            try:
+                await batch.commit()
+            except _CONFLICTS:
+                continue
+            self._stats.writes += 2 + len(cells)
+            return moved
+        raise Contention()
+
+    def _release(self, batch, booking: Booking, cells: dict) -> None:
+        """Frees what the booking blocks: its own cells (as read) and its calendar entry."""
+        for c in cells.values():
+            if c.exists and c.get("booking_id") == booking.id:
+                batch.delete(c.reference, option=self._client.write_option(last_update_time=c.update_time))
+        batch.set(self._calendars.document(str(booking.vet_id)), {"busy": {booking.id: firestore.DELETE_FIELD}},
+                  merge=True)
+
+    async def _read(self, booking_id: str):
+        if not booking_id_ok(booking_id):
+            return None
+        self._stats.reads += 1
+        snap = await self._bookings.document(booking_id).get()
+        return snap if snap.exists else None
+
+    async def _existing(self, booking_id: str):
+        """The booking's snapshot and the booking; booking.err.not_found when there is none."""
+        snap = await self._read(booking_id)
+        if snap is None:
+            raise InvalidInput("booking.err.not_found")
+        return snap, booking_from(snap.id, snap.to_dict())
+
+    async def _ledger_snap(self, charge_id: str | None):
+        self._stats.reads += 1
+        snap = await self._payments.document(charge_doc_id(charge_id or "")).get() if charge_id else None
+        if snap is None or not snap.exists:
+            raise RuntimeError(f"charge {charge_id!r} is not in the ledger")
+        return snap
+
+    # ---- erasure -----------------------------------------------------------------------------------------
+
+    async def forget_party(self, booking_id: str, person_id: int, pseudonym: str, now: datetime) -> Booking | None:
+        """Removes a person from one of their bookings that needs nothing more of them (not
+        Booking.unsettled): as its owner, owner_id ERASED with their pseudonym, and the pet's card, the
+        reason, the triage summary and the photo dropped; as its vet, vet_id ERASED with theirs, and the
+        cell names (they carry the vet's id). Conditional on the booking as read. Returns the booking as it
+        is now: unchanged while it is unsettled (the caller settles it and calls again); None when it is
+        gone or the person is no longer in it."""
+        now = as_utc(now)
+        for _ in range(MAX_ATTEMPTS):
+            snap = await self._read(booking_id)
+            if snap is None:
+                return None
+            booking = booking_from(snap.id, snap.to_dict())
+            if person_id not in (booking.owner_id, booking.vet_id):
+                return None
+            if booking.unsettled(now):
+                return booking
+            change: dict = {}
+            if booking.owner_id == person_id:
+                change.update(owner_id=ERASED, owner_ref=pseudonym, pet_id="", pet={}, reason="", triage=None,
+                              triage_result_id=None, photo_file_id=None)
+            if booking.vet_id == person_id:
+                change.update(vet_id=ERASED, vet_ref=pseudonym, cells=[])
+            try:
+                await snap.reference.update(change, option=self._client.write_option(last_update_time=snap.update_time))
+            except _CONFLICTS:
+                continue
+            self._stats.writes += 1
+            return booking_from(snap.id, {**snap.to_dict(), **change})
+        raise Contention()
+
+    async def forget_in_ledger(self, person_id: int, pseudonym: str, charge_id: str | None = None) -> int:
+        """The person's ids in the ledger replaced by their pseudonym (every entry naming them as payer or
+        vet, or only `charge_id`'s). A payer owed a refund keeps their id in that entry until it is paid
+        back (Telegram Stars are refunded to a user id), then record_refund drops it. Entries changed."""
+        if charge_id is not None:
+            snaps = [await self._ledger_snap(charge_id)]
+        else:
+            snaps = []
+            for field in ("owner_id", "vet_id"):
+                query = self._payments.where(filter=firestore.FieldFilter(field, "==", int(person_id)))
+                snaps += [s async for s in query.stream()]
+            self._stats.reads += max(1, len(snaps))
+
+        def change(entry: LedgerEntry) -> dict | None:
+            update: dict = {}
+            if entry.owner_id == person_id:
+                if entry.status == "refund_pending":
+                    if not entry.forget_owner_when_refunded:
+                        update.update(owner_ref=pseudonym, forget_owner_when_refunded=True)
+                else:
+                    update.update(owner_id=ERASED, owner_ref=pseudonym)
+            if entry.vet_id == person_id:
+                update.update(vet_id=ERASED, vet_ref=pseudonym)
+            return update or None
+
+        changed = 0
+        for snap in {s.id: s for s in snaps}.values():
+            before = ledger_from(snap)
+            if change(before) is not None:
+                await self._change_ledger(before.charge_id, change)
+                changed += 1
+        return changed
+
+    async def forget_vet_calendar(self, vet_id: int) -> int:
+        """An erased vet's slot locks (their ids carry the vet's id) and calendar document."""
+        query = self._locks.where(filter=firestore.FieldFilter("vet_id", "==", int(vet_id)))
+        refs = [s.reference async for s in query.stream()]
+        self._stats.reads += max(1, len(refs))
+        for start in range(0, len(refs), 400):
+            batch = self._client.batch()
+            for ref in refs[start:start + 400]:
+                batch.delete(ref)
+            await batch.commit()
+        await self._calendars.document(str(vet_id)).delete()
+        self._stats.writes += len(refs) + 1
+        return len(refs)
 
 
 def _ledger_to(e: LedgerEntry) -> dict:

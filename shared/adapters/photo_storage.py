@@ -5,12 +5,21 @@ a photo arrives. Object names carry no names and no Telegram ids: photos/{owner 
 (the owner folder is a keyed hash, services.pets.photo_prefix), and its triage copy
 photos/{owner folder}/{pet}/analysis/{photo id}.jpg. Metadata (all strings, as Cloud Storage wants) holds the
 ids that find the photo's record in Firestore.
+
+Signed URLs (V4, GET, short-lived: a vet's view of a patient's photo) are signed as the function's own
+service account through the IAM Credentials API (signBlob: the account needs
+roles/iam.serviceAccountTokenCreator on itself), or by the key of a service-account key file when the
+credentials have one. Locally (STORAGE_EMULATOR_HOST) no credentials can sign: the URL is signed by a
+throwaway key made once per process and points at the emulator, which serves /{bucket}/{object} without
+checking signatures; its form and expiry are what Cloud Storage gets.
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
+from datetime import timedelta
+from functools import cache
 
 STAT_RETRY_SECONDS = 30.0  # the triage function has 120 s: a Storage outage fails the event, which is retried
 
@@ -67,6 +76,32 @@ class PhotoStorage:
     def list_names_sync(self, prefix: str) -> list[str]:
         return sorted(blob.name for blob in self._get_bucket().list_blobs(prefix=prefix))
 
+    def signed_url_sync(self, name: str, valid: timedelta) -> str:
+        blob = self._get_bucket().blob(name)
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        if emulator:
+            return blob.generate_signed_url(version="v4", expiration=valid, method="GET",
+                                            credentials=_local_signer(), api_access_endpoint=emulator)
+        credentials = self._signing_credentials()
+        if hasattr(credentials, "sign_bytes"):  # a key file's account signs locally
+            return blob.generate_signed_url(version="v4", expiration=valid, method="GET", credentials=credentials)
+        return blob.generate_signed_url(version="v4", expiration=valid, method="GET",
+                                        service_account_email=credentials.service_account_email,
+                                        access_token=credentials.token)
+
+    def _signing_credentials(self):
+        with self._lock:
+            if getattr(self, "_credentials", None) is None:
+                import google.auth
+
+                self._credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+            credentials = self._credentials
+            if not hasattr(credentials, "sign_bytes") and not credentials.valid:
+                from google.auth.transport.requests import Request
+
+                credentials.refresh(Request())  # also learns the metadata server's account e-mail
+            return credentials
+
     def delete_prefix_sync(self, prefix: str) -> int:
         blobs = list(self._get_bucket().list_blobs(prefix=prefix))
         for blob in blobs:
@@ -81,6 +116,10 @@ class PhotoStorage:
         """Names of the objects under `prefix`, sorted."""
         return await asyncio.to_thread(self.list_names_sync, prefix)
 
+    async def signed_url(self, name: str, valid: timedelta) -> str:
+        """A V4 signed URL that lets whoever has it GET the object for `valid` (a few minutes)."""
+        return await asyncio.to_thread(self.signed_url_sync, name, valid)
+
     async def put(self, name: str, data: bytes, metadata: dict[str, str], content_type: str = "image/jpeg") -> str:
         return await asyncio.to_thread(self.put_sync, name, data, metadata, content_type)
 
@@ -92,3 +131,18 @@ class PhotoStorage:
 
     async def delete(self, name: str) -> None:
         await asyncio.to_thread(self.delete_sync, name)
+
+
+@cache
+def _local_signer():
+    """A service account that exists nowhere, with a key made now: signs URLs for the Storage emulator."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return service_account.Credentials.from_service_account_info({
+        "type": "service_account", "client_email": "local-signer@telemed-pet-local.iam.gserviceaccount.com",
+        "private_key": pem, "token_uri": "https://oauth2.googleapis.com/token", "project_id": "telemed-pet-local"})

@@ -10,6 +10,9 @@ otherwise it is refunded in full. Every charge ends with a confirmed booking or 
 
 Money is in minor units: kopecks for RUB (through the payment provider), whole stars for XTR. Telegram
 Stars are refunded only whole (refundStarPayment takes no amount), so a partial refund in stars is none.
+
+Erasure: a person who erased their data is ERASED (0) in the bookings they had (owner_id or vet_id), with a
+one-way pseudonym beside it; no booking of an erased vet can be confirmed by a payment (it is refunded).
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ REMINDERS_BEFORE = (timedelta(hours=24), timedelta(minutes=15))
 MESSAGES_WINDOW = timedelta(hours=48)       # owner and vet may write to each other after the call
 ACTIVE = (BookingStatus.HELD, BookingStatus.CONFIRMED)
 REASON_MAX_LEN = 1000
+ERASED = 0                                  # owner_id / vet_id of a party who erased their data
 
 _MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.HELD: frozenset({BookingStatus.CONFIRMED, BookingStatus.EXPIRED}),
@@ -130,6 +134,16 @@ class Booking:
     def with_status(self, status: BookingStatus, **changes) -> "Booking":
         return self.moved_to(status, **changes)
 
+    def rescheduled(self, start: datetime, end: datetime, buffer_minutes: int, cells: tuple[str, ...]) -> "Booking":
+        """The booking at its new time, its one free move used (check_reschedule says whether it may)."""
+        return replace(self, start=start, end=end, buffer_minutes=buffer_minutes, cells=tuple(cells),
+                       reschedules_left=self.reschedules_left - 1)
+
+    def unsettled(self, now: datetime) -> bool:
+        """Whether erasure must act on it before its parties can be removed: a hold (let go), or a
+        confirmed booking not over yet (cancelled with a full refund)."""
+        return self.status == BookingStatus.HELD or (self.status == BookingStatus.CONFIRMED and self.end > as_utc(now))
+
 
 def check_participant(booking: Booking, person_id: int, ops: bool = False) -> Party:
     """Who `person_id` is in this booking; InvalidInput("booking.err.not_found") for anybody else (the
@@ -184,6 +198,8 @@ def payment_outcome(booking: Booking, charge_id: str, payer_id: int, amount: int
         return PaymentOutcome.ALREADY
     if booking.owner_id != payer_id or amount != booking.price.amount or currency != booking.price.currency.value:
         return PaymentOutcome.REFUND
+    if booking.vet_id == ERASED:  # the vet erased their data meanwhile: nobody to consult
+        return PaymentOutcome.REFUND
     if booking.hold_live(now):
         return PaymentOutcome.CONFIRM
     if booking.status in (BookingStatus.HELD, BookingStatus.EXPIRED) and slot_free:
@@ -204,6 +220,8 @@ def refund_due(booking: Booking, by: Party, now: datetime, policy: CancellationP
     """How much of the price goes back when `by` cancels a confirmed booking at `now`. A vet's or ops'
     cancellation, or the owner's 24 h or more before the start, refunds all; the owner's later one the
     policy's share (kopecks rounded down). Stars are refunded only whole: a share of them is none."""
+    if booking.status == BookingStatus.CANCELLED:
+        raise InvalidInput("booking.err.already_cancelled")
     if booking.status != BookingStatus.CONFIRMED:
         raise InvalidInput("booking.err.not_cancellable")
     now = as_utc(now)
@@ -216,8 +234,19 @@ def refund_due(booking: Booking, by: Party, now: datetime, policy: CancellationP
     return booking.price.amount * policy.late_owner_refund_percent // 100
 
 
+class VetCancelReason(str, Enum):
+    """Why a vet cancels (the owner is told, with an apology and other vets)."""
+
+    ILLNESS = "illness"
+    EMERGENCY = "emergency"
+    TECHNICAL = "technical"
+    SCHEDULE = "schedule"
+
+
 def check_reschedule(booking: Booking, now: datetime) -> None:
     """Once, free, at least 24 h before the start."""
+    if booking.status == BookingStatus.CANCELLED:
+        raise InvalidInput("booking.err.already_cancelled")
     if booking.status != BookingStatus.CONFIRMED:
         raise InvalidInput("booking.err.not_cancellable")
     if booking.reschedules_left <= 0:

@@ -29,16 +29,22 @@ async def set_dialog(owners, owner: Owner, dialog: Dialog | None) -> Owner:
     return owner.with_changes(dialog=dialog)
 
 
-async def forget_owner(owners, reminders, photos, owner_id: int, vets=None) -> None:
+async def forget_owner(owners, reminders, photos, owner_id: int, vets=None, erase_bookings=None) -> list:
     """Right to erasure: the owner, every pet and record, pending reminders and stored photos; if they are
-    a vet, their vet record, documents and portrait (services.vets.forget_vet).
+    a vet, their vet record, documents and portrait (services.vets.forget_vet); then their bookings
+    (`erase_bookings(person id)`, services.cancellations.erase_bookings: holds let go, bookings not over
+    cancelled with full refunds, the rest and the ledger kept without them), whose cancellations it returns
+    for the other parties to be told.
 
     The owner's record goes first (owners.forget): every update of theirs still running then fails to
     commit, so what is deleted after it cannot come back. A photo uploaded by such an update after the
     prefix was emptied is removed by the storage trigger, which finds no owner for it; a vet's photo
-    uploaded then is deleted by the update that stored it (it finds no owner, or fails to commit)."""
+    uploaded then is deleted by the update that stored it (it finds no owner, or fails to commit). Bookings
+    come after the owner's and the vet's records: a hold needs both to exist, so none appears after."""
     await owners.forget(owner_id)
-    await reminders.delete_for(owner_id)
-    await photos.delete_prefix(photo_prefix(owner_id))
     if vets is not None:
         await forget_vet(vets, photos, owner_id)
+    cancelled = await erase_bookings(owner_id) if erase_bookings is not None else []
+    await reminders.delete_for(owner_id)
+    await photos.delete_prefix(photo_prefix(owner_id))
+    return cancelled

@@ -19,7 +19,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.bookings import (Booking, BookingStatus, Currency, PaymentOutcome, check_payment, split)
+from shared.domain.bookings import (Booking, BookingStatus, CancellationPolicy, Currency, PaymentOutcome, check_payment,
+                                    split)
 from shared.domain.pets import InvalidInput
 from shared.services.booking import Pricing
 
@@ -39,12 +40,14 @@ class PaymentsConfig:
     kopecks_per_star: int = 200        # a vet's price in roubles -> stars, rounded up
     fee_percent: int = 20              # the platform's share of each charge
     vat_code: int = 1                  # the receipt's VAT code (1: no VAT, the seller on USN)
+    late_cancel_refund_percent: int = 50  # what an owner cancelling less than 24 h before gets back
 
     def __post_init__(self) -> None:
         if self.mode not in (PROVIDER, STARS):
             raise ValueError(f"PAYMENTS_MODE must be {PROVIDER} or {STARS}, not {self.mode!r}")
         if not 0 <= self.fee_percent <= 100 or self.kopecks_per_star <= 0 or not 1 <= self.vat_code <= 12:
             raise ValueError("fee percent 0..100, a positive star rate, VAT code 1..12")
+        self.cancellation  # noqa: B018 - the late-cancellation share is checked (0..100) when configured
 
     @property
     def currency(self) -> Currency:
@@ -53,6 +56,13 @@ class PaymentsConfig:
     @property
     def pricing(self) -> Pricing:
         return Pricing(self.currency, self.kopecks_per_star)
+
+    @property
+    def cancellation(self) -> CancellationPolicy:
+        return CancellationPolicy(self.late_cancel_refund_percent)
+
+    def split_of(self, amount: int):
+        return split(amount, self.fee_percent)
 
 
 @dataclass(frozen=True)
@@ -126,15 +136,17 @@ class PaymentResult:
     booking: Booking | None          # None: the payload names no booking
     ledger: object                   # the LedgerEntry
     refunded: bool = False           # paid back already (False with REFUND: owed, will be retried)
+    payer_gone: bool = False         # the payer erased their data meanwhile: nothing is said to them
 
 
 async def apply_successful_payment(bookings, refunder: Refunder, config: PaymentsConfig, *, payload: str,
                                    charge_id: str, provider_charge_id: str, payer_id: int, amount: int,
-                                   currency: str, now: datetime, tasks=None) -> PaymentResult:
+                                   currency: str, now: datetime, tasks=None, owners=None) -> PaymentResult:
     """successful_payment, once per telegram_payment_charge_id: CONFIRM (the booking is confirmed, its
     consultation's tasks scheduled), REFUND (paid back in full at once, or left owed for `settle_pending`
     when the provider does not answer), ALREADY (a redelivery or a racing delivery: nothing is done or
-    said again)."""
+    said again). A payment that raced its payer's erasure is refunded (their booking is gone or no longer
+    theirs); given `owners`, its ledger entry then keeps only their pseudonym, as erasure's own do."""
     applied = await bookings.apply_payment(payload, charge_id, payer_id, amount, currency, provider_charge_id,
                                            lambda a: split(a, config.fee_percent), now)
     if applied is None:  # no such booking: the money goes back
@@ -142,9 +154,9 @@ async def apply_successful_payment(bookings, refunder: Refunder, config: Payment
                                                     provider_charge_id, now)
         if entry.refunds or entry.status == "refunded":
             return PaymentResult(PaymentOutcome.ALREADY, None, entry)
-        return PaymentResult(PaymentOutcome.REFUND, None, *await _pay_back(bookings, refunder, entry))
+        return await _refunded(bookings, refunder, owners, None, entry, payer_id)
     if applied.outcome is PaymentOutcome.REFUND:
-        return PaymentResult(PaymentOutcome.REFUND, applied.booking, *await _pay_back(bookings, refunder, applied.ledger))
+        return await _refunded(bookings, refunder, owners, applied.booking, applied.ledger, payer_id)
     if applied.outcome is PaymentOutcome.CONFIRM and tasks is not None:
         from shared.services.consultation_tasks import schedule_consultation
 
@@ -155,7 +167,18 @@ async def apply_successful_payment(bookings, refunder: Refunder, config: Payment
     return PaymentResult(applied.outcome, applied.booking, applied.ledger)
 
 
-async def _pay_back(bookings, refunder: Refunder, entry) -> tuple[object, bool]:
+async def _refunded(bookings, refunder: Refunder, owners, booking, entry, payer_id: int) -> PaymentResult:
+    entry, refunded = await pay_back(bookings, refunder, entry)
+    gone = False
+    if owners is not None:
+        from shared.services.cancellations import forget_erased_payer
+
+        gone = await forget_erased_payer(owners, bookings, entry.charge_id, payer_id)
+    return PaymentResult(PaymentOutcome.REFUND, booking, entry, refunded, gone)
+
+
+async def pay_back(bookings, refunder: Refunder, entry) -> tuple[object, bool]:
+    """Pays back what `entry` owes now, or leaves it owed (False) for settle_pending."""
     try:
         return await refunder.pay_back(bookings, entry), True
     except Exception:  # noqa: BLE001 - owed in the ledger: settle_pending retries with the same key
@@ -168,7 +191,7 @@ async def settle_pending(bookings, refunder: Refunder) -> list[tuple[str, bool]]
     done = []
     for entry in await bookings.ledger_all():
         if entry.status == "refund_pending":
-            _, ok = await _pay_back(bookings, refunder, entry)
+            _, ok = await pay_back(bookings, refunder, entry)
             done.append((entry.charge_id, ok))
     return done
 

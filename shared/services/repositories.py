@@ -7,7 +7,7 @@ with these, so a use case, a handler or the Mini App's API can be given any impl
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from shared.domain.diary import ActivityLog, Meal, Treatment, WeightEntry
@@ -156,6 +156,8 @@ class PhotoStore(Protocol):
     async def delete_prefix(self, prefix: str) -> int: ...
 
     async def list_names(self, prefix: str) -> list[str]: ...
+
+    async def signed_url(self, name: str, valid: timedelta) -> str: ...
 
 
 @runtime_checkable
