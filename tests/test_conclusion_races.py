@@ -9,27 +9,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from google.cloud import firestore
 
-from infra.local.bot_api_double import BotApiDoubleClient, UpdateFactory
+from infra.local.bot_api_double import UpdateFactory
 from shared.adapters.firestore_bookings import _booking_to
 from shared.adapters.firestore_repositories import _pet_to
 from shared.domain.bookings import Booking, BookingStatus, Currency, Price
 from shared.domain.pets import Pet, Sex, Species
+from tests.test_races import client, db  # noqa: F401 - the fixtures: the stack's Bot API double, Firestore
 from tests.test_races import assert_callbacks_answered_once, last_seq, post_together, sent_to
 
 pytestmark = pytest.mark.e2e
 
 _USERS = itertools.count(880001)
-
-
-@pytest.fixture
-def client(stack):
-    with BotApiDoubleClient(stack["telegram_api_base"]) as c:
-        yield c
-
-
-@pytest.fixture
-def db(stack):
-    return firestore.Client(project=stack["project"])
 
 
 def seed(db, owner_id: int, vet_id: int) -> str:
