@@ -7,7 +7,7 @@ from shared.domain import triage as rules
 from shared.domain.photos import Area, analysis_size, area_from_caption, pet_from_caption, sniff_format
 from shared.domain.pets import Pet, Species
 from shared.domain.triage import Outcome, PhotoQuality, Prediction, QualityIssue, Urgency
-from shared.bot.triage_messages import booking_text, result_message
+from shared.bot.triage_messages import result_message
 
 GOOD = PhotoQuality(1024, 768, 120.0, 300.0)
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
@@ -99,8 +99,6 @@ def test_every_outcome_renders_with_disclaimer_and_vet_buttons(lang):
         assert len(text) < 4096
     text = result_message(lang, decide(prediction=pred(("ringworm", 0.87), ("fungal_infection", 0.13))))[0]
     assert "87%" in text and "13%" in text
-    pet = Pet(id="p1", owner_id=1, species=Species.DOG, name="Rex")
-    assert "Rex" in booking_text(lang, pet, cases[-1])
 
 
 def test_caption_and_format_sniffing():

@@ -96,9 +96,9 @@ def test_dog_skin_photo_is_analysed_stored_cleaned_and_answered_once(stack, clie
     assert len(docs) == 1 and docs[0].to_dict()["photo_path"] == blob.name and docs[0].to_dict()["notified"]
     record = _firestore(stack).document(f"users/{chat.user_id}/pets/{pet_id}/photos/{blob.metadata['photo_id']}")
     assert record.get().to_dict()["progress_message_id"] == progress["response"]["result"]["message_id"]
-    # "Book a vet" answers honestly with a summary; another owner's forged press gets nothing
+    # "Book a vet" starts a booking for Rex that carries this result; another owner's forged press gets nothing
     book = chat.press("Book a vet")
-    assert "opens very soon" in book.text and "Rex" in book.text
+    assert "What is bothering Rex?" in book.text and "photo check's result" in book.text
     data = next(b["callback_data"] for row in edits[0]["params"]["reply_markup"]["inline_keyboard"] for b in row
                 if b["callback_data"].startswith("tr:b:"))
     intruder = _owner_with_pets(client, 840009, pets=(("Dog", "Tom"),))

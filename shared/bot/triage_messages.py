@@ -8,11 +8,8 @@ codes are the bot's: ph:r:<pet>:<area> (retake, answered by handlers/photo.py) a
 """
 from __future__ import annotations
 
-from datetime import date, datetime
-
 from shared.domain import triage as rules
 from shared.domain.photos import Area
-from shared.domain.pets import Pet
 from shared.domain.triage import Outcome, TriageResult, Urgency
 from shared.i18n import t
 from shared.services.triage import Analysing, Notice, PetMissing, PhotoRefused, StoreFailed, TriageAnswer
@@ -119,22 +116,3 @@ def _finding_text(language: str, kind: str, label: str) -> str:
 
 def result_message(language: str, result: TriageResult) -> tuple[str, list]:
     return result_text(language, result), result_buttons(language, result)
-
-
-def booking_text(language: str, pet: Pet, result: TriageResult | None, today: date | None = None) -> str:
-    """"Book a vet" before online booking exists: say so, say what to do now, give a summary for the vet."""
-    lines = [t(language, "triage.book.soon")]
-    if result is not None and result.urgency is Urgency.TODAY:
-        lines.append(t(language, "triage.book.today"))
-    lines.append(t(language, "triage.book.now"))
-    if result is not None:
-        lines.append("")
-        lines.append(t(language, "triage.book.summary_title"))
-        when = result.created_at.strftime("%d.%m.%Y") if isinstance(result.created_at, datetime) else ""
-        if result.outcome is Outcome.FINDINGS:
-            found = ", ".join(f"{label_name(language, label)} {_percent(p)}" for label, p in result.findings)
-            lines.append(t(language, "triage.book.summary", name=pet.name, date=when, findings=found,
-                           version=result.model_version or "-"))
-        else:
-            lines.append(t(language, "triage.book.summary_none", name=pet.name, date=when))
-    return "\n".join(lines)
