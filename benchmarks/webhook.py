@@ -98,8 +98,11 @@ def warm_latency(info: dict, env: dict, n_updates: int, warm_owners: int) -> dic
             def post(target: str, update: dict) -> float:
                 body = json.dumps(update).encode()
                 t0 = time.perf_counter()
-                assert http.post(target, content=body, headers=headers).status_code == 200
-                return (time.perf_counter() - t0) * 1000
+                response = http.post(target, content=body, headers=headers)
+                took = (time.perf_counter() - t0) * 1000
+                assert response.status_code == 200
+                double.webhook_reply(response)  # a press's answer, executed as Telegram does (untimed)
+                return took
 
             owner = 0
             while len(dialog_times) < n_updates:
@@ -191,7 +194,8 @@ def operations_per_step(info: dict) -> None:
                 update = (factory.callback(label, user_id=user) if kind == "press"
                           else factory.message(label, user_id=user))
         instance.services.stats.reset()
-        status, _ = instance.handle(info["webhook_secret"], json.dumps(update).encode())
+        status, answer = instance.handle(info["webhook_secret"], json.dumps(update).encode())
+        factory.source.webhook_reply(answer)
         stats = instance.services.stats
         print(f"  {label:<18} {stats.reads} / {stats.writes}   (HTTP {status})")
 
@@ -326,9 +330,10 @@ def decomposition(info: dict, warm: dict, owners: int = 7) -> None:
     for owner in range(owners):
         for label, update in step_updates(factory, 991000 + owner):
             rpcs.clear()
-            status, _ = instance.handle(info["webhook_secret"], json.dumps(update).encode())
+            status, answer = instance.handle(info["webhook_secret"], json.dumps(update).encode())
             assert status == 200, (label, status)
             snapshot = list(rpcs)
+            factory.source.webhook_reply(answer)
             paths[label].append(critical_path(snapshot, lambda c: cost[c[0]]))
             # the same, weighed by how long each call really took inside the webhook
             actual[label].append(critical_path(snapshot, lambda c: (c[2] - c[1]) * 1000)[0])
@@ -364,63 +369,67 @@ def decomposition(info: dict, warm: dict, owners: int = 7) -> None:
 
 
 def webhook_reply_saving(instance, info: dict, factory: UpdateFactory, owners: int = 40) -> None:
-    """What answering through the webhook response would save, measured with a prototype, in-process,
-    with and without it on alternate owners (the same steps, the same minute).
+    """What answering through the webhook response saves, in-process, with and without it on alternate
+    owners (the same steps, the same minute):
 
-    - text steps (one outgoing call: the next question's sendMessage). Not shipped: python-telegram-bot
-      cannot return a call to the webhook (every call is an HTTP request whose result the handler
-      receives), so the prototype hands PTB a made-up Message, which the real bot cannot do honestly (the
-      message id is unknown), and the question could be lost unseen: Telegram reports nothing about a
-      method in a webhook response, so it is neither retried nor logged as the webhook does now.
-    - button steps (answerCallbackQuery, whose result is only True, besides the keyboard's removal and
-      the next question): not the issue's single-call case, measured because it is the one call a press
-      could hand over without inventing a result.
-    The captured call is then executed by the double, as Telegram would after the webhook answered."""
+    - button steps: the webhook's own answerCallbackQuery in its response (shipped: request.IN_RESPONSE)
+      against the same answer sent as a request of its own, as before;
+    - text steps (one outgoing call: the next question's sendMessage): a prototype, not shipped.
+      python-telegram-bot cannot return a call to the webhook (every call is an HTTP request whose
+      result the handler receives), so the prototype hands PTB a made-up Message, which the real bot
+      cannot do honestly (the message id is unknown), and the question could be lost unseen: Telegram
+      reports nothing about a method in a webhook response, so it would be neither retried nor logged
+      as undelivered, as it is now.
+    Whatever a webhook answers is then executed by the double, as Telegram would (untimed)."""
     request = instance.app.bot.request
+    webhook = instance.webhook
     capture: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
     original = request.do_request
 
     async def do_request(url, method, request_data=None, **kw):
         box = capture.get()
-        if box is not None and not box and url.endswith(("/sendMessage", "/answerCallbackQuery")):
-            params = request_data.json_parameters
-            box.append((url.rsplit("/", 1)[-1], params))
-            result = True if url.endswith("/answerCallbackQuery") else {
-                "message_id": 1, "date": int(time.time()), "text": params.get("text", ""),
-                "chat": {"id": int(params["chat_id"]), "type": "private"}}
-            return 200, json.dumps({"ok": True, "result": result}).encode()
+        if box is not None and not box and url.endswith("/sendMessage"):
+            params = request_data.parameters
+            box.append({"method": "sendMessage", **params})
+            fake = {"message_id": 1, "date": int(time.time()), "text": params.get("text", ""),
+                    "chat": {"id": int(params["chat_id"]), "type": "private"}}
+            return 200, json.dumps({"ok": True, "result": fake}).encode()
         return await original(url, method, request_data, **kw)
-
-    request.do_request = do_request
 
     async def handle(body: bytes, box):
         token = capture.set(box)
         try:
-            return await instance.webhook.handle(info["webhook_secret"], body)
+            return await webhook.handle(info["webhook_secret"], body)
         finally:
             capture.reset(token)
 
-    double = BotApiDoubleClient(info["telegram_api_base"])
+    request.do_request = do_request
+    shipped = webhook._reply_in_response
+    double = factory.source
     times: dict[tuple[str, bool], list[float]] = defaultdict(list)
     kinds = {v: k for k, v in DIALOG}
-    for owner in range(owners):
-        for label, update in step_updates(factory, 993000 + owner):
-            kind = kinds.get(label)
-            reply_in_response = kind is not None and owner % 2 == 1
-            box = [] if reply_in_response else None
-            t0 = time.perf_counter()
-            instance.runner.run(handle(json.dumps(update).encode(), box))
-            if kind and owner >= 4:  # the first owners warm the patched path up
-                times[kind, reply_in_response].append((time.perf_counter() - t0) * 1000)
-            if box:  # Telegram executes the method of the webhook's answer
-                method, params = box[0]
-                httpx.post(f"{info['telegram_api_base']}/bot{os.environ['TELEGRAM_BOT_TOKEN']}/{method}", data=params)
-    request.do_request = original
-    double.close()
-    print("webhook-reply prototype, in-process p50 (ms), alternate owners with and without:")
-    for kind, method in (("text", "sendMessage (the only call)"), ("press", "answerCallbackQuery (1 of 3 calls)")):
+    try:
+        for owner in range(owners):
+            for label, update in step_updates(factory, 993000 + owner):
+                kind = kinds.get(label)
+                in_response = owner % 2 == 1
+                webhook._reply_in_response = in_response  # presses: the shipped path, or the answer sent
+                box = [] if in_response and kind == "text" else None
+                t0 = time.perf_counter()
+                _, answer = instance.runner.run(handle(json.dumps(update).encode(), box))
+                took = (time.perf_counter() - t0) * 1000
+                if kind and owner >= 4:  # the first owners warm both paths up
+                    times[kind, in_response].append(took)
+                for call in [answer] + (box or []):  # Telegram executes the method of the webhook's answer
+                    double.webhook_reply(call)
+    finally:
+        request.do_request = original
+        webhook._reply_in_response = shipped
+    print("webhook reply, in-process p50 (ms), alternate owners with and without it:")
+    for kind, method in (("press", "answerCallbackQuery (shipped; 1 of 3 calls)"),
+                         ("text", "sendMessage (prototype; the only call)")):
         normal, reply = pct(times[kind, False], 50), pct(times[kind, True], 50)
-        print(f"  {kind} steps, {method:<36} sent {normal:5.1f}   in the webhook response {reply:5.1f}"
+        print(f"  {kind:<5} steps, {method:<44} sent {normal:5.1f}   in the response {reply:5.1f}"
               f"   → saves {normal - reply:4.1f}   (n = {len(times[kind, False])}+{len(times[kind, True])})")
 
 

@@ -22,5 +22,6 @@ def _instance() -> WebhookInstance:
 
 @functions_framework.http
 def telegram_webhook(request):
+    # body: a word, or a Bot API call for Telegram to execute (a dict, which Flask sends as JSON)
     status, body = _instance().handle(request.headers.get(SECRET_HEADER), request.get_data(cache=False))
     return body, status

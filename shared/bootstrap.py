@@ -233,11 +233,12 @@ class WebhookInstance:
         self.services = self.runner.run(_on_loop(webhook_services, settings))
         self.app = build_application(settings.bot_token, settings.telegram_api_base, self.services,
                                      ops_ids=settings.ops_user_ids, ops_chat_id=settings.ops_chat_id)
+        # a press's answer rides in the webhook's response (shared.bot.request.IN_RESPONSE)
         self.webhook = TelegramWebhook(self.app, settings.webhook_secret, self.services.update_log,
-                                       self.services.clock, owners=self.services.owners)
+                                       self.services.clock, owners=self.services.owners, reply_in_response=True)
         self.app.bot_data["prefetched"] = self.webhook.prefetched
 
-    def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str]:
+    def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str | dict]:
         return self.runner.run(self.webhook.handle(secret_header, body))
 
 

@@ -40,16 +40,20 @@ def db(stack):
 
 def post_together(stack, updates: list[dict], delays: list[float] | None = None) -> list[int]:
     """Posts every update to the webhook function at the same moment (or `delays` after it), one
-    connection each."""
+    connection each; what a webhook answers with a method (a press's answer) is then executed, as
+    Telegram does."""
     gate = threading.Barrier(len(updates))
     statuses: list[int | None] = [None] * len(updates)
 
     def post(i: int) -> None:
-        with httpx.Client(timeout=60) as http:
+        with httpx.Client(timeout=60) as http, BotApiDoubleClient(stack["telegram_api_base"]) as telegram:
             gate.wait()
             time.sleep(delays[i] if delays else 0)
-            statuses[i] = http.post(stack["functions"]["telegram_webhook"], json=updates[i],
-                                    headers={SECRET_HEADER: stack["webhook_secret"]}).status_code
+            response = http.post(stack["functions"]["telegram_webhook"], json=updates[i],
+                                 headers={SECRET_HEADER: stack["webhook_secret"]})
+            statuses[i] = response.status_code
+            if response.status_code == 200:
+                telegram.webhook_reply(response)
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(len(updates))]
     for th in threads:

@@ -870,9 +870,16 @@ class BotApiDouble:
             payload = resp.json()
         except ValueError:
             return
+        self.webhook_reply(payload)
+
+    def webhook_reply(self, payload: Any) -> int | None:
+        """Executes a webhook's response body as Telegram does: a JSON object naming a ``method`` is that
+        call (recorded with source "webhook_reply"; its result goes nowhere); anything else is ignored.
+        For tests that post updates to the webhook themselves. Returns the call's status, if any."""
         if isinstance(payload, dict) and isinstance(payload.get("method"), str):
             params = {k: v for k, v in payload.items() if k != "method"}
-            self.handle_call(payload["method"], params, {}, source="webhook_reply")
+            return self.handle_call(payload["method"], params, {}, source="webhook_reply")[0]
+        return None
 
     def _register_incoming(self, update: dict) -> None:
         for key in ("message", "edited_message", "channel_post", "edited_channel_post",
@@ -1515,6 +1522,8 @@ class BotApiDouble:
                     data = js()
                     self.set_webhook(data.get("url"), data.get("secret"))
                 return 200, self.webhook(), "json"
+            if name == "webhook_reply" and verb == "POST":
+                return 200, {"status": self.webhook_reply(js())}, "json"
             if name == "deliver" and verb == "POST":
                 data = js()
                 if not isinstance(data.get("update"), dict):
@@ -1762,6 +1771,18 @@ class BotApiDoubleClient:
         if timeout is not None:
             payload["timeout"] = timeout
         return self._json(self._http.post("/_double/deliver", json=payload))
+
+    def webhook_reply(self, response: httpx.Response | dict) -> int | None:
+        """Executes what a webhook answered (the response to an update a test posted itself, or the body
+        an in-process webhook returned), as Telegram does: a JSON object naming a method is that call.
+        Returns the call's status, if any."""
+        if isinstance(response, httpx.Response):
+            if not response.headers.get("content-type", "").startswith("application/json"):
+                return None
+            response = response.json()
+        if not isinstance(response, dict):
+            return None
+        return self._json(self._http.post("/_double/webhook_reply", json=response))["status"]
 
     def put_file(self, data: bytes, name: str = "file.bin", mime_type: str | None = None,
                  fake_size: int | None = None) -> dict:

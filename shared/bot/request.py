@@ -16,6 +16,13 @@ Budget: a call's attempts and waits end within ``budget`` seconds of its start a
 Telegram well inside its timeout. A call that is given up is recorded in the update's :class:`Delivery`
 (method and form parameters); later calls of the same update are not attempted but recorded behind it,
 so what the owner eventually receives keeps its order. The webhook decides what happens to those.
+
+In the webhook's response: inside an update whose webhook can answer Telegram with a method
+(``delivery_scope(may_reply=True)``), the first answerCallbackQuery is not sent but kept as
+``Delivery.reply``, which the webhook returns for Telegram to execute (one request fewer per button
+press). Only that method: its result is always True, nobody needs it before the update ends, and if
+Telegram could not execute it nothing the person is told changes (the button's spinner stops by itself);
+a message whose loss or id matters is sent and retried as above.
 """
 from __future__ import annotations
 
@@ -43,6 +50,8 @@ _NOT_REPEATABLE = ("send", "forward", "copy", "answer")
 # httpx errors raised before the request reached the server: safe to repeat for any method.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _DEFAULT = type(HTTPXRequest.DEFAULT_NONE)  # "use the client's timeout" (PTB's DefaultValue)
+IN_RESPONSE = ("answerCallbackQuery",)  # what may ride in the webhook's response (module docstring)
+_TRUE = b'{"ok":true,"result":true}'
 
 
 @dataclass
@@ -59,6 +68,8 @@ class Delivery:
     deadline: float | None
     undelivered: list[UndeliveredCall] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # given-up calls that cannot be replayed (file uploads)
+    may_reply: bool = False  # the webhook can hand Telegram one call in its response
+    reply: dict | None = None  # that call, {"method": ..., parameters}, once a handler made it
 
     @property
     def failed(self) -> bool:
@@ -76,9 +87,10 @@ _current: ContextVar[Delivery | None] = ContextVar("bot_api_delivery", default=N
 
 
 @contextmanager
-def delivery_scope(budget: float | None) -> Iterator[Delivery]:
-    """Bot API calls made inside (tasks started inside included) share one deadline and one record."""
-    delivery = Delivery(None if budget is None else time.monotonic() + budget)
+def delivery_scope(budget: float | None, may_reply: bool = False) -> Iterator[Delivery]:
+    """Bot API calls made inside (tasks started inside included) share one deadline and one record;
+    with `may_reply`, the first of IN_RESPONSE is kept for the webhook's response instead of sent."""
+    delivery = Delivery(None if budget is None else time.monotonic() + budget, may_reply=may_reply)
     token = _current.set(delivery)
     try:
         yield delivery
@@ -117,6 +129,10 @@ class RetryingRequest(HTTPXRequest):
         if delivery is not None and delivery.failed and api_method:
             delivery.give_up(api_method, request_data, "behind an undelivered call")
             raise NetworkError(f"{api_method} not sent: an earlier call of this update was not delivered")
+        if (delivery is not None and delivery.may_reply and delivery.reply is None and api_method in IN_RESPONSE
+                and request_data is not None and not request_data.contains_files):
+            delivery.reply = {"method": api_method, **request_data.parameters}
+            return 200, _TRUE
         deadline = self._clock() + self.budget
         if delivery is not None and delivery.deadline is not None:
             deadline = min(deadline, delivery.deadline)

@@ -21,8 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class TelegramWebhook:
-    def __init__(self, app: Application, secret: str, update_log, clock, owners=None):
+    def __init__(self, app: Application, secret: str, update_log, clock, owners=None,
+                 reply_in_response: bool = False):
         self._app = app
+        # A button press's answer goes back in the response, for Telegram to execute (request.IN_RESPONSE);
+        # then the response is that call's parameters (a dict, sent as JSON) instead of a word.
+        self._reply_in_response = reply_in_response
         self._secret = secret
         self._update_log = update_log
         self._clock = clock
@@ -30,7 +34,7 @@ class TelegramWebhook:
         # update_id -> the sender's owner read, started alongside the claim (see BotContext.load_owner)
         self.prefetched: dict[int, asyncio.Future] = {}
 
-    async def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str]:
+    async def handle(self, secret_header: str | None, body: bytes) -> tuple[int, str | dict]:
         if not hmac.compare_digest((secret_header or "").encode(), self._secret.encode()):
             return 403, "forbidden"
         if len(body) > MAX_BODY:
@@ -64,7 +68,7 @@ class TelegramWebhook:
             self.prefetched.pop(update_id, None)
             return 200, "ignored"
         try:
-            with delivery_scope(SEND_BUDGET) as delivery:
+            with delivery_scope(SEND_BUDGET, may_reply=self._reply_in_response) as delivery:
                 await self._app.process_update(update)
         except Exception:
             # Handler errors go to the error handler; what reaches here is our infrastructure failing,
@@ -76,9 +80,8 @@ class TelegramWebhook:
             query = update.callback_query or update.pre_checkout_query
             if query:
                 self._app.bot.forget_answer(query.id)
-        if delivery.failed:
-            return self._undelivered(update_id, delivery)
-        return 200, "ok"
+        status, word = self._undelivered(update_id, delivery) if delivery.failed else (200, "ok")
+        return status, delivery.reply or word  # the press's answer goes all the same
 
     @staticmethod
     def _undelivered(update_id: int, delivery) -> tuple[int, str]:
