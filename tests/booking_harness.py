@@ -7,6 +7,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from google.cloud import firestore
 
 from infra.local.bot_api_double import BotApiDouble, UpdateFactory
@@ -45,6 +46,26 @@ def vet(vet_id: int, *, status=VetStatus.ACTIVE, hours=None, species=("dog", "ca
                species=tuple(Species(s) for s in species), areas=tuple(Area(a) for a in areas), languages=("ru",),
                bio="Кошки и собаки.", price_kopecks=price, timezone="Europe/Moscow", status=status,
                schedule=hours if hours is not None else (schedule() if status == VetStatus.ACTIVE else None))
+
+
+@pytest.fixture
+def double():
+    """The Bot API double (test modules import these fixtures with the harness)."""
+    with BotApiDouble(TOKEN) as d:
+        yield d
+
+
+@pytest.fixture
+def yookassa():
+    with YooKassaDouble() as d:
+        yield d
+
+
+@pytest.fixture
+async def client(clean_firestore):
+    c = firestore.AsyncClient(project=clean_firestore["project"])
+    yield c
+    c.close()
 
 
 class BookingBot(BotHarness):

@@ -13,8 +13,6 @@ import pytest
 from google.cloud import firestore
 from pypdf import PdfReader
 
-from infra.local.bot_api_double import BotApiDouble
-from infra.local.yookassa_double import YooKassaDouble
 from shared.adapters.firestore_conclusions import FirestoreConclusions, LabelPhotos
 from shared.bot.reminder_messages import reminder_keyboard, reminder_text
 from shared.domain import conclusions as rules
@@ -25,7 +23,7 @@ from shared.domain.reminders import FOLLOW_UP
 from shared.domain.triage import Outcome, TriageResult, Urgency
 from shared.domain.pets import Species
 from shared.services import conclusions as svc
-from tests.booking_harness import NOW, TOKEN, BookingBot, pay, vet
+from tests.booking_harness import NOW, BookingBot, client, double, pay, vet, yookassa  # noqa: F401 - fixtures
 
 OWNER, STRANGER = 5101, 5102
 ANNA, BORIS = 101, 102
@@ -105,25 +103,6 @@ def test_the_vets_word_on_the_ai_answer():
 
 
 # ---- through the bot -------------------------------------------------------------------------------
-
-@pytest.fixture
-def double():
-    with BotApiDouble(TOKEN) as d:
-        yield d
-
-
-@pytest.fixture
-def yookassa():
-    with YooKassaDouble() as d:
-        yield d
-
-
-@pytest.fixture
-async def client(clean_firestore):
-    c = firestore.AsyncClient(project=clean_firestore["project"])
-    yield c
-    c.close()
-
 
 @pytest.fixture
 async def bot(client, double, yookassa):

@@ -9,10 +9,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from google.cloud import firestore
 
-from infra.local.bot_api_double import BotApiDouble
-from infra.local.yookassa_double import YooKassaDouble
 from shared.domain.owners import Dialog
 from shared.domain.photos import Area as PhotoArea
 from shared.domain.pets import Species
@@ -21,29 +18,11 @@ from shared.domain.triage import Outcome, TriageResult, Urgency
 from shared.domain.vets import VetStatus
 from shared.services import booking as booking_service
 from shared.services import payments
-from tests.booking_harness import NOW, PROVIDER_TOKEN, TOKEN, BookingBot, pay, schedule, vet
+from tests.booking_harness import (NOW, PROVIDER_TOKEN, BookingBot, client, double, pay, schedule, vet,  # noqa: F401
+                                   yookassa)
 
 OWNER, OTHER = 5001, 5002
 ANNA, BORIS, PAUSED, UNVERIFIED = 101, 102, 107, 108
-
-
-@pytest.fixture
-def double():
-    with BotApiDouble(TOKEN) as d:
-        yield d
-
-
-@pytest.fixture
-def yookassa():
-    with YooKassaDouble() as d:
-        yield d
-
-
-@pytest.fixture
-async def client(clean_firestore):
-    c = firestore.AsyncClient(project=clean_firestore["project"])
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def test_every_key_the_code_uses_is_in_every_catalog():
 def _templates() -> dict[str, set[tuple[str, ...]]]:
     """Placeholder values of templates whose values come from data at run time."""
     from shared.bot.handlers import vet_application, vet_schedule
-    from shared.domain import conclusions, nutrition, pet_form, pets, triage, vets
+    from shared.domain import bookings, conclusions, nutrition, pet_form, pets, triage, vets
     from shared.domain.diary import Kind
     from shared.domain.photos import Area
 
@@ -100,6 +100,8 @@ def _templates() -> dict[str, set[tuple[str, ...]]]:
         "conclusion.err.{}_too_long": {(f,) for f in ("summary", "recommendations", "comment", "message")},
         "conclusion.class.{}.{}": {(area.value, c) for area, classes in conclusions.LABEL_CLASSES.items() for c in classes},
         "conclusion.labels.privacy.{}": {("on",), ("off",), ("unasked",)},
+        # after booking (handlers.bookings): who cancelled, and the vet's reasons
+        "bk.vet.cancelled_by_{}": values(bookings.Party), "bk.reason.{}": values(bookings.VetCancelReason),
     }
 
 

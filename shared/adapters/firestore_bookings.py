@@ -468,8 +468,7 @@ class FirestoreBookings:
 
     async def record_refund(self, charge_id: str, refund: dict, settled: bool) -> LedgerEntry:
         """Appends a refund made through the provider or Telegram (once per refund id: a second record of
-        the same refund changes nothing) and, when `settled`, marks what was owed as paid back (and drops
-        the payer's id if they erased their data while it was owed)."""
+        the same refund changes nothing) and, when `settled`, marks what was owed as paid back."""
         def change(entry: LedgerEntry) -> dict | None:
             known = any(r.get("id") == refund["id"] for r in entry.refunds)
             if known and (not settled or entry.status == "refunded"):
@@ -477,8 +476,6 @@ class FirestoreBookings:
             update: dict = {} if known else {"refunds": firestore.ArrayUnion([refund])}
             if settled:
                 update.update(status="refunded", refund_due=0)
-                if entry.forget_owner_when_refunded:
-                    update.update(owner_id=ERASED, forget_owner_when_refunded=firestore.DELETE_FIELD)
             return update
 
         return await self._change_ledger(charge_id, change)
@@ -672,38 +669,79 @@ class FirestoreBookings:
             return booking_from(snap.id, {**snap.to_dict(), **change})
         raise Contention()
 
-    async def forget_in_ledger(self, person_id: int, pseudonym: str, charge_id: str | None = None) -> int:
+    async def forget_in_ledger(self, person_id: int, pseudonym: str, rekey, charge_id: str | None = None) -> int:
         """The person's ids in the ledger replaced by their pseudonym (every entry naming them as payer or
-        vet, or only `charge_id`'s). A payer owed a refund keeps their id in that entry until it is paid
-        back (Telegram Stars are refunded to a user id), then record_refund drops it. Entries changed."""
+        vet, or only `charge_id`'s). A payer's entry also loses its Telegram charge id (it carries their
+        Telegram id): it moves to payments/{rekey(charge id)}, and its booking's charge_id and history
+        follow, in one batch. A payer owed a refund keeps both until it is paid back (Telegram Stars are
+        refunded by user and charge id): the entry is only marked, and the refund's payer calls this again
+        (services.payments.pay_back). Entries changed."""
         if charge_id is not None:
-            snaps = [await self._ledger_snap(charge_id)]
+            self._stats.reads += 1
+            snap = await self._payments.document(charge_doc_id(charge_id)).get()
+            snaps = [snap] if snap.exists else []
         else:
             snaps = []
             for field in ("owner_id", "vet_id"):
                 query = self._payments.where(filter=firestore.FieldFilter(field, "==", int(person_id)))
                 snaps += [s async for s in query.stream()]
             self._stats.reads += max(1, len(snaps))
-
-        def change(entry: LedgerEntry) -> dict | None:
-            update: dict = {}
-            if entry.owner_id == person_id:
-                if entry.status == "refund_pending":
-                    if not entry.forget_owner_when_refunded:
-                        update.update(owner_ref=pseudonym, forget_owner_when_refunded=True)
-                else:
-                    update.update(owner_id=ERASED, owner_ref=pseudonym)
-            if entry.vet_id == person_id:
-                update.update(vet_id=ERASED, vet_ref=pseudonym)
-            return update or None
-
         changed = 0
         for snap in {s.id: s for s in snaps}.values():
-            before = ledger_from(snap)
-            if change(before) is not None:
-                await self._change_ledger(before.charge_id, change)
-                changed += 1
+            changed += await self._forget_entry(snap.id, person_id, pseudonym, rekey)
         return changed
+
+    async def _forget_entry(self, doc_id: str, person_id: int, pseudonym: str, rekey) -> bool:
+        ref = self._payments.document(doc_id)
+        for _ in range(MAX_ATTEMPTS):
+            self._stats.reads += 1
+            snap = await ref.get()
+            if not snap.exists:
+                return False  # moved by a racing erasure of the same entry
+            entry = ledger_from(snap)
+            update: dict = {}
+            payer = entry.owner_id == person_id
+            if entry.vet_id == person_id:
+                update.update(vet_id=ERASED, vet_ref=pseudonym)
+            if payer and entry.status == "refund_pending":
+                if not entry.forget_owner_when_refunded:
+                    update.update(owner_ref=pseudonym, forget_owner_when_refunded=True)
+                payer = False
+            elif payer:
+                update.update(owner_id=ERASED, owner_ref=pseudonym, forget_owner_when_refunded=firestore.DELETE_FIELD)
+            if not update:
+                return False
+            batch = self._client.batch()
+            version = self._client.write_option(last_update_time=snap.update_time)
+            if payer:
+                new_id = rekey(entry.charge_id)
+                data = {**snap.to_dict(), **update, "charge_id": new_id}
+                data.pop("forget_owner_when_refunded", None)
+                batch.create(self._payments.document(charge_doc_id(new_id)), data)
+                batch.delete(ref, option=version)
+                await self._follow_charge(batch, entry, new_id)
+            else:
+                batch.update(ref, update, option=version)
+            try:
+                await batch.commit()
+            except _CONFLICTS:
+                continue
+            self._stats.writes += 2 + payer
+            return True
+        raise Contention()
+
+    async def _follow_charge(self, batch, entry: LedgerEntry, new_id: str) -> None:
+        """The booking a charge paid for (or was refunded against) names the charge's new id."""
+        snap = await self._read(entry.booking_id)
+        if snap is None:
+            return
+        data = snap.to_dict()
+        history = [{**h, "charge": new_id} if isinstance(h, dict) and h.get("charge") == entry.charge_id else h
+                   for h in data.get("history") or []]
+        change = {"history": history}
+        if data.get("charge_id") == entry.charge_id:
+            change["charge_id"] = new_id
+        batch.update(snap.reference, change, option=self._client.write_option(last_update_time=snap.update_time))
 
     async def forget_vet_calendar(self, vet_id: int) -> int:
         """An erased vet's slot locks (their ids carry the vet's id) and calendar document."""

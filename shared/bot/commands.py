@@ -6,8 +6,8 @@ from telegram import Bot, BotCommand, BotCommandScopeChat
 from shared.domain.owners import SUPPORTED_LANGUAGES
 from shared.i18n import t
 
-MENU = ("start", "pets", "addpet", "consult", "diary", "weight", "vaccines", "food", "activity", "timezone", "language",
-        "help", "cancel", "privacy", "vet")
+MENU = ("start", "pets", "addpet", "consult", "bookings", "diary", "weight", "vaccines", "food", "activity",
+        "timezone", "language", "help", "cancel", "privacy", "vet")
 # A verified vet's chat gets these too (published when ops approve them); anyone else who types them is
 # told how to become a vet.
 VET_MENU = MENU + ("schedule", "pause", "resume")

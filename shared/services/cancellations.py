@@ -65,6 +65,11 @@ def pseudonym(person_id: int) -> str:
                           hashlib.sha256).hexdigest()[:32]
 
 
+def charge_pseudonym(charge_id: str) -> str:
+    """What an erased payer's charge is kept under: Telegram's charge ids carry the payer's Telegram id."""
+    return "e" + hmac.new(photo_path_key(), b"erased-charge:" + charge_id.encode(), hashlib.sha256).hexdigest()[:40]
+
+
 # ---- lists --------------------------------------------------------------------------------------------
 
 def _upcoming(found: list[Booking], now: datetime) -> list[Booking]:
@@ -286,7 +291,7 @@ async def erase_bookings(bookings, refunder: Refunder, config: PaymentsConfig, p
                 pass  # changed meanwhile (a payment, a cancellation): look again
         else:
             raise RuntimeError("a booking kept changing while its party was erased")
-    await bookings.forget_in_ledger(person_id, ref)
+    await bookings.forget_in_ledger(person_id, ref, charge_pseudonym)
     await bookings.forget_vet_calendar(person_id)
     return cancelled
 
@@ -296,5 +301,11 @@ async def forget_erased_payer(owners, bookings, charge_id: str, payer_id: int) -
     the payer's id in its ledger entry becomes their pseudonym, as erasure would have done. True if so."""
     if await owners.get(payer_id) is not None:
         return False
-    await bookings.forget_in_ledger(payer_id, pseudonym(payer_id), charge_id=charge_id)
+    await bookings.forget_in_ledger(payer_id, pseudonym(payer_id), charge_pseudonym, charge_id=charge_id)
     return True
+
+
+async def forget_refunded_payer(bookings, entry) -> None:
+    """A payer erased while a refund was owed to them: once it is paid, the entry keeps only their pseudonym."""
+    if entry.forget_owner_when_refunded and entry.status == "refunded":
+        await bookings.forget_in_ledger(entry.owner_id, entry.owner_ref, charge_pseudonym, charge_id=entry.charge_id)

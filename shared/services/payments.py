@@ -178,12 +178,18 @@ async def _refunded(bookings, refunder: Refunder, owners, booking, entry, payer_
 
 
 async def pay_back(bookings, refunder: Refunder, entry) -> tuple[object, bool]:
-    """Pays back what `entry` owes now, or leaves it owed (False) for settle_pending."""
+    """Pays back what `entry` owes now, or leaves it owed (False) for settle_pending. A payer who erased
+    their data meanwhile is then removed from the entry (services.cancellations)."""
     try:
-        return await refunder.pay_back(bookings, entry), True
+        paid = await refunder.pay_back(bookings, entry)
     except Exception:  # noqa: BLE001 - owed in the ledger: settle_pending retries with the same key
         log.exception("refund not made now; the ledger keeps it owed")
         return entry, False
+    if paid.forget_owner_when_refunded:
+        from shared.services.cancellations import forget_refunded_payer
+
+        await forget_refunded_payer(bookings, paid)
+    return paid, True
 
 
 async def settle_pending(bookings, refunder: Refunder) -> list[tuple[str, bool]]:

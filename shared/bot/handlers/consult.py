@@ -132,6 +132,13 @@ async def _start(update: Update, context: BotContext, pet: Pet, triage: dict | N
     await update.effective_chat.send_message(text)
 
 
+async def pick_vet(update: Update, context: BotContext, draft: dict) -> None:
+    """Straight to the list of vets with a draft already made (the pet, reason, photo and triage of a
+    consultation its vet cancelled: handlers.bookings)."""
+    await _set(context, Dialog(CONSULT, STEP_PICK, draft))
+    await _show_vets(update, context, 0)
+
+
 async def _set(context: BotContext, dialog: Dialog | None) -> None:
     context.owner = await owner_service.set_dialog(context.services.owners, context.owner, dialog)
     await context.commit()

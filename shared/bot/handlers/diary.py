@@ -236,35 +236,42 @@ async def diary_command(update: Update, context: BotContext) -> None:
         await _show_week(update, context, pet)
 
 
-async def _show_week(update: Update, context: BotContext, pet: Pet) -> None:
-    services, lang = context.services, context.language
-    week = await diary_service.week_summary(services.pets, services.diary, context.owner.id, pet.id, _today(context))
-    lines = [context.t("diary.week_title", name=pet.name, first=week.first.strftime("%d.%m"),
-                       last=week.last.strftime("%d.%m"))]
+def week_lines(lang: str, week: diary_service.WeekSummary) -> list[str]:
+    """The pet's last seven days as /diary shows them (and the booked vet's notice, in the vet's language)."""
+    pet = week.pet
+    lines = [t(lang, "diary.week_title", name=pet.name, first=week.first.strftime("%d.%m"),
+               last=week.last.strftime("%d.%m"))]
     if week.weights:
-        lines.append(context.t("diary.week_weight", weight=render.weight(lang, week.weights[-1].kg), n=len(week.weights)))
+        lines.append(t(lang, "diary.week_weight", weight=render.weight(lang, week.weights[-1].kg), n=len(week.weights)))
     else:
-        lines.append(context.t("diary.week_no_weight"))
+        lines.append(t(lang, "diary.week_no_weight"))
     if week.activity:
         mood, appetite = week.average("mood"), week.average("appetite")
-        lines.append(context.t("diary.week_activity", minutes=week.minutes, days=len({a.on for a in week.activity})))
+        lines.append(t(lang, "diary.week_activity", minutes=week.minutes, days=len({a.on for a in week.activity})))
         if mood is not None:
-            lines.append(context.t("diary.week_mood", mood=_num(lang, mood, 1)))
+            lines.append(t(lang, "diary.week_mood", mood=_num(lang, mood, 1)))
         if appetite is not None:
-            lines.append(context.t("diary.week_appetite", appetite=_num(lang, appetite, 1)))
+            lines.append(t(lang, "diary.week_appetite", appetite=_num(lang, appetite, 1)))
         notes = [a for a in week.activity if a.notes]
         if notes:
-            lines.append(context.t("diary.week_notes", n=len(notes)) + " " + notes[-1].notes[:200])
+            lines.append(t(lang, "diary.week_notes", n=len(notes)) + " " + notes[-1].notes[:200])
     else:
-        lines.append(context.t("diary.week_no_activity"))
+        lines.append(t(lang, "diary.week_no_activity"))
     if week.kcal_per_day is not None:
-        lines.append(context.t("diary.week_kcal", kcal=round(week.kcal_per_day)))
+        lines.append(t(lang, "diary.week_kcal", kcal=round(week.kcal_per_day)))
     for item in week.due:
-        lines.append(context.t("diary.due_line", what=context.t(f"diary.kind.{item.kind.value}"), product=item.product,
-                               date=format_date(lang, item.next_due)))
+        lines.append(t(lang, "diary.due_line", what=t(lang, f"diary.kind.{item.kind.value}"), product=item.product,
+                       date=format_date(lang, item.next_due)))
     for note in week.consultations:
-        lines.append(context.t("conclusion.diary.week_line", date=format_date(lang, note.on), vet=note.vet_name,
-                               summary=note.summary[:200]))
+        lines.append(t(lang, "conclusion.diary.week_line", date=format_date(lang, note.on), vet=note.vet_name,
+                       summary=note.summary[:200]))
+    return lines
+
+
+async def _show_week(update: Update, context: BotContext, pet: Pet) -> None:
+    services = context.services
+    week = await diary_service.week_summary(services.pets, services.diary, context.owner.id, pet.id, _today(context))
+    lines = week_lines(context.language, week)
     p = pet.id
     await update.effective_chat.send_message("\n".join(lines), reply_markup=rows(
         button(context.t("diary.btn.weight"), f"dy:w:{p}"), button(context.t("diary.btn.chart"), f"dy:c:{p}"),

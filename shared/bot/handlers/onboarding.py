@@ -8,11 +8,12 @@ from shared.bot import keyboards
 from shared.bot.commands import commands
 from shared.bot.context import BotContext
 from shared.bot.replies import edit_or_send
-from shared.bot.handlers import conclusion, vet_ops
+from shared.bot.handlers import bookings, conclusion, vet_ops
 from shared.bot.handlers.pet_dialog import ask_current
 from shared.domain.owners import SUPPORTED_LANGUAGES, language_for
 from shared.domain.roles import is_vet
 from shared.services import conclusions as conclusion_service
+from shared.services import cancellations
 from shared.services import owners as owner_service
 
 # What an owner may do before agreeing to let us store anything.
@@ -166,11 +167,16 @@ async def privacy_answer(update: Update, context: BotContext) -> None:
                                       reply_markup=keyboards.confirm_forget(context.language))
     elif action == "forget_yes":
         services = context.shared_services  # erasure does not wait for this update's commit
-        await owner_service.forget_owner(services.owners, services.reminders, services.photos, context.owner.id,
-                                         vets=services.vets)
+        erase_bookings = None if services.bookings is None else (  # None: a deployment (test) without bookings
+            lambda person: cancellations.erase_bookings(services.bookings, bookings.refunder(context),
+                                                        services.payments, person, services.clock()))
+        cancelled = await owner_service.forget_owner(services.owners, services.reminders, services.photos,
+                                                     context.owner.id, vets=services.vets, erase_bookings=erase_bookings)
         if services.conclusions is not None and services.label_photos is not None:  # labels kept with consent
             await conclusion_service.forget_labels(services.conclusions, services.label_photos, context.owner.id)
-        await edit_or_send(update, context.t("privacy.forgotten"))
+        await edit_or_send(update, context.t("privacy.forgotten") + (
+            "\n\n" + context.t("bk.erased_cancelled", n=len(cancelled)) if cancelled else ""))
+        await bookings.tell_after_erasure(context, cancelled)  # the other side of each: never the person
     else:
         await edit_or_send(update, context.t("privacy.kept"))
 

@@ -16,16 +16,14 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest
 from telegram.ext import Application, MessageHandler, PreCheckoutQueryHandler, filters
 
 from shared.bot.context import BotContext
-from shared.bot.handlers import conclusion
-from shared.bot.handlers.consult import CONSULT, money, summary, when
+from shared.bot.handlers.consult import CONSULT, money, summary
 from shared.bot.keyboards import button, rows
 from shared.domain.bookings import Currency, PaymentOutcome, Price
 from shared.domain.pets import InvalidInput
-from shared.i18n import t
 from shared.services import owners as owner_service
 from shared.services import payments as payment_service
 from shared.services.unit_of_work import OwnerGone, StaleUpdate
@@ -65,9 +63,12 @@ async def on_successful_payment(update: Update, context: BotContext) -> None:
         services.bookings, refunder(context), services.payments, payload=paid.invoice_payload,
         charge_id=paid.telegram_payment_charge_id, provider_charge_id=paid.provider_payment_charge_id or "",
         payer_id=update.effective_user.id, amount=paid.total_amount, currency=paid.currency,
-        now=services.clock(), tasks=services.tasks)
-    if result.outcome is PaymentOutcome.ALREADY:
-        return  # told before, by the delivery that applied it
+        now=services.clock(), tasks=services.tasks, owners=context.shared_services.owners)
+    if result.outcome is PaymentOutcome.ALREADY or result.payer_gone:
+        return  # told before, by the delivery that applied it; or erased: nothing is said to them
+    if result.outcome is PaymentOutcome.CONFIRM and await context.shared_services.owners.get(
+            update.effective_user.id) is None:
+        return  # erased meanwhile: their erasure cancels this booking, refunds it and tells the vet
     chat = update.effective_chat
     booking = result.booking
     if result.outcome is PaymentOutcome.CONFIRM:
@@ -109,31 +110,11 @@ async def _close_dialog(context: BotContext, booking_id: str) -> None:
 
 
 async def _tell_vet(context: BotContext, booking) -> None:
-    """The new consultation, in the vet's language and time zone, with the pet card, reason, triage, photo."""
-    vet_user = await context.shared_services.owners.get(booking.vet_id)
-    lang = vet_user.language if vet_user else "ru"
-    vet = await context.shared_services.vets.get(booking.vet_id)
-    tz = vet.timezone if vet else None
-    pet = booking.pet or {}
-    lines = [t(lang, "booking.vet_new", when=when(lang, booking.start, tz),
-               minutes=int((booking.end - booking.start).total_seconds() // 60)),
-             t(lang, "booking.vet_pet", name=pet.get("name", ""), species=t(lang, f"species.{pet.get('species', 'other')}"),
-               weight=pet.get("weight_kg") or "—"),
-             t(lang, "booking.vet_reason", reason=booking.reason)]
-    triage = booking.triage or {}
-    if triage:
-        findings = ", ".join(f"{f['label']} {round(f['p'] * 100)}%" for f in triage.get("findings") or []) or "—"
-        lines.append(t(lang, "booking.vet_triage", urgency=t(lang, f"triage.urgency.{triage.get('urgency', 'none')}"),
-                       findings=findings))
-    try:
-        await context.bot.send_message(booking.vet_id, "\n".join(lines),  # its button: the conclusion, after the call
-                                       reply_markup=conclusion.vet_booking_markup(lang, booking.id))
-        if booking.photo_file_id:
-            await context.bot.send_photo(booking.vet_id, booking.photo_file_id)
-    except (Forbidden, BadRequest) as err:  # the vet blocked the bot or never started it: ops must see it
-        log.error("new booking not delivered to its vet: %s", type(err).__name__)
-    except TelegramError:
-        raise
+    """The new consultation, in the vet's language and time zone, with the pet card, reason, triage, photo
+    link and diary (handlers.bookings.tell_vet, which tells of moves and cancellations alike)."""
+    from shared.bot.handlers.bookings import NEW, tell_vet
+
+    await tell_vet(context, booking, NEW)
 
 
 def register(app: Application) -> None:

@@ -68,7 +68,7 @@ def _menu(context: BotContext, vet: Vet):
                button(t("vet.btn.override"), "vs:o"), button(t("vet.btn.slot"), "vs:l"),
                button(t("vet.btn.buffer"), "vs:b"), button(t("vet.btn.notice"), "vs:n"),
                button(t("vet.btn.horizon"), "vs:h"), button(t("vet.btn.cap"), "vs:c"),
-               button(t("vet.btn.zone"), "vs:z")]
+               button(t("vet.btn.zone"), "vs:z"), button(t("bk.btn.vet_list"), "bk:vl")]  # handlers.bookings
     return rows(*buttons, *([pause] if pause else []), per_row=3)
 
 
