@@ -68,6 +68,20 @@ async def client(clean_firestore):
     c.close()
 
 
+def mentions(data, person_id: int) -> bool:
+    """Whether stored data (a document, or its id) names a person: their Telegram id as a number or inside
+    any string (use Telegram-sized ids in tests, so that no hex digest or UUID contains one by chance)."""
+    if isinstance(data, dict):
+        return any(mentions(k, person_id) or mentions(v, person_id) for k, v in data.items())
+    if isinstance(data, (list, tuple)):
+        return any(mentions(v, person_id) for v in data)
+    if isinstance(data, bool):
+        return False
+    if isinstance(data, int):
+        return data == person_id
+    return isinstance(data, str) and str(person_id) in data
+
+
 class BookingBot(BotHarness):
     """BotHarness's delivery (a handler's failure fails the test) over real repositories."""
 

@@ -15,7 +15,7 @@ from shared.domain.triage import Outcome, TriageResult, Urgency
 from shared.services import payments
 from shared.adapters.firestore_bookings import ledger_from
 from shared.services.cancellations import charge_pseudonym, pseudonym
-from tests.booking_harness import BookingBot, client, double, pay, vet, yookassa  # noqa: F401 - fixtures
+from tests.booking_harness import BookingBot, client, double, mentions, pay, vet, yookassa  # noqa: F401 - fixtures
 
 # Telegram-sized ids: the checks for what is left of a person look for their id in every string stored
 OWNER, OTHER = 610_000_001, 610_000_002
@@ -207,18 +207,9 @@ async def test_a_vet_cancels_with_a_reason_and_the_owner_gets_an_apology_refund_
 async def everything_of(bot, person: int) -> list[str]:
     found = []
 
-    def mentions(v) -> bool:
-        if isinstance(v, dict):
-            return any(mentions(k) or mentions(x) for k, x in v.items())
-        if isinstance(v, list):
-            return any(mentions(x) for x in v)
-        if isinstance(v, bool):
-            return False
-        return v == person if isinstance(v, int) else isinstance(v, str) and str(person) in v
-
     async def walk(collection):
         async for snap in collection.stream():
-            if str(person) in snap.reference.path or mentions(snap.to_dict()):
+            if str(person) in snap.reference.path or mentions(snap.to_dict(), person):
                 found.append(snap.reference.path)
         async for doc in collection.list_documents():
             async for sub in doc.collections():

@@ -26,6 +26,7 @@ from shared.services import booking as booking_service
 from shared.services import cancellations as svc
 from shared.services import payments
 from shared.services.unit_of_work import OwnerGone
+from tests.booking_harness import mentions
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)      # Tuesday, 12:00 in Moscow
 # Telegram-sized ids: the checks for what is left of a person look for their id in every string stored
@@ -305,19 +306,6 @@ async def test_a_move_takes_over_cells_of_a_hold_that_ran_out(world):
 
 
 # ---- erasure -----------------------------------------------------------------------------------------
-
-def mentions(data, person_id: int) -> bool:
-    """Whether a document (or its id) carries the person's Telegram id anywhere."""
-    if isinstance(data, dict):
-        return any(mentions(k, person_id) or mentions(v, person_id) for k, v in data.items())
-    if isinstance(data, (list, tuple)):
-        return any(mentions(v, person_id) for v in data)
-    if isinstance(data, bool):
-        return False
-    if isinstance(data, int):
-        return data == person_id
-    return isinstance(data, str) and str(person_id) in data
-
 
 async def left_of(w: World, person_id: int) -> list[str]:
     return [path for path, data in await w.everything() if str(person_id) in path or mentions(data, person_id)]
