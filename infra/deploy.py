@@ -29,7 +29,7 @@ COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "t
 APIS = (
     "cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com "
     "eventarc.googleapis.com pubsub.googleapis.com storage.googleapis.com firestore.googleapis.com "
-    "cloudtasks.googleapis.com cloudscheduler.googleapis.com secretmanager.googleapis.com"
+    "cloudtasks.googleapis.com cloudscheduler.googleapis.com secretmanager.googleapis.com iamcredentials.googleapis.com"
 )
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member"]
 
@@ -156,6 +156,9 @@ def plan(cfg: Config, root: Path, build_root: Path, project: str, region: str, o
         f'GCS_SA="$(gcloud storage service-agent --project={P})"',
         f'gcloud projects add-iam-policy-binding {P} --member="serviceAccount:${{GCS_SA}}" '
         "--role=roles/pubsub.publisher --condition=None --quiet >/dev/null",
+        "# a vet's link to a patient's photo is a V4 signed URL the runtime account signs as itself (signBlob)",
+        f'gcloud iam service-accounts add-iam-policy-binding "${{RUNTIME_SA}}" --project={P} '
+        '--member="serviceAccount:${RUNTIME_SA}" --role=roles/iam.serviceAccountTokenCreator --quiet >/dev/null',
         "",
         "# --- Firestore: database, rules, indexes, TTL ---------------------------------------------",
         f"gcloud firestore databases describe --database='(default)' --project={P} >/dev/null 2>&1 || "

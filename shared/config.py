@@ -24,7 +24,8 @@ class Settings:
     ops_chat_id: int | None = None
     # consultations' payments (services/payments.py; the README's table): PAYMENTS_MODE provider|stars,
     # PROVIDER_TOKEN (BotFather's token of the payment provider), YooKassa's shop for refunds, the price of
-    # a star in kopecks, the platform's fee and the receipt's VAT code
+    # a star in kopecks, the platform's fee, the receipt's VAT code, and what an owner cancelling less than
+    # 24 h before gets back (percent)
     payments_mode: str = "provider"
     provider_token: str = ""
     yookassa_shop_id: str = ""
@@ -33,6 +34,7 @@ class Settings:
     star_price_kopecks: int = 200
     fee_percent: int = 20
     vat_code: int = 1
+    late_cancel_refund_percent: int = 50
     # hold expiry and consultation tasks (booking_callbacks): scheduled when TASKS_AUTH_TOKEN is set
     tasks_token: str = ""
     tasks_queue: str = ""             # projects/P/locations/L/queues/Q
@@ -65,7 +67,8 @@ def payment_settings(env=os.environ) -> dict:
     numbers = {}
     for name, var, default, low, high in (("star_price_kopecks", "STAR_PRICE_KOPECKS", 200, 1, 10**6),
                                           ("fee_percent", "PLATFORM_FEE_PERCENT", 20, 0, 100),
-                                          ("vat_code", "RECEIPT_VAT_CODE", 1, 1, 12)):
+                                          ("vat_code", "RECEIPT_VAT_CODE", 1, 1, 12),
+                                          ("late_cancel_refund_percent", "LATE_CANCEL_REFUND_PERCENT", 50, 0, 100)):
         text = env.get(var, "").strip() or str(default)
         if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
             raise RuntimeError(f"bad configuration: {var} must be a whole number {low}..{high}")

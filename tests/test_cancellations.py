@@ -328,7 +328,10 @@ async def test_erasing_an_owner_cancels_what_is_ahead_refunds_it_and_keeps_only_
     soon = await w.booked(OWNER, at(1, 13))                               # 4 h ahead: free only because of erasure
     held = await w.held(OWNER, at(4, 9))
     keeps = await w.booked(OTHER, at(5, 9))
+    conclusion = w.client.document(f"conclusions/{past.id}")     # what its vet wrote after the call
+    await conclusion.set({"owner_id": OWNER, "vet_id": VET, "pet_id": "rex1", "summary": "Отит", "rating": None})
     cancelled = await forget(w, OWNER, at(1, 10))
+    assert not (await conclusion.get()).exists                 # the pet's record was the owner's
     assert sorted(c.booking.id for c in cancelled) == sorted([ahead.id, soon.id])
     assert all(c.refund == 150000 and c.refunded and c.erasure and c.booking.pet["name"] == "Рекс" for c in cancelled)
     for b in (ahead, soon):
@@ -354,7 +357,11 @@ async def test_erasing_a_vet_cancels_their_bookings_ahead_with_full_refunds_and_
     past = await w.booked(OWNER, at(1, 11))
     ahead = await w.booked(OWNER, at(3, 9))
     held = await w.held(OTHER, at(3, 10))
+    conclusion = w.client.document(f"conclusions/{past.id}")
+    await conclusion.set({"owner_id": OWNER, "vet_id": VET, "pet_id": "rex1", "summary": "Отит", "rating": None})
     cancelled = await forget(w, VET, at(1, 12))
+    kept = (await conclusion.get()).to_dict()                   # the owner keeps the record, without its vet
+    assert (kept["owner_id"], kept["vet_id"], kept["vet_ref"], kept["summary"]) == (OWNER, 0, svc.pseudonym(VET), "Отит")
     assert [(c.booking.id, c.by, c.refund, c.booking.owner_id) for c in cancelled] == [(ahead.id, Party.VET, 150000, OWNER)]
     assert (await w.entry(ahead)).status == "refunded"
     assert (await w.entry(past)).vet_id == 0 and (await w.entry(past)).vet_ref == svc.pseudonym(VET)
@@ -492,3 +499,15 @@ def test_domain_erased_vets_bookings_are_refunded_and_cancelled_ones_say_so():
     assert confirmed.unsettled(at(3, 9)) and not confirmed.unsettled(at(3, 10))
     moved = confirmed.rescheduled(at(4, 9), at(4, 9) + timedelta(minutes=45), 15, ("c",))
     assert (moved.start, moved.buffer_minutes, moved.cells, moved.reschedules_left) == (at(4, 9), 15, ("c",), 0)
+
+
+def test_the_late_share_is_configured_and_checked():
+    from shared.config import payment_settings
+
+    assert payment_settings({})["late_cancel_refund_percent"] == 50
+    assert payment_settings({"LATE_CANCEL_REFUND_PERCENT": "0"})["late_cancel_refund_percent"] == 0
+    for bad in ("101", "-1", "50%", "half"):
+        with pytest.raises(RuntimeError, match="LATE_CANCEL_REFUND_PERCENT"):
+            payment_settings({"LATE_CANCEL_REFUND_PERCENT": bad})
+    with pytest.raises(ValueError):
+        payments.PaymentsConfig(late_cancel_refund_percent=120)

@@ -642,9 +642,11 @@ class FirestoreBookings:
         """Removes a person from one of their bookings that needs nothing more of them (not
         Booking.unsettled): as its owner, owner_id ERASED with their pseudonym, and the pet's card, the
         reason, the triage summary and the photo dropped; as its vet, vet_id ERASED with theirs, and the
-        cell names (they carry the vet's id). Conditional on the booking as read. Returns the booking as it
-        is now: unchanged while it is unsettled (the caller settles it and calls again); None when it is
-        gone or the person is no longer in it."""
+        cell names (they carry the vet's id). Its vet's conclusion (conclusions/{booking}) goes in the same
+        batch: deleted with its owner (the pet's medical record is theirs: their diary's copy went with
+        their records), kept without its vet. Conditional on both as read. Returns the booking as it is
+        now: unchanged while it is unsettled (the caller settles it and calls again); None when it is gone
+        or the person is no longer in it."""
         now = as_utc(now)
         for _ in range(MAX_ATTEMPTS):
             snap = await self._read(booking_id)
@@ -655,17 +657,27 @@ class FirestoreBookings:
                 return None
             if booking.unsettled(now):
                 return booking
+            self._stats.reads += 1
+            conclusion = await self._client.collection("conclusions").document(booking.id).get()
+            batch = self._client.batch()
             change: dict = {}
             if booking.owner_id == person_id:
                 change.update(owner_id=ERASED, owner_ref=pseudonym, pet_id="", pet={}, reason="", triage=None,
                               triage_result_id=None, photo_file_id=None)
             if booking.vet_id == person_id:
                 change.update(vet_id=ERASED, vet_ref=pseudonym, cells=[])
+            batch.update(snap.reference, change, option=self._client.write_option(last_update_time=snap.update_time))
+            if conclusion.exists:
+                version = self._client.write_option(last_update_time=conclusion.update_time)
+                if booking.owner_id == person_id:
+                    batch.delete(conclusion.reference, option=version)
+                else:
+                    batch.update(conclusion.reference, {"vet_id": ERASED, "vet_ref": pseudonym}, option=version)
             try:
-                await snap.reference.update(change, option=self._client.write_option(last_update_time=snap.update_time))
+                await batch.commit()
             except _CONFLICTS:
                 continue
-            self._stats.writes += 1
+            self._stats.writes += 1 + conclusion.exists
             return booking_from(snap.id, {**snap.to_dict(), **change})
         raise Contention()
 
