@@ -25,7 +25,10 @@ pet card, reason, triage and photo dropped; owner_id/vet_id 0 with a pseudonym),
 ledger entries. What accounting law needs stays: each charge's amount, currency, dates, the platform's
 fee and the vet's share, refunds with their ids, the provider's payment id, and the booking it paid for
 (its time, status, price): Russian law (402-FZ art. 29) keeps primary accounting documents five years
-and 54-FZ receipts sit with the fiscal data operator; none of it needs to name the person. The pseudonym
+and 54-FZ receipts sit with the fiscal data operator; none of it needs to name the person. Telegram's
+charge id carries the payer's Telegram id, so an erased payer's entry is kept under a keyed digest of it
+(`charge_pseudonym`). The vet's conclusion goes with the owner (the pet's record is theirs) and stays,
+without the vet, with an owner whose vet erased their data. The pseudonym
 is an HMAC of the Telegram id under the deployment's secret (PHOTO_PATH_KEY, separated by purpose): one
 person's entries stay together (a vet's earnings, a payer's refunds) and can be matched again only by
 someone who holds the key and the id, as a tax inquiry would need.
