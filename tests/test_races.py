@@ -166,7 +166,9 @@ def test_parallel_answers_to_the_weight_question_save_one_weight(stack, client, 
     assert len(weights) == 1 and pet.to_dict()["weight_kg"] == weights[0]
     texts = [c["params"]["text"] for c in sent_to(client, chat.user_id, since)]
     assert sum("Записал" in t for t in texts) == 1
-    assert sum("уже сделан" in t for t in texts) == 4
+    # a loser that read before the winner's commit is told the step is taken; one that read after it
+    # finds no open question and gets the hint: either way told once, and nothing saved
+    assert sum("уже сделан" in t or "Я понимаю команды" in t for t in texts) == 4
 
 
 # ---- erasure racing each kind of write ---------------------------------------------------------
