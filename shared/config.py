@@ -41,6 +41,9 @@ class Settings:
     callbacks_url: str = ""           # FUNCTION_URL_BOOKING_CALLBACKS
     tasks_service_account: str = ""   # TASKS_SERVICE_ACCOUNT: tasks carry its OIDC token (production)
     tasks_emulator_host: str = ""
+    # local stack only: a file holding how many seconds the stack's clock is moved on (LOCAL_CLOCK_FILE,
+    # honoured only with ALLOW_CLOCK_OVERRIDE=1, which nothing deployed sets; bootstrap.service_clock)
+    clock_file: str = ""
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Settings":
@@ -55,6 +58,7 @@ class Settings:
             photo_path_key=env.get(PHOTO_PATH_KEY, ""),
             ops_user_ids=parse_user_ids(env.get("OPS_USER_IDS", ""), "OPS_USER_IDS"),
             ops_chat_id=_chat_id(env.get("OPS_CHAT_ID", ""), "OPS_CHAT_ID"),
+            clock_file=env.get("LOCAL_CLOCK_FILE", "") if env.get("ALLOW_CLOCK_OVERRIDE") == "1" else "",
             **payment_settings(env),
         )
 

@@ -352,3 +352,30 @@ def test_stop_leaves_no_processes(tmp_path: Path):
         http_get(f"http://127.0.0.1:{fs_port}/", timeout=1)
     assert not (tmp_path / "state" / "stack.json").exists()
     assert (tmp_path / "state" / "logs" / "firestore.log").exists()
+
+
+def test_the_functions_clock_moves_only_on_the_local_stack(tmp_path, monkeypatch):
+    """LocalStack.move_clock writes an offset the functions add to the real time, read only where
+    ALLOW_CLOCK_OVERRIDE=1 (the stack's own functions); the stack's webhook gets a test PROVIDER_TOKEN."""
+    from datetime import datetime, timedelta, timezone
+
+    from infra.local.stack import LOCAL_PROVIDER_TOKEN, move_clock
+    from shared.bootstrap import service_clock, utcnow
+    from shared.config import Settings
+
+    info = {"clock_file": str(tmp_path / "clock_offset")}
+    base = {"TELEGRAM_BOT_TOKEN": "1:x", "LOCAL_CLOCK_FILE": info["clock_file"]}
+    assert Settings.from_env(base).clock_file == ""                       # deployed: never read
+    assert service_clock(Settings.from_env(base)) is utcnow
+    clock = service_clock(Settings.from_env({**base, "ALLOW_CLOCK_OVERRIDE": "1"}))
+    assert abs(clock() - datetime.now(timezone.utc)) < timedelta(seconds=1)  # no offset written: the real time
+    ahead = datetime.now(timezone.utc) + timedelta(days=3, minutes=7)
+    move_clock(info, ahead)
+    assert abs(clock() - ahead) < timedelta(seconds=1)
+    move_clock(info, None)
+    assert abs(clock() - datetime.now(timezone.utc)) < timedelta(seconds=1)
+    monkeypatch.delenv("PROVIDER_TOKEN", raising=False)
+    monkeypatch.delenv("TELEGRAM_API_BASE", raising=False)
+    s = LocalStack(ROOT, parts=("telegram",), state_dir=tmp_path / "state")
+    env = s.function_env()
+    assert env["PROVIDER_TOKEN"] == LOCAL_PROVIDER_TOKEN and env["LOCAL_CLOCK_FILE"] == s.info["clock_file"]

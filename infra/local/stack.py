@@ -18,7 +18,18 @@ the emulator hosts); "notifier" brings in storage and functions.
 Time: the Cloud Tasks emulator dispatches each task once its schedule_time has passed on the real clock.
 Tests and the demo may move the clock on: ``run_due_tasks(until)`` runs (RunTask) every task due by
 ``until``; booking_callbacks, started with ALLOW_CLOCK_OVERRIDE=1 here only, then reads the time as
-the task's ETA. Each child runs in its own process group, logging to <state>/logs/NAME.log;
+the task's ETA. ``move_clock(to)`` moves the functions' own clock (the webhook's, booking_callbacks' and
+scheduled_jobs': real time plus an offset read from <state>/clock_offset, LOCAL_CLOCK_FILE) so that a
+consultation days ahead can be played now: the vet's conclusion after its start, the video provider's
+webhooks stamped at the moved time; ``move_clock(None)`` (and every start) puts it back.
+
+Payments: with the Bot API double the webhook gets a test PROVIDER_TOKEN (BotFather's YooKassa test
+format) unless the environment names one, so the default provider mode takes money locally; the double's
+``pay()`` plays the payment form, YooKassa's double holds the payment. ``start_function(name, as_, env)``
+starts another instance of a function with other settings (e.g. a Stars-mode webhook:
+PAYMENTS_MODE=stars), for the Bot API double to be pointed at.
+
+Each child runs in its own process group, logging to <state>/logs/NAME.log;
 stop() ends the groups (TERM, then KILL). <state> is <root>/.local unless given.
 """
 from __future__ import annotations
@@ -58,11 +69,12 @@ STACK_KEYS = (
     "functions", "telegram_api_base", "bot_token", "webhook_secret", "project",
     "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host", "photos_bucket",
     "jobs_auth_token", "photo_path_key", "tasks_auth_token", "tasks_queues", "video_provider", "video_api_url",
-    "yookassa_api_url", "ops_user_ids", "ops_chat_id",
+    "yookassa_api_url", "ops_user_ids", "ops_chat_id", "clock_file",
 )
 # Roles on the local stack (OPS_USER_IDS / OPS_CHAT_ID from the environment win): two ops people, and a
 # group the Bot API double holds as the ops chat.
 LOCAL_OPS_IDS, LOCAL_OPS_CHAT_ID = (700001, 700002), -1007000001
+LOCAL_PROVIDER_TOKEN = "381764678:TEST:70001"  # BotFather's test tokens of YooKassa look like this
 DAILY_API_KEY = "local-daily-api-key-of-32-characters"
 DAILY_DOMAIN = "telemed-test"
 LIVEKIT_API_KEY, LIVEKIT_API_SECRET = "local-livekit-key", "local-livekit-secret-of-32-characters!"
@@ -241,6 +253,7 @@ class LocalStack:
             webhook_secret = None
         self.children: dict[str, Child] = {}
         self.notifier: StorageNotifier | None = None
+        self.variants: dict[str, str] = {}  # start_function's instances: name -> URL
         self.video: Any = None      # DailyDouble or LiveKitDouble (part "providers")
         self.yookassa: Any = None   # YooKassaDouble
         self.video_provider = (os.environ.get("VIDEO_PROVIDER") or "daily").strip().lower()
@@ -274,6 +287,7 @@ class LocalStack:
             "yookassa_api_url": None,
             "ops_user_ids": os.environ.get("OPS_USER_IDS") or ",".join(map(str, LOCAL_OPS_IDS)),
             "ops_chat_id": os.environ.get("OPS_CHAT_ID") or str(LOCAL_OPS_CHAT_ID),
+            "clock_file": str(self.state_dir / "clock_offset"),
             "logs": str(self.log_dir),
         }
 
@@ -380,8 +394,11 @@ class LocalStack:
                 "OPS_USER_IDS": i["ops_user_ids"],
                 "OPS_CHAT_ID": i["ops_chat_id"],
                 "LOCAL_STACK": "1",
+                "LOCAL_CLOCK_FILE": i["clock_file"],  # read only with ALLOW_CLOCK_OVERRIDE (below)
             }
         )
+        if not self.external_api_base and not env.get("PROVIDER_TOKEN"):
+            env["PROVIDER_TOKEN"] = LOCAL_PROVIDER_TOKEN  # the Bot API double takes it as Telegram would
         if self.video is not None and self.video_provider == "livekit":
             env.update({"LIVEKIT_URL": self.video.url, "LIVEKIT_API_KEY": LIVEKIT_API_KEY,
                         "LIVEKIT_API_SECRET": LIVEKIT_API_SECRET, "LIVEKIT_JOIN_PAGE": f"{self.video.url}/join"})
@@ -510,23 +527,37 @@ class LocalStack:
                 self._say(f"WARNING: skipping {fn.name}: {fn.source} does not exist")
                 self.skipped_functions.append(fn.name)
                 continue
-            port = self._function_ports[fn.name]
-            cmd = [
-                self._bin("functions-framework"), "--source", str(src), "--target", fn.target,
-                "--signature-type", fn.signature_type, "--host", "127.0.0.1", "--port", str(port),
-            ]
-            fn_env = dict(env, K_SERVICE=fn.name, FUNCTION_TARGET=fn.target)
-            if fn.name in ("scheduled_jobs", "booking_callbacks"):  # local only (never deployed): tests and
-                fn_env["ALLOW_CLOCK_OVERRIDE"] = "1"                  # the demo move the clock
-            child = self._spawn(f"fn-{fn.name}", cmd, env=fn_env)
-            url = f"http://127.0.0.1:{port}/"
-
-            def wait(child: Child = child, url: str = url, name: str = fn.name) -> None:
-                self._wait(child, lambda: http_get(url)[0] > 0, "HTTP answer")
-                self.info["functions"][name] = url
-
-            waits.append(wait)
+            waits.append(self._spawn_function(fn, fn.name, self._function_ports[fn.name], env, self.info["functions"]))
         return waits
+
+    def _spawn_function(self, fn, name: str, port: int, env: dict[str, str], urls: dict[str, str]) -> Callable[[], None]:
+        cmd = [
+            self._bin("functions-framework"), "--source", str(fn.source_path(self.root)), "--target", fn.target,
+            "--signature-type", fn.signature_type, "--host", "127.0.0.1", "--port", str(port),
+        ]
+        fn_env = dict(env, K_SERVICE=fn.name, FUNCTION_TARGET=fn.target)
+        if fn.name in CLOCKED_FUNCTIONS:     # local only (never deployed): tests and the demo move the clock
+            fn_env["ALLOW_CLOCK_OVERRIDE"] = "1"
+        child = self._spawn(f"fn-{name}", cmd, env=fn_env)
+        url = f"http://127.0.0.1:{port}/"
+
+        def wait() -> None:
+            self._wait(child, lambda: http_get(url)[0] > 0, "HTTP answer")
+            urls[name] = url
+
+        return wait
+
+    def start_function(self, function: str, as_: str, env: dict[str, str]) -> str:
+        """Another instance of `function` (its name in serverless.yml) under the name `as_`, with `env` over
+        the stack's environment (e.g. PAYMENTS_MODE=stars); started once, stopped with the stack (not in
+        stack.json's functions: nothing calls it unless pointed at it). Its URL."""
+        if as_ in self.variants:
+            return self.variants[as_]
+        if "functions" not in self.started:
+            raise StackError("start the functions first")
+        self._run_all([self._spawn_function(self.config.functions[function], as_, free_port(),
+                                            {**self.function_env(), **env}, self.variants)])
+        return self.variants[as_]
 
     def _start_notifier(self) -> None:
         targets = [
@@ -568,8 +599,10 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        move_clock(self.info, None)  # a clock moved by a run that died stays not moved
         self._write_json()
         self._say(f"up in {time.monotonic() - t0:.1f}s: {', '.join(sorted(self.started))}")
+        _LIVE.add(self)
         return self.info
 
     @staticmethod
@@ -623,6 +656,7 @@ class LocalStack:
         while any(_group_alive(c.popen.pid) for c in children) and time.monotonic() < t_end:
             time.sleep(0.05)
         self.started.clear()
+        self.variants.clear()
         if self.stack_json.exists() and children:
             with contextlib.suppress(OSError):
                 self.stack_json.unlink()
@@ -637,12 +671,56 @@ class LocalStack:
     def clear_firestore(self) -> None:
         clear_firestore(self.info["firestore_emulator_host"], self.project)
 
+    def move_clock(self, to) -> None:
+        """The functions' clock reads `to` (a datetime) now, and runs on from there; None: the real time."""
+        move_clock(self.info, to)
+
+    @staticmethod
+    def of(info: dict[str, Any]) -> "LocalStack":
+        """The running stack (in this process) whose stack.json dict `info` is: tests and the demo reach
+        its in-process doubles (``video``, ``yookassa``) through it."""
+        found = next((s for s in list(_LIVE) if s.info is info), None)
+        if found is None:
+            raise StackError("no stack of this process has this info")
+        return found
+
     def run_due_tasks(self, until, queue: str = "consultations", match: str | None = None) -> list[str]:
         """Moves the clock of the queue's tasks on to `until` (a datetime): every task whose schedule_time is
         at or before it (and whose id contains `match`, e.g. a booking id) runs now (RunTask), earliest
         first, each as if at its own time (the function reads the ETA under ALLOW_CLOCK_OVERRIDE). Returns
         the task ids run. Tests and the demo only."""
         return run_due_tasks(self.info["tasks_emulator_host"], self.info["tasks_queues"][queue], until, match)
+
+
+_LIVE: "weakref.WeakSet[LocalStack]" = weakref.WeakSet()
+# the functions whose clock tests and the demo move (ALLOW_CLOCK_OVERRIDE: never deployed)
+CLOCKED_FUNCTIONS = ("telegram_webhook", "scheduled_jobs", "booking_callbacks")
+
+
+def move_clock(info: dict[str, Any], to) -> None:
+    """Writes how far the functions' clock is moved on (LOCAL_CLOCK_FILE); `to` None moves it back."""
+    path = Path(info["clock_file"])
+    if to is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    from datetime import datetime, timezone
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{(to - datetime.now(timezone.utc)).total_seconds():.3f}\n")
+    tmp.replace(path)
+
+
+def ops_cli(info: dict[str, Any], *args: str, timeout: float = 120) -> tuple[int, list[str]]:
+    """`python -m infra.ops ARGS` against the stack, as an operator would run it: exit code, output lines."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO_ROOT),
+           "GOOGLE_CLOUD_PROJECT": info["project"], "FIRESTORE_EMULATOR_HOST": info["firestore_emulator_host"],
+           "STORAGE_EMULATOR_HOST": info["storage_emulator_host"], "PHOTOS_BUCKET": info["photos_bucket"],
+           "OPS_USER_IDS": info["ops_user_ids"], "PHOTO_PATH_KEY": info["photo_path_key"]}
+    done = subprocess.run([sys.executable, "-m", "infra.ops", *args], env=env, cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    return done.returncode, (done.stdout + done.stderr).strip().splitlines()
 
 
 def tasks_client(tasks_host: str):
@@ -696,6 +774,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-dir", help="where stack.json and logs/ go (default .local/)")
     p.add_argument("--project", default=DEFAULT_PROJECT)
     p.add_argument("--verbose", "-v", action="store_true")
+    p.add_argument("--no-demo-vets", action="store_true",
+                   help="do not make the demo vets (python -m infra.ops vets demo: bookable vets to talk to)")
     args = p.parse_args(argv)
     parts = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
     stack = LocalStack(parts=parts, state_dir=args.state_dir, project=args.project, verbose=args.verbose)
@@ -715,6 +795,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<24} {url}")
         for key in ("telegram_api_base", "firestore_emulator_host", "storage_emulator_host", "tasks_emulator_host"):
             print(f"{key:<24} {info[key]}")
+        if not args.no_demo_vets and {"firestore", "storage"} <= stack.started:
+            ops_id = info["ops_user_ids"].split(",")[0]
+            code, lines = ops_cli(info, "vets", "demo", "--as", ops_id)
+            print(f"{'demo vets':<24} " + ("; ".join(lines) if code == 0 else f"not made (exit {code}): {lines[-1:]}"))
         print(f"{'stack.json':<24} {stack.stack_json}")
         print(f"{'logs':<24} {stack.log_dir}")
         print("Ctrl-C to stop.", flush=True)
