@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
 from shared.config import CallbacksSettings, Settings
@@ -33,26 +33,6 @@ if TYPE_CHECKING:  # booking_callbacks' ports (imported for real only where that
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def service_clock(settings: Settings) -> Callable[[], datetime]:
-    """The functions' clock: utcnow, or on the local stack (Settings.clock_file) the real time moved on by
-    the seconds the stack's clock mover wrote to that file (LocalStack.move_clock: tests and the demo play a
-    consultation days ahead - the vet's conclusion after the call, the video provider's webhooks)."""
-    if not settings.clock_file:
-        return utcnow
-    from pathlib import Path
-
-    path = Path(settings.clock_file)
-
-    def moved() -> datetime:
-        try:
-            offset = float(path.read_text() or 0)
-        except (OSError, ValueError):  # no file: the clock is not moved
-            offset = 0.0
-        return utcnow() + timedelta(seconds=offset)
-
-    return moved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +101,17 @@ class CallbacksServices:
     clock: Callable[[], datetime] = utcnow
 
 
+@dataclass(frozen=True, kw_only=True)
+class OpsServices:
+    """What the ops command line (infra/ops.py) is given: vets and their photos, and owners (a vet's
+    language, to tell them of a decision)."""
+
+    vets: Vets
+    photos: PhotoStore
+    owners: Owners
+    clock: Callable[[], datetime] = utcnow
+
+
 class LoopThread:
     """One asyncio loop per instance, in its own thread.
 
@@ -164,7 +155,7 @@ def webhook_services(settings: Settings) -> WebhookServices:
         vets=FirestoreVets(client, stats), update_log=FirestoreUpdateLog(client, stats),
         unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats,
         conclusions=FirestoreConclusions(client, stats), label_photos=LabelPhotos(photos),
-        clock=service_clock(settings), **_consultations(settings, client, stats))
+        **_consultations(settings, client, stats))
 
 
 def _consultations(settings: Settings, client, stats) -> dict:
@@ -198,7 +189,21 @@ def jobs_services(settings: Settings) -> JobsServices:
     from shared.adapters.firestore_diary import FirestoreReminders
 
     client, stats = _firestore(settings)
-    return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats, clock=service_clock(settings))
+    return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats)
+
+
+def ops_services(project: str, photos_bucket: str) -> OpsServices:
+    """For the ops command line, which needs no bot token (FIRESTORE_EMULATOR_HOST and STORAGE_EMULATOR_HOST
+    point it at the local stack, as they do every client)."""
+    from google.cloud import firestore
+
+    from shared.adapters.firestore_repositories import FirestoreOwners, OpStats
+    from shared.adapters.firestore_vets import FirestoreVets
+    from shared.adapters.photo_storage import PhotoStorage
+
+    client, stats = firestore.AsyncClient(project=project), OpStats()
+    return OpsServices(vets=FirestoreVets(client, stats), photos=PhotoStorage(photos_bucket, project),
+                       owners=FirestoreOwners(client, stats))
 
 
 def triage_services(settings: Settings) -> TriageServices:
@@ -223,7 +228,7 @@ def callbacks_services(settings: Settings, callbacks: CallbacksSettings) -> Call
         bookings=FirestoreBookings(client, stats), consultations=FirestoreConsultations(client, stats),
         ledger=FirestoreProviderLedger(client, stats),
         participants=RepositoryParticipants(FirestoreOwners(client, stats), FirestoreVets(client, stats)),
-        video=_video_rooms(callbacks), payments=_payment_provider(settings), clock=service_clock(settings))
+        video=_video_rooms(callbacks), payments=_payment_provider(settings))
 
 
 def _video_rooms(callbacks: CallbacksSettings):
