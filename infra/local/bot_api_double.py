@@ -513,6 +513,9 @@ def _scaled(w: int, h: int, limit: int) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 
 
+OWN_UPDATE_IDS = 1_500_000_000  # above any UpdateFactory's (1e8 + clock seconds mod 1e5 * 1000 + n)
+
+
 class BotApiDouble:
     """In-process Telegram Bot API double (ThreadingHTTPServer on 127.0.0.1).
 
@@ -1443,6 +1446,15 @@ class BotApiDouble:
                 raise KeyError(f"no invoice {ref!r}")
             return json.loads(json.dumps(self._invoices[key]))
 
+    def _own_update_id(self) -> int:
+        """An id for an update the double makes itself (pay()), above the ids clients make: a client in
+        another process numbers its updates from the clock (UpdateFactory), so one started in the same second
+        as the double would begin at the same id as the double's factory, and the webhook would drop the
+        double's pre-checkout query as a duplicate of the client's first update."""
+        with self._lock:
+            self._update_counter = max(self._update_counter, OWN_UPDATE_IDS) + 1
+            return self._update_counter
+
     def pay(self, invoice_ref: Any, user_id: int | None = None, *, deliver: bool = True,
             provider_payment_charge_id: str | None = None, yookassa: Any = None,
             email: str = "owner@example.com", charge_id: str | None = None, language_code: str = "ru") -> dict:
@@ -1460,7 +1472,8 @@ class BotApiDouble:
         factory = UpdateFactory(self)
         order_info = {"email": email} if invoice["need_email"] else None
         pre = factory.pre_checkout_query(invoice["payload"], invoice["total_amount"], invoice["currency"],
-                                         user_id=uid, language_code=language_code, order_info=order_info)
+                                         user_id=uid, language_code=language_code, order_info=order_info,
+                                         update_id=self._own_update_id())
         result: dict[str, Any] = {"ok": None, "error_message": None, "answer": None, "pre_checkout": pre,
                                   "successful_payment": None, "charge_id": None, "provider_payment_charge_id": None}
         if deliver:
@@ -1483,7 +1496,7 @@ class BotApiDouble:
         paid = factory.successful_payment(invoice["payload"], invoice["total_amount"], invoice["currency"],
                                           user_id=uid, language_code=language_code, charge_id=charge,
                                           provider_charge_id=provider_payment_charge_id or "",
-                                          order_info=order_info)
+                                          order_info=order_info, update_id=self._own_update_id())
         with self._lock:
             self._charges[charge] = {"charge_id": charge, "user_id": uid, "currency": invoice["currency"],
                                      "total_amount": invoice["total_amount"], "payload": invoice["payload"],
