@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
 from shared.config import CallbacksSettings, Settings
@@ -33,6 +33,26 @@ if TYPE_CHECKING:  # booking_callbacks' ports (imported for real only where that
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def service_clock(settings: Settings) -> Callable[[], datetime]:
+    """The functions' clock: utcnow, or on the local stack (Settings.clock_file) the real time moved on by
+    the seconds the stack's clock mover wrote to that file (LocalStack.move_clock: tests and the demo play a
+    consultation days ahead - the vet's conclusion after the call, the video provider's webhooks)."""
+    if not settings.clock_file:
+        return utcnow
+    from pathlib import Path
+
+    path = Path(settings.clock_file)
+
+    def moved() -> datetime:
+        try:
+            offset = float(path.read_text() or 0)
+        except (OSError, ValueError):  # no file: the clock is not moved
+            offset = 0.0
+        return utcnow() + timedelta(seconds=offset)
+
+    return moved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,7 +175,7 @@ def webhook_services(settings: Settings) -> WebhookServices:
         vets=FirestoreVets(client, stats), update_log=FirestoreUpdateLog(client, stats),
         unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats,
         conclusions=FirestoreConclusions(client, stats), label_photos=LabelPhotos(photos),
-        **_consultations(settings, client, stats))
+        clock=service_clock(settings), **_consultations(settings, client, stats))
 
 
 def _consultations(settings: Settings, client, stats) -> dict:
@@ -189,7 +209,7 @@ def jobs_services(settings: Settings) -> JobsServices:
     from shared.adapters.firestore_diary import FirestoreReminders
 
     client, stats = _firestore(settings)
-    return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats)
+    return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats, clock=service_clock(settings))
 
 
 def ops_services(project: str, photos_bucket: str) -> OpsServices:
@@ -228,7 +248,7 @@ def callbacks_services(settings: Settings, callbacks: CallbacksSettings) -> Call
         bookings=FirestoreBookings(client, stats), consultations=FirestoreConsultations(client, stats),
         ledger=FirestoreProviderLedger(client, stats),
         participants=RepositoryParticipants(FirestoreOwners(client, stats), FirestoreVets(client, stats)),
-        video=_video_rooms(callbacks), payments=_payment_provider(settings))
+        video=_video_rooms(callbacks), payments=_payment_provider(settings), clock=service_clock(settings))
 
 
 def _video_rooms(callbacks: CallbacksSettings):
