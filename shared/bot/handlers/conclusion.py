@@ -301,12 +301,16 @@ async def on_send(update: Update, context: BotContext) -> None:
     delivered = await _tell_owner(context, written)
     key = "conclusion.sent" if delivered else "conclusion.sent_undelivered"
     await update.effective_chat.send_message(
-        context.t(key, pet=written.pet_name, until=_moment(rules.relay_closes_at(written.booking), _vet_tz(context))),
+        context.t(key, pet=written.pet_name, until=_moment(rules.relay_closes_at(written.booking),
+                                                            await _vet_tz(context))),
         reply_markup=rows(_write_button(context.language, written.booking.id, to_vet=False)))
 
 
-def _vet_tz(context: BotContext) -> str | None:
-    return context.owner.timezone if context.owner else None
+async def _vet_tz(context: BotContext) -> str | None:
+    """The acting vet's calendar zone, the clock their reminders and bookings are told on (their own
+    setting as a user, if the vet record is gone)."""
+    vet = await context.services.vets.get(context.owner.id) if context.owner else None
+    return vet.timezone if vet else (context.owner.timezone if context.owner else None)
 
 
 def owner_markup(lang: str, booking_id: str) -> InlineKeyboardMarkup:
@@ -483,7 +487,7 @@ async def on_reply(update: Update, context: BotContext) -> None:
     else:
         header = t(lang, "conclusion.relay.from_owner", pet=pet,
                    date=_moment(booking.start, recipient.timezone if recipient else None))
-    markup = rows(_write_button(lang, booking.id, to_vet=not relay.from_vet))
+    markup = rows(_write_button(lang, booking.id, to_vet=relay.from_vet))  # the recipient writes back
     body = header + ("\n\n" + text if text else "")
     try:
         if recipient is None:
