@@ -1,5 +1,6 @@
 """The demo's conversation (infra/local/demo.py) played against the test session's stack: the parts
-run in order on one owner and leave the transcript the demo prints; key lines are asserted."""
+run in order on one owner (and, from the consultation on, a vet and an ops person in the same transcript)
+and leave the transcript the demo prints; key lines are asserted."""
 from __future__ import annotations
 
 import io
@@ -36,6 +37,10 @@ def played(stack, tmp_path_factory):
 def _section(chat: OwnerChat, title: str) -> str:
     lines = "\n".join(chat.transcript).split("\n== ")
     return next(part for part in lines if part.startswith(title))
+
+
+def _count(text: str, line_start: str) -> int:
+    return sum(line.startswith(line_start) for line in text.split("\n"))
 
 
 def test_profiles_keep_the_dog_and_delete_the_cat(played):
@@ -94,3 +99,68 @@ def test_the_demo_photo_is_small_and_shipped():
     img = Image.open(io.BytesIO(data))
     assert img.format == "JPEG" and max(img.size) <= 640 and len(data) <= 100_000
     assert "MIT" in (demo.PHOTOS / "README.md").read_text()
+
+
+# ---- the consultation: owner 👤 Анна, vet 🩺 Ирина (id USER + 10), ops 🛡 Олег in the ops chat -----------
+
+def test_a_vet_applies_ops_approve_and_hours_are_published(played):
+    chat, _, _ = played
+    text = _section(chat, "A vet joins")
+    assert "vets demo → exit 0" in text and "Анна Соколова (демо)\tactive" in text   # the ops command line
+    assert "🩺 Ирина: /vet" in text and "🤖 → Ирина: (edited) Заявка отправлена!" in text
+    assert f"🤖 → ops chat: Новая заявка ветеринара\n   \n   Заявка #{USER + 10}" in text
+    assert "🛡 Олег: [Одобрить]" in text and "🤖 → ops chat: (popup) Одобрено." in text
+    assert "🤖 → Ирина: Ваша заявка одобрена!" in text
+    published = text.split("🩺 Ирина: 10:00-14:00")[1]
+    assert published.startswith("\n🤖 → Ирина: Часы опубликованы") and ": 10:00-14:00" in published
+
+
+def test_the_owner_books_from_the_photo_check_and_pays_once(played):
+    chat, calls, _ = played
+    text = _section(chat, "Booking from the photo check")
+    assert text.split("\n")[1] == "👤 Анна: [🩺 Записаться к ветеринару]"
+    assert "Результат фото-проверки, фото и срочность врач увидит вместе с записью." in text
+    assert "🤖 → Анна: [invoice] Консультация ветеринара: Ирина Волкова" in text and "— 1 500 ₽" in text
+    assert "👤 Анна: [pays 1 500 ₽ in Telegram's payment form" in text and "Telegram:" not in text
+    assert _count(text, "🤖 → Анна: Готово, вы записаны!") == 1
+    vet_told = text.split("🤖 → Ирина: Новая консультация")[1]
+    assert "Причина: Пятна и зуд на боку" in vet_told and "demodicosis" in vet_told   # the photo check came along
+    assert sum(c["method"] == "sendInvoice" for c in calls) == 2                         # this and the check-up
+
+
+def test_reminders_links_and_the_call_reach_both_once(played):
+    chat, _, _ = played
+    day_before, soon = _section(chat, "The consultation: the day before"), _section(chat, "The consultation: 10 minutes")
+    assert _count(day_before, "🤖 → Анна: ⏰") == 1 and _count(day_before, "🤖 → Ирина: ⏰") == 1
+    assert "через 24 часа" in day_before and "ran the tasks: hold_expired, remind_24h" in day_before
+    assert _count(soon, "🤖 → Анна: ⏰") == 1 and "через 15 минут" in soon
+    assert _count(soon, "🤖 → Анна: 🎥 Комната открыта") == 1 and _count(soon, "🤖 → Ирина: 🎥 Комната открыта") == 1
+    assert soon.count("[Войти]") == 2 and "remind_15m, create_room, send_links" in soon
+    call = _section(chat, "The call")
+    assert call.count("participant.joined → booking_callbacks: 200") == 2
+    assert "no_show_check - both came" in call and "end_room: the room is closed" in call
+
+
+def test_the_conclusion_rating_messages_and_diary(played):
+    chat, _, _ = played
+    text = _section(chat, "After the call")
+    conclusion = text.split("🤖 → Анна: 🩺 Заключение врача Ирина Волкова")[1]
+    assert "Демодекоз, локальная форма" in conclusion and "Повторный осмотр" in conclusion
+    assert "[⭐⭐⭐⭐⭐]" in conclusion
+    assert "🩺 Ирина: [✅ Прав]" in text                                   # the vet's word on the photo check
+    assert "🤖 → Анна: (popup) Спасибо! Ваша оценка: ⭐⭐⭐⭐⭐" in text
+    question = text.split("👤 Анна: (replying to")[1]
+    assert "🤖 → Ирина: 💬 Владелец «Шарик»" in question and "[✉️ Написать владельцу]" in question
+    answer = text.split("🩺 Ирина: (replying to")[1]
+    assert "🤖 → Анна: 💬 Врач Ирина Волкова" in answer and "Можно, тем же шампунем" in answer
+    diary = text.split("👤 Анна: /diary")[1]
+    assert "🩺 Консультация" in diary and "(Ирина Волкова): Демодекоз" in diary
+
+
+def test_the_check_up_is_cancelled_with_its_refund_and_the_ledger_is_settled(played):
+    chat, _, _ = played
+    text = _section(chat, "A check-up booked and cancelled")
+    assert "🤖 → Анна: Консультация отменена, врача предупредили.\n   Вернули 1\u00a0500 ₽" in text
+    assert "🤖 → Ирина: Владелец отменил консультацию" in text
+    assert "refund " in text and "of 1500.00 RUB succeeded" in text
+    assert "payments reconcile → exit 0: every charge ended with a confirmed booking or a refund" in text

@@ -1,11 +1,13 @@
-"""The scripted owner conversation: brings the local stack up, plays an owner, prints the chat.
+"""The scripted conversation: brings the local stack up, plays an owner (and, for the consultation, a
+vet and an ops person), prints the chat.
 
     python -m infra.local.demo            (or: bash infra/demo.sh)
 
 Each part is a function `part(info, client, chat)`: `info` is the stack.json dict, `client` the Bot API
 double's control client, `chat` the OwnerChat whose transcript the part extends (tests/test_demo.py
 plays the same parts against the test session's stack). Files the bot sent (the weight chart, the PDF)
-are saved under .local/demo/.
+are saved under .local/demo/. The consultation's steps are infra/local/demo_consultation.py's; the vet
+and the ops person share the owner's transcript, each line naming who did it or whom the bot told.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from infra.local import demo_consultation as consultation
 from infra.local.bot_api_double import BotApiDoubleClient
 from infra.local.owner_chat import OwnerChat, render_call
-from infra.local.stack import LocalStack
+from infra.local.stack import LocalStack, move_clock, ops_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = Path(__file__).resolve().parent / "demo_photos"
@@ -34,6 +37,12 @@ OWNER_TZ = ZoneInfo("Europe/Moscow")
 DATE_RE = re.compile(r"\b(\d{2})\.(\d{2})\.(\d{4})\b")
 # (days ago, kg): Шарик's weighings before the demo's day
 WEIGHT_HISTORY = ((150, 17.2), (118, 17.9), (85, 18.4), (52, 18.6), (21, 18.5))
+# The vet who applies during the demo (their Telegram id: the owner's + 10) and the hours they publish for
+# the day after tomorrow; the owner books its first slot.
+VET = consultation.Application(
+    full_name="Ирина Волкова", city="Казань", education="КГАВМ им. Баумана, 2012", experience="12",
+    bio="Дерматолог: зуд, облысение, клещи и аллергии у собак и кошек.", price="1500")
+VET_HOURS = "10:00-14:00"
 
 
 def publish_commands(info: dict) -> None:
@@ -160,6 +169,89 @@ def photo_triage(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> Non
                      "[file rash.jpg — a text file with a .jpg name]")
 
 
+def a_vet_joins(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """Consultations: the demo vets through the ops command line, then a vet applies in the bot, ops
+    approve in the ops chat, the vet publishes hours."""
+    section(chat, "A vet joins: applies, ops approve, hours")
+    s = _scene(info, client, chat)
+    note(chat, f"from here three people: {chat.icon} {chat.name} (the owner), {s.vet.icon} {s.vet.name} (a vet, "
+               f"id {s.vet.user_id}), {s.ops.icon} {s.ops.name} (ops, in the ops chat); 🤖 → whom the bot wrote to")
+    code, lines = ops_cli(info, "vets", "demo", "--as", str(s.ops.user_id))
+    note(chat, f"ops: python -m infra.ops vets demo → exit {code} (demo vets, made through the vets' use cases, marked demo):")
+    for line in lines:
+        note(chat, "  " + line)
+    consultation.apply(s.vet, VET)
+    consultation.approve(s.ops, s.vet.user_id)
+    consultation.publish_hours(s.vet, consultation_day(), VET_HOURS)
+
+
+def booking(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """The owner books from the photo check's answer (the first, readable photo) and pays in roubles."""
+    section(chat, "Booking from the photo check, paying")
+    s = _scene(info, client, chat)
+    checked = next(m for m in chat.messages() if any(d.startswith("tr:b:") for _, d in chat.buttons(m)))
+    chat.press(data="tr:b:", where=lambda m: m["message_id"] == checked["message_id"])
+    start = consultation.free_start(consultation_day(), VET_HOURS.split("-")[0], "Europe/Moscow")
+    consultation.book(s, s.vet.user_id, start, "Пятна и зуд на боку уже вторую неделю, ночью чешется", "Europe/Moscow")
+    _, paid = consultation.pay(s)
+    note(chat, f"YooKassa's double holds the payment {paid['provider_payment_charge_id']}; "
+               f"the webhook's ledger: payments/{paid['charge_id']}")
+
+
+def the_call(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """The stack's clock moves on: the reminders, the room and the links, both join, the no-show check."""
+    s = _scene(info, client, chat)
+    start = s.start
+    for at, title in ((start - timedelta(hours=24), "the day before"), (start - timedelta(minutes=10), "10 minutes before")):
+        section(chat, f"The consultation: {title} (clock moved to {_moscow(at)})")
+        ran = consultation.tasks_until(s, at)
+        note(chat, "booking_callbacks ran the tasks: " + ", ".join(ran))
+    section(chat, f"The call (clock moved to {_moscow(start + timedelta(minutes=1))})")
+    for who, minutes in ((s.owner, 1), (s.vet, 2)):
+        hook = consultation.join(s, who, start + timedelta(minutes=minutes))
+        note(chat, f"{who.name} opens the link: the video room lets them in; its signed participant.joined "
+                   f"→ booking_callbacks: {hook['status']}")
+    ran = consultation.tasks_until(s, start + timedelta(minutes=10))
+    note(chat, f"{_moscow(start + timedelta(minutes=10))}: {', '.join(ran)} - both came, nothing to do")
+    consultation.leave_all(s, start + timedelta(minutes=27))
+    ran = consultation.tasks_until(s, start + timedelta(minutes=30))
+    note(chat, f"{_moscow(start + timedelta(minutes=30))}: the slot ends, {', '.join(ran)}: the room is closed")
+
+
+def after_the_call(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """The vet's conclusion, the owner's stars and comment, a question and its answer, the diary."""
+    s = _scene(info, client, chat)
+    at = s.start + timedelta(minutes=35)
+    section(chat, f"After the call: the conclusion, the rating, messages, the diary (clock moved to {_moscow(at)})")
+    s.stack.move_clock(at)
+    consultation.conclude(
+        s, "Демодекоз, локальная форма: два очага на боку, без вторичной инфекции.",
+        "Препарат от клещей группы изоксазолинов по весу; лечебный шампунь 2 раза в неделю; "
+        "контрольный соскоб через 4 недели.", follow_up_days=30, verdict="r")
+    consultation.rate(s, 5, "Спасибо, всё понятно объяснили!", keep_label=True)
+    chat.reply("А купать Шарика пока можно?", to=consultation.conclusion_message(s))
+    s.vet.reply("Можно, тем же шампунем, не чаще двух раз в неделю.", to=consultation.relayed(s.vet, s.booking_id))
+    chat.send("/diary")
+    s.stack.move_clock(None)  # (play() moves it back too, whatever happens)
+
+
+def cancellation(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """A check-up booked for a week later, paid, then cancelled more than 24 h ahead: the whole price back
+    through YooKassa, the vet told; the ops command line finds every charge settled."""
+    section(chat, "A check-up booked and cancelled: the refund")
+    s = _scene(info, client, chat)
+    chat.send("/consult")
+    start = consultation.free_start(consultation_day() + timedelta(days=7), VET_HOURS.split("-")[0], "Europe/Moscow")
+    consultation.book(s, s.vet.user_id, start, "Контрольный осмотр кожи через неделю", "Europe/Moscow")
+    _, paid = consultation.pay(s)
+    consultation.cancel(s)
+    refunds = s.stack.yookassa.refunds(paid["provider_payment_charge_id"])
+    note(chat, "YooKassa's double: " + "; ".join(f"refund {r['id']} of {r['amount']['value']} {r['amount']['currency']}"
+                                               f" {r['status']}" for r in refunds))
+    code, lines = ops_cli(info, "payments", "reconcile")
+    note(chat, f"ops: python -m infra.ops payments reconcile → exit {code}: " + " / ".join(lines))
+
+
 def language(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
     section(chat, "Language")
     chat.send("/language")
@@ -167,10 +259,24 @@ def language(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
     chat.send("/help")
 
 
-PARTS = (profiles, diary, reminders, photo_triage, language)
+PARTS = (profiles, diary, reminders, photo_triage, a_vet_joins, booking, the_call, after_the_call, cancellation,
+         language)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+def _scene(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> consultation.Scene:
+    return consultation.scene(info, client, chat, vet_id=chat.user_id + 10, vet_name=VET.full_name.split()[0])
+
+
+def consultation_day() -> date:
+    """The day after tomorrow in Moscow: the reminder a day ahead has its time."""
+    return datetime.now(OWNER_TZ).date() + timedelta(days=2)
+
+
+def _moscow(at: datetime) -> str:
+    return f"{at.astimezone(OWNER_TZ):%d.%m.%Y %H:%M} Moscow"
+
 
 def _save_sent_file(client: BotApiDoubleClient, chat: OwnerChat, calls: list[dict], method: str, path: Path) -> Path | None:
     """Fetches from the double the bytes the bot uploaded with its last `method` call and saves them."""
@@ -283,11 +389,14 @@ def compact(entry: str, max_rows: int = 5) -> str:
 
 
 def play(info: dict, client: BotApiDoubleClient, chat: OwnerChat, parts=PARTS, echo: bool = False) -> None:
-    for part in parts:
-        start = len(chat.transcript)
-        part(info, client, chat)
-        if echo:
-            print("\n".join(compact(e) for e in chat.transcript[start:]), flush=True)
+    try:
+        for part in parts:
+            start = len(chat.transcript)
+            part(info, client, chat)
+            if echo:
+                print("\n".join(compact(e) for e in chat.transcript[start:]), flush=True)
+    finally:
+        move_clock(info, None)  # a part that failed with the clock moved leaves the stack on the real time
 
 
 def main() -> int:
