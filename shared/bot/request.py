@@ -70,6 +70,7 @@ class Delivery:
     lost: list[str] = field(default_factory=list)  # given-up calls that cannot be replayed (file uploads)
     may_reply: bool = False  # the webhook can hand Telegram one call in its response
     reply: dict | None = None  # that call, {"method": ..., parameters}, once a handler made it
+    redeliver: str | None = None  # why the update must come again (ask_redelivery); the webhook answers 500
 
     @property
     def failed(self) -> bool:
@@ -84,6 +85,17 @@ class Delivery:
 
 
 _current: ContextVar[Delivery | None] = ContextVar("bot_api_delivery", default=None)
+
+
+def ask_redelivery(reason: str) -> bool:
+    """Inside an update (delivery_scope): the webhook gives it back for Telegram to deliver again (500, its
+    claim released) instead of consuming it; for an update whose effect must not be lost, such as a
+    successful payment that could not be recorded. False outside an update."""
+    delivery = _current.get()
+    if delivery is None:
+        return False
+    delivery.redeliver = reason
+    return True
 
 
 @contextmanager

@@ -80,6 +80,10 @@ class TelegramWebhook:
             query = update.callback_query or update.pre_checkout_query
             if query:
                 self._app.bot.forget_answer(query.id)
+        if delivery.redeliver:  # a handler asked for it (request.ask_redelivery): not consumed
+            await self._update_log.release(update_id)
+            log.error("update %s given back for redelivery: %s", update_id, delivery.redeliver)
+            return 500, "retry"
         status, word = self._undelivered(update_id, delivery) if delivery.failed else (200, "ok")
         return status, delivery.reply or word  # the press's answer goes all the same
 

@@ -11,7 +11,7 @@ from telegram.ext import (Application, ApplicationHandlerStop, CallbackQueryHand
 
 from shared.bot.context import BotContext
 from shared.bot.handlers.pet_dialog import ask_current
-from shared.bot.request import is_undelivered
+from shared.bot.request import ask_redelivery, is_undelivered
 from shared.services.unit_of_work import OwnerGone, StaleUpdate
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,30 @@ async def on_error(update: object, context: BotContext) -> None:
     answer)."""
     if not isinstance(update, Update):
         return
+    if await _payment_unrecorded(update, context):
+        # Telegram took the money: the update must come again until the charge is in the ledger (nothing
+        # is said now; the redelivery confirms or refunds, once)
+        ask_redelivery("successful payment not recorded")
+        log.warning("successful payment not recorded: %s; given back for redelivery", type(context.error).__name__)
+        raise ApplicationHandlerStop
     try:
         await _answer_failure(update, context)
     except Exception as err:  # noqa: BLE001 — the type only, like any failure (messages name people)
         log.error("answering a failed update failed: %s", type(err).__name__)
     raise ApplicationHandlerStop
+
+
+async def _payment_unrecorded(update: Update, context: BotContext) -> bool:
+    """A successful payment whose charge the ledger lacks (or cannot be read now): its handler failed
+    before recording it (a Firestore outage, contention that outlasted the retries)."""
+    paid = update.message.successful_payment if update.message else None
+    if paid is None:
+        return False
+    bookings = getattr(context.services, "bookings", None)
+    try:
+        return bookings is None or await bookings.ledger(paid.telegram_payment_charge_id) is None
+    except Exception:  # noqa: BLE001 - unknown: ask for it again (applying a charge twice changes nothing)
+        return True
 
 
 async def _answer_failure(update: Update, context: BotContext) -> None:
