@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from infra.local.bot_api_double import BotApiDouble
 from shared.bot.webhook import TelegramWebhook
+from shared.domain.bookings import BookingStatus
 from shared.services.unit_of_work import StaleUpdate
 from tests import fakes
-from tests.bot_harness import SECRET, TOKEN, BotHarness
+from tests.bot_harness import NOW, SECRET, TOKEN, BotHarness
+from tests.consultation_fakes import FakeBookings, booking
 
 USER = 7101
 
@@ -114,3 +118,23 @@ async def test_an_infrastructure_failure_leaves_the_press_for_the_redelivery(har
     status, answer = await deliver(harness, update)
     assert status == 200 and answer["method"] == "answerCallbackQuery"  # answered on the redelivery, once
     assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
+
+
+async def test_a_pre_checkout_query_is_answered_in_the_response(harness):
+    """Telegram waits 10 s for it: the answer (ok for the payer's live hold, else why not) rides in the response."""
+    await deliver(harness, harness.updates.command("start", user_id=USER))
+    await deliver(harness, harness.updates.callback("consent:yes:ru", user_id=USER))
+    held = booking(BookingStatus.HELD, start=NOW + timedelta(days=1), owner_id=USER, charge_id=None,
+                   hold_expires_at=NOW + timedelta(minutes=10))
+    harness.services = replace(harness.services, bookings=FakeBookings(held))
+    harness.app.bot_data["services"] = harness.services
+    seq = harness._seq()
+    update = harness.updates.pre_checkout_query(held.id, 150000, "RUB", user_id=USER)
+    status, answer = await deliver(harness, update)
+    assert (status, answer) == (200, {"method": "answerPreCheckoutQuery", "ok": True,
+                                      "pre_checkout_query_id": update["pre_checkout_query"]["id"]})
+    assert sent(harness.double, seq) == [("answerPreCheckoutQuery", "webhook_reply")]
+    [query] = harness.double.pre_checkout_answers(update["pre_checkout_query"]["id"])
+    assert [a["ok"] for a in query["answers"]] == [True] and query["refused"] == []
+    status, answer = await deliver(harness, harness.updates.pre_checkout_query(held.id, 100, "RUB", user_id=USER))
+    assert answer["method"] == "answerPreCheckoutQuery" and answer["ok"] is False and answer["error_message"]

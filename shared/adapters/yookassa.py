@@ -325,7 +325,9 @@ class YooKassa:
     """The PaymentProvider for Telegram Payments through YooKassa (Basic auth ``shop_id:secret_key``).
 
     ``http``: an httpx.AsyncClient to share (its base_url is not used; it is not closed here);
-    without it the instance owns one (close it with :meth:`aclose` or ``async with``).
+    without it the instance owns one, made on the first call (its TLS context loads the CA certificates,
+    50-100 ms that a function's cold start should not pay for a client it may never use; close it with
+    :meth:`aclose` or ``async with``).
     """
 
     def __init__(self, shop_id: str, secret_key: str, base_url: str = API_BASE,
@@ -339,11 +341,17 @@ class YooKassa:
         self._auth = httpx.BasicAuth(str(shop_id), secret_key)
         self._timeout = timeout
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
+        self._client = http
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+        return self._client
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_http and self._client is not None:
+            await self._client.aclose()
 
     async def __aenter__(self) -> "YooKassa":
         return self
