@@ -2,7 +2,8 @@
 it under functions-framework, posts a request until the first 200, stops it and exits (status 0, or 1 if no
 200 came within 60 s). The environment is the function's: the local stack's, written by
 
-    .venv/bin/python -m benchmarks.cold_once --stack ENV_FILE     # starts the stack's parts, writes ENV_FILE, waits
+    .venv/bin/python -m benchmarks.cold_once --stack ENV_FILE     # starts the stack's parts, writes ENV_FILE,
+                                                                   # waits (Ctrl-C or kill stops it)
 
 then, in another shell, for booking_callbacks' first task against the bare function with its imports:
 
@@ -13,6 +14,7 @@ Only the standard library here, so the timer's figures are the function's start 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +39,11 @@ def stack(env_file: str) -> None:
     compileall.compile_dir(ROOT / "functions", quiet=1)
     local = LocalStack(ROOT, parts=("firestore", "tasks", "telegram", "providers"),
                        state_dir=ROOT / ".local" / "bench-cold-once")
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # kill PID stops the stack too (a background job ignores SIGINT)
+    signal.signal(signal.SIGINT, stop)
     with local.running():
         local._function_ports = {}
         Path(env_file).write_text(json.dumps(local.function_env()))
