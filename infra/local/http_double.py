@@ -15,6 +15,7 @@ library and httpx (webhook deliveries) are used.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import threading
 import time
 import urllib.parse
@@ -49,7 +50,7 @@ class Fault:
     path: str | None = None     # only calls whose path starts with this
 
 
-class HttpDouble:
+class HttpDouble(ABC):
     """Base of an in-process provider double (ThreadingHTTPServer on 127.0.0.1, port 0 = any free one)."""
 
     thread_name = "http-double"
@@ -166,18 +167,21 @@ class HttpDouble:
 
     # ---- for subclasses --------------------------------------------------------------------
 
-    def deliver(self, event: Any) -> int | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def deliver(self, event: Any) -> int | None:
+        """Sends one of the provider's webhook events, signed as the provider signs it."""
 
     def is_api_path(self, path: str) -> bool:
         """Paths that are provider calls (recorded, subject to faults)."""
         return True
 
-    def handle(self, call: Call) -> Reply:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def handle(self, call: Call) -> Reply:
+        """Answers one provider call as the provider would."""
 
-    def fault_body(self, call: Call, status: int) -> Reply:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def fault_body(self, call: Call, status: int) -> Reply:
+        """The provider's error body for an injected failure."""
 
 
 class _Handler(BaseHTTPRequestHandler):
