@@ -1,0 +1,2 @@
+"""The Telegram Mini App's back end: initData authentication (init_data) and the JSON API (api), served by
+functions/miniapp_api.py. The contract with the front end is API.md beside this file."""
