@@ -279,6 +279,26 @@ def plan(cfg: Config, root: Path, build_root: Path, project: str, region: str, o
             f"--data-urlencode {q('allowed_updates=' + json.dumps(ALLOWED_UPDATES))} --data max_connections=40",
             "echo",
         ]
+    miniapp = cfg.functions.get("miniapp_api")
+    if miniapp and (not only or miniapp.name in only):
+        tok = cfg.secrets["TELEGRAM_BOT_TOKEN"]
+        api = cfg.environment.get("TELEGRAM_API_BASE", "https://api.telegram.org").rstrip("/")
+        configured = function_env(cfg, miniapp, project).get("MINIAPP_URL", "")
+        L += [
+            "",
+            "# --- Mini App: the bot's menu button opens it (MINIAPP_URL, else the function's own https URL) ---",
+            f'MINIAPP_URL={q(configured)}',
+            'if [ -z "${MINIAPP_URL}" ]; then MINIAPP_URL="$(gcloud functions describe '
+            f"{q(cloud_name(miniapp.name))} --gen2 --region={R} --project={P} "
+            "--format='value(serviceConfig.uri)')/\"; fi",
+            f'BOT_TOKEN="$(gcloud secrets versions access latest --secret={q(tok)} --project={P})"',
+            # one menu button for every chat (no chat_id), in both languages' word for it
+            'MENU_BUTTON="{\\"type\\":\\"web_app\\",\\"text\\":\\"Приложение\\",\\"web_app\\":{\\"url\\":\\"${MINIAPP_URL}\\"}}"',
+            f"printf 'url = \"%s\"\\n' \"{api}/bot${{BOT_TOKEN}}/setChatMenuButton\" | curl -fsS --config - "
+            '--data-urlencode "menu_button=${MENU_BUTTON}"',
+            "echo",
+            'echo "mini app:        ${MINIAPP_URL} (BotFather: /newapp with this URL for a t.me/<bot>/<app> link)"',
+        ]
     L.append('echo "deployed."')
     return L
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
-from shared.config import CallbacksSettings, Settings
+from shared.config import CallbacksSettings, MiniAppSettings, Settings
 from shared.domain.owners import Owner
 from shared.services.repositories import (
     Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog, Vets,
@@ -122,6 +122,29 @@ class CallbacksServices:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MiniAppServices:
+    """What the miniapp_api function is given (shared/miniapp/api.py): the owner's records (pets, diary,
+    reminders a renamed or deleted pet takes along, photos a deleted pet takes along), the vets, bookings and
+    payments of consultations, the triage results and photos a vet's patient card shows, and the unit of
+    work an owner's writes commit through, as the webhook's do."""
+
+    owners: Owners                  # read once per request (who is asking); never written here
+    pets: Pets
+    diary: Diary
+    reminders: Reminders
+    triage: TriageRecords           # the patient card's triage photo link
+    photos: PhotoStore              # a deleted pet's photos; the patient card's photo link
+    vets: Vets
+    unit_of_work: Callable[[Owner], UnitOfWork]
+    stats: Stats
+    bookings: FirestoreBookings
+    payments: PaymentsConfig
+    payment_provider: PaymentProvider | None = None
+    tasks: TaskQueue | None = None
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
 class OpsServices:
     """What the ops command line (infra/ops.py) is given: vets and their photos, and owners (a vet's
     language, to tell them of a decision)."""
@@ -210,6 +233,23 @@ def jobs_services(settings: Settings) -> JobsServices:
 
     client, stats = _firestore(settings)
     return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats, clock=service_clock(settings))
+
+
+def miniapp_services(settings: Settings) -> MiniAppServices:
+    from shared.adapters.firestore_diary import FirestoreDiary, FirestoreReminders
+    from shared.adapters.firestore_repositories import FirestoreOwners, FirestorePets
+    from shared.adapters.firestore_triage import FirestoreTriage
+    from shared.adapters.firestore_uow import FirestoreUnitOfWork
+    from shared.adapters.firestore_vets import FirestoreVets
+    from shared.adapters.photo_storage import PhotoStorage
+
+    client, stats = _firestore(settings)
+    return MiniAppServices(
+        owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats), diary=FirestoreDiary(client, stats),
+        reminders=FirestoreReminders(client, stats), triage=FirestoreTriage(client, stats),
+        photos=PhotoStorage(settings.photos_bucket, settings.project), vets=FirestoreVets(client, stats),
+        unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats,
+        clock=service_clock(settings), **_consultations(settings, client, stats))
 
 
 def ops_services(project: str, photos_bucket: str) -> OpsServices:
@@ -382,6 +422,36 @@ class CallbacksInstance:
             raise RuntimeError("missing configuration: YOOKASSA_SHOP_ID / YOOKASSA_SECRET_KEY")
         return self.runner.run(svc.payment_notification(event, object_id, s.payments, s.ledger, s.clock()),
                                timeout=50).value
+
+
+class MiniAppInstance:
+    """Everything a miniapp_api instance keeps between requests: Firestore, the API's router and a bare Bot
+    (invoice links, notices to the other party of a change), made on first use."""
+
+    def __init__(self, settings: Settings, miniapp: MiniAppSettings):
+        _require_photo_path_key(settings)  # a deleted pet's photos are found by it
+        from shared.miniapp.api import MiniAppApi
+
+        self.settings = settings
+        self.miniapp = miniapp
+        self.runner = LoopThread()
+        self.services = self.runner.run(_on_loop(miniapp_services, settings))
+        self._bot = None
+        self.api = MiniAppApi(self.services, bot_token=settings.bot_token, ops_ids=settings.ops_user_ids,
+                              max_age=miniapp.init_data_max_age, bot=lambda: self.bot)
+
+    @property
+    def bot(self):
+        if self._bot is None:
+            from telegram import Bot
+
+            base = self.settings.telegram_api_base
+            self._bot = Bot(self.settings.bot_token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        return self._bot
+
+    def handle(self, request) -> tuple[int, dict]:
+        """One /api/ request (shared.miniapp.api.Request)."""
+        return self.runner.run(self.api.handle(request), timeout=50)
 
 
 async def _on_loop(factory, *args):

@@ -154,3 +154,34 @@ class CallbacksSettings:
             yookassa_check_ip=env.get("YOOKASSA_CHECK_IP", "1") != "0",
             clock_override=env.get("ALLOW_CLOCK_OVERRIDE") == "1",
         )
+
+
+@dataclass(frozen=True)
+class MiniAppSettings:
+    """What miniapp_api needs beyond Settings (shared/miniapp/API.md)."""
+
+    init_data_max_age: int = 86400    # MINIAPP_INIT_DATA_MAX_AGE: seconds an initData's auth_date is good for
+    allowed_origins: tuple[str, ...] = ()   # MINIAPP_ALLOWED_ORIGINS: CORS origins besides our own
+    static_dir: str = ""              # MINIAPP_STATIC_DIR: the built front end (default webapp/dist)
+    url: str = ""                     # MINIAPP_URL: where Telegram opens the app (menu button, web_app buttons)
+    frame_origins: tuple[str, ...] = ()     # MINIAPP_MEDIA_ORIGINS: the video provider's origins (CSP)
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> "MiniAppSettings":
+        try:
+            max_age = int(env.get("MINIAPP_INIT_DATA_MAX_AGE", "86400"))
+        except ValueError:
+            raise RuntimeError("MINIAPP_INIT_DATA_MAX_AGE must be a number of seconds") from None
+        if not 60 <= max_age <= 7 * 86400:
+            raise RuntimeError("MINIAPP_INIT_DATA_MAX_AGE must be 60..604800 seconds")
+
+        def origins(name: str) -> tuple[str, ...]:
+            found = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
+            for origin in found:
+                if not origin.startswith(("https://", "http://127.0.0.1", "http://localhost")) or " " in origin:
+                    raise RuntimeError(f"{name}: {origin!r} is no https origin")
+            return found
+
+        return cls(init_data_max_age=max_age, allowed_origins=origins("MINIAPP_ALLOWED_ORIGINS"),
+                   static_dir=env.get("MINIAPP_STATIC_DIR", ""), url=env.get("MINIAPP_URL", "").strip(),
+                   frame_origins=origins("MINIAPP_MEDIA_ORIGINS"))

@@ -5,11 +5,13 @@ an ops person approves in the ops chat, the vet publishes hours, the owner books
 answer and pays, the stack's clock moves on to the reminders, the room and the links, both join, the vet
 writes the conclusion, the owner sees it in the diary, rates it and asks a question the vet answers; then a
 second booking is cancelled with its refund. Russian, paid in roubles (the default provider mode: YooKassa);
-English, paid in Stars (a second webhook instance with PAYMENTS_MODE=stars). Asserted: what each person
+English, paid in Stars (a second webhook instance with PAYMENTS_MODE=stars); and the call on LiveKit
+(VIDEO_PROVIDER=livekit: instances of booking_callbacks and the webhook wired to a LiveKit double). Asserted: what each person
 was told (in their language and on their clock) and what is stored, down to the ledger, which
 `python -m infra.ops payments reconcile` finds settled."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,9 +21,11 @@ import pytest
 
 from infra.local import demo_consultation as consultation
 from infra.local.bot_api_double import BotApiDoubleClient
+from infra.local.livekit_double import LiveKitDouble
 from infra.local.demo import PHOTOS, send_photo
 from infra.local.owner_chat import OwnerChat
-from infra.local.stack import move_clock, ops_cli
+from infra.local.stack import (LIVEKIT_API_KEY, LIVEKIT_API_SECRET, function_url_var, livekit_env, move_clock,
+                               ops_cli, stack_time)
 from shared.domain.reminders import TIMEZONE_CHOICES
 from shared.i18n import t
 from tests.test_races import client, db  # noqa: F401 — the fixtures: the Bot API double's client, Firestore
@@ -69,8 +73,8 @@ def _seen(client: BotApiDoubleClient, chat_id: int, since: int) -> list[str]:
     return out
 
 
-def _owner_with_a_photo_check(client, user_id: int, flow: Flow) -> OwnerChat:
-    """A new owner: consent, a dog, maybe a time zone, a skin photo checked by photo_triage."""
+def _owner_with_a_dog(client, user_id: int, flow: Flow) -> OwnerChat:
+    """A new owner: consent, a dog, maybe a time zone."""
     owner = OwnerChat(client, user_id, flow.lang, "Анна" if flow.lang == "ru" else "Anna")
     owner.send("/start")
     owner.press(data="consent:yes:")
@@ -85,6 +89,12 @@ def _owner_with_a_photo_check(client, user_id: int, flow: Flow) -> OwnerChat:
     if flow.owner_zone:
         owner.send("/timezone")
         owner.press(data=f"tz:{TIMEZONE_CHOICES.index(flow.owner_zone)}")
+    return owner
+
+
+def _owner_with_a_photo_check(client, user_id: int, flow: Flow) -> OwnerChat:
+    """A new owner with a dog and a skin photo checked by photo_triage."""
+    owner = _owner_with_a_dog(client, user_id, flow)
     send_photo(client, owner, (PHOTOS / "dog_skin.jpg").read_bytes(), "dog_skin.jpg",
                caption="Пятна на коже" if flow.lang == "ru" else "Spots on the skin")
     return owner
@@ -232,3 +242,71 @@ def test_in_russian_paid_through_yookassa(stack, clean_firestore, client, db):
 
 def test_in_english_paid_in_stars(stack, clean_firestore, client, db, stars_webhook):
     _play(stack, client, db, EN)
+
+
+@pytest.fixture
+def livekit(stack, local_stack, client):
+    """VIDEO_PROVIDER=livekit beside the session's Daily stack: a LiveKit double on the functions' clock, an
+    instance of booking_callbacks that uses it (its signed webhooks go there) and of the webhook whose tasks
+    target that instance; the Bot API double delivers to that webhook for the test's length. The double."""
+    lk = LiveKitDouble(LIVEKIT_API_KEY, LIVEKIT_API_SECRET, clock=lambda: stack_time(stack)).start()
+    try:
+        settings = livekit_env(lk.url)
+        callbacks = local_stack.stack.start_function("booking_callbacks", f"booking_callbacks_lk{lk.port}", settings)
+        lk.webhook_url = f"{callbacks}webhooks/video"
+        webhook = local_stack.stack.start_function(
+            "telegram_webhook", f"telegram_webhook_lk{lk.port}",
+            {**settings, function_url_var("booking_callbacks"): callbacks})
+        before = client.webhook()
+        client.set_webhook(webhook, before["secret"])
+        try:
+            yield lk
+        finally:
+            client.set_webhook(before["url"], before["secret"])
+    finally:
+        lk.stop()
+
+
+def test_the_call_on_livekit(stack, clean_firestore, client, db, livekit):
+    """The video part with LiveKit: the room made by the T-15 task, each person's join page link with their
+    own token, both joins as LiveKit's signed webhooks recorded by booking_callbacks, so the no-show check
+    refunds nothing; the room deleted at the end (room_finished accepted), the booking still confirmed."""
+    owner_id = next(_IDS)
+    owner = _owner_with_a_dog(client, owner_id, RU)
+    s = consultation.scene(stack, client, owner, vet_id=owner_id + 1, vet_name="Мария", video=livekit)
+    vet = s.vet
+    form = dataclasses.replace(RU.vet, timezone="Asia/Novosibirsk")
+    consultation.apply(vet, form)
+    consultation.approve(s.ops, vet.user_id)
+    day = datetime.now(ZoneInfo(form.timezone)).date() + timedelta(days=2)
+    consultation.publish_hours(vet, day, "10:00-14:00")
+    owner.send("/consult")
+    start = consultation.free_start(day, "10:00", form.timezone)
+    consultation.book(s, vet.user_id, start, RU.reason, "Europe/Moscow")
+    _, paid = consultation.pay(s)
+    assert paid["ok"], paid
+    room = f"tp-{s.booking_id}"
+
+    assert "create_room" not in consultation.tasks_until(s, start - timedelta(minutes=16)) and room not in livekit.rooms
+    assert consultation.tasks_until(s, start - timedelta(minutes=15)) == ["remind_15m", "create_room"]
+    assert livekit.rooms[room].max_participants == 2
+    assert consultation.tasks_until(s, start - timedelta(minutes=10)) == ["send_links"]
+    links = {who: consultation.join_link(chat) for who, chat in (("owner", owner), ("vet", vet))}
+    assert all(link.startswith(f"{livekit.url}/join?token=") for link in links.values())
+    assert links["owner"] != links["vet"]
+    for chat, minutes in ((owner, 1), (vet, 2)):
+        delivery = consultation.join(s, chat, start + timedelta(minutes=minutes))
+        assert (delivery["event"].event, delivery["status"]) == ("participant_joined", 200)
+    assert sorted(p.identity for p in livekit.participants[room].values()) == ["owner", "vet"]
+    events = [e.to_dict() for e in db.collection(f"consultations/{s.booking_id}/video_events").stream()]
+    assert sorted(e["role"] for e in events if e["kind"] == "joined") == ["owner", "vet"]
+
+    since = s.seq()
+    assert consultation.tasks_until(s, start + timedelta(minutes=10)) == ["no_show_check"]
+    assert _seen(client, owner.user_id, since) == [] and s.stack.yookassa.refunds(paid["provider_payment_charge_id"]) == []
+    consultation.leave_all(s, start + timedelta(minutes=27))
+    assert consultation.tasks_until(s, start + timedelta(minutes=30)) == ["end_room"]
+    assert room not in livekit.rooms
+    ends = [d for d in livekit.webhooks_sent if d["event"].event in ("participant_left", "room_finished")]
+    assert [(d["event"].event, d["status"]) for d in ends] == [("participant_left", 200)] * 2 + [("room_finished", 200)]
+    assert db.document(f"bookings/{s.booking_id}").get().get("status") == "confirmed"

@@ -13,9 +13,12 @@ asserts on them. Nothing is written to Firestore here: the people do everything 
 from __future__ import annotations
 
 import io
+import sys
+import urllib.parse
 import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from infra.local.bot_api_double import BotApiDoubleClient
@@ -53,6 +56,11 @@ class Scene:
     ops: OwnerChat
     bookings: list[str] = field(default_factory=list)
     starts: dict[str, datetime] = field(default_factory=dict)
+    video: Any = None             # the video provider's double the functions use (default: the stack's)
+
+    def __post_init__(self) -> None:
+        if self.video is None:
+            self.video = self.stack.video
 
     @property
     def booking_id(self) -> str:
@@ -71,9 +79,10 @@ _SCENES: "weakref.WeakKeyDictionary[OwnerChat, Scene]" = weakref.WeakKeyDictiona
 
 
 def scene(info: dict, client: BotApiDoubleClient, owner: OwnerChat, *, vet_id: int, vet_name: str,
-          vet_language: str | None = None, ops_name: str = "Олег") -> Scene:
+          vet_language: str | None = None, ops_name: str = "Олег", video: Any = None) -> Scene:
     """The vet (their private chat) and an ops person (pressing in the ops chat) beside `owner`, one
-    transcript for the three; made once per owner's chat."""
+    transcript for the three; made once per owner's chat. `video`: another video double than the stack's
+    (the functions it is wired to play this consultation)."""
     if owner in _SCENES:
         return _SCENES[owner]
     ops_id = next(int(i) for i in info["ops_user_ids"].split(",") if int(i) not in (owner.user_id, vet_id))
@@ -81,7 +90,7 @@ def scene(info: dict, client: BotApiDoubleClient, owner: OwnerChat, *, vet_id: i
     ops = OwnerChat(client, ops_id, "ru", ops_name, chat_id=int(info["ops_chat_id"]), icon=OPS_ICON,
                     label="ops chat")
     owner.join(vet, ops)
-    _SCENES[owner] = made = Scene(LocalStack.of(info), owner, vet, ops)
+    _SCENES[owner] = made = Scene(LocalStack.of(info), owner, vet, ops, video=video)
     return made
 
 
@@ -192,19 +201,34 @@ def join_link(chat: OwnerChat) -> str:
     raise LookupError("no link in the chat")
 
 
+def _livekit(video: Any) -> bool:
+    if "infra.local.livekit_double" not in sys.modules:   # never imported: not a LiveKit double
+        return False
+    return isinstance(video, sys.modules["infra.local.livekit_double"].LiveKitDouble)
+
+
 def join(s: Scene, chat: OwnerChat, at: datetime) -> dict:
     """`chat`'s person opens their link at `at` (the clock moved there): the video double lets them in
-    and sends its signed participant.joined to booking_callbacks. The webhook's delivery."""
+    and sends its signed participant.joined (LiveKit: participant_joined) to booking_callbacks. The
+    webhook's delivery. A LiveKit link is the join page's, with the access token in ``token``."""
     s.stack.move_clock(at)
-    s.stack.video.join(join_link(chat), at=at.timestamp())
-    return s.stack.video.webhooks_sent[-1]
+    link = join_link(chat)
+    if _livekit(s.video):
+        s.video.join(urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["token"][0], at=at.timestamp())
+    else:
+        s.video.join(link, at=at.timestamp())
+    return s.video.webhooks_sent[-1]
 
 
 def leave_all(s: Scene, at: datetime) -> None:
     s.stack.move_clock(at)
     room = f"tp-{s.booking_id}"
-    for p in s.stack.video.present(room):
-        s.stack.video.leave(p["session_id"], at=at.timestamp())
+    if _livekit(s.video):
+        for identity in list(s.video.participants.get(room, {})):
+            s.video.leave(room, identity, at=at.timestamp())
+        return
+    for p in s.video.present(room):
+        s.video.leave(p["session_id"], at=at.timestamp())
 
 
 # ---- after the call ----------------------------------------------------------------------------------

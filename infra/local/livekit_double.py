@@ -36,7 +36,7 @@ import json
 import secrets
 import string
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jwt
 from google.protobuf import json_format
@@ -87,14 +87,19 @@ def _sid(prefix: str) -> str:
 
 
 class LiveKitDouble(HttpDouble):
-    """``LiveKitDouble(api_key, api_secret, *, webhook_url=None, auto_create=True)``; ``url`` is the server URL."""
+    """``LiveKitDouble(api_key, api_secret, *, webhook_url=None, auto_create=True, clock=time.time)``; ``url`` is
+    the server URL. ``clock``: the server's time (seconds) for what it does on its own - API calls, the
+    default of ``at``, signing its webhooks when it sends them; the local stack gives it the functions'
+    moved clock, as a real server and the functions share the real time."""
 
     thread_name = "livekit-double"
     server_header = "livekit-double"
 
     def __init__(self, api_key: str, api_secret: str, *, webhook_url: str | None = None,
-                 auto_create: bool = True, host: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+                 auto_create: bool = True, host: str = "127.0.0.1", port: int = 0, verbose: bool = False,
+                 clock: Callable[[], float] = time.time):
         super().__init__(host, port, verbose=verbose)
+        self.clock = clock
         self.api_key = api_key
         self.api_secret = api_secret
         self.webhook_url = webhook_url
@@ -174,7 +179,7 @@ class LiveKitDouble(HttpDouble):
         room = self.rooms.get(req.name)
         if room is None:
             return self._create(req.name, req.empty_timeout, req.departure_timeout, req.max_participants,
-                                req.metadata, time.time())
+                                req.metadata, self.clock())
         for field in ("empty_timeout", "departure_timeout", "max_participants", "metadata"):
             value = getattr(req, field)
             if value:
@@ -184,7 +189,7 @@ class LiveKitDouble(HttpDouble):
     def _DeleteRoom(self, req: room_pb.DeleteRoomRequest) -> room_pb.DeleteRoomResponse:
         if req.room not in self.rooms:
             raise TwirpError("not_found", "requested room does not exist")
-        self._close(req.room, time.time())
+        self._close(req.room, self.clock())
         return room_pb.DeleteRoomResponse()
 
     def _ListRooms(self, req: room_pb.ListRoomsRequest) -> room_pb.ListRoomsResponse:
@@ -203,7 +208,7 @@ class LiveKitDouble(HttpDouble):
     def _RemoveParticipant(self, req: room_pb.RoomParticipantIdentity) -> room_pb.RemoveParticipantResponse:
         if req.identity not in self.participants.get(req.room, {}):
             raise TwirpError("not_found", "participant does not exist")
-        self._leave(req.room, req.identity, time.time(), models.DisconnectReason.PARTICIPANT_REMOVED)
+        self._leave(req.room, req.identity, self.clock(), models.DisconnectReason.PARTICIPANT_REMOVED)
         return room_pb.RemoveParticipantResponse()
 
     def _UpdateRoomMetadata(self, req: room_pb.UpdateRoomMetadataRequest) -> models.Room:
@@ -251,7 +256,7 @@ class LiveKitDouble(HttpDouble):
 
     def join(self, token: str, *, at: float | None = None) -> models.ParticipantInfo:
         """A client connects with ``token`` at ``at``; its ParticipantInfo, or JoinRefused with the reason."""
-        now = time.time() if at is None else at
+        now = self.clock() if at is None else at
         claims = self.claims_at(token, now)
         video = claims.video
         if not (video and video.room_join and video.room):
@@ -291,7 +296,7 @@ class LiveKitDouble(HttpDouble):
 
     def leave(self, room: str, identity: str, *, at: float | None = None) -> None:
         with self.lock:
-            self._leave(room, identity, time.time() if at is None else at,
+            self._leave(room, identity, self.clock() if at is None else at,
                         models.DisconnectReason.CLIENT_INITIATED)
         self.flush_webhooks()
 
@@ -331,7 +336,7 @@ class LiveKitDouble(HttpDouble):
     def event(self, kind: str, *, room: models.Room | None = None,
               participant: models.ParticipantInfo | None = None, at: float | None = None) -> webhook_pb.WebhookEvent:
         """A WebhookEvent as the server builds it."""
-        now = time.time() if at is None else at
+        now = self.clock() if at is None else at
         ev = webhook_pb.WebhookEvent(event=kind, id=_sid("EV_"), created_at=int(now))
         if room is not None:
             ev.room.CopyFrom(room)
@@ -355,11 +360,11 @@ class LiveKitDouble(HttpDouble):
         return headers, body
 
     def deliver(self, event: webhook_pb.WebhookEvent, *, url: str | None = None) -> int | None:
-        """Signs (now, like the server) and POSTs ``event``; the receiver's status."""
+        """Signs (now on the server's clock, like the server) and POSTs ``event``; the receiver's status."""
         target = url or self.webhook_url
         if not target:
             return None
-        headers, body = self.signed(event)
+        headers, body = self.signed(event, at=self.clock())
         return self.record_delivery(event, headers, body, target)
 
     def _emit(self, kind: str, at: float, **parts: Any) -> None:

@@ -84,6 +84,12 @@ class StackError(RuntimeError):
     pass
 
 
+def livekit_env(server_url: str) -> dict[str, str]:
+    """A function's LiveKit settings (VIDEO_PROVIDER=livekit) for the LiveKit double at `server_url`."""
+    return {"VIDEO_PROVIDER": "livekit", "LIVEKIT_URL": server_url, "LIVEKIT_API_KEY": LIVEKIT_API_KEY,
+            "LIVEKIT_API_SECRET": LIVEKIT_API_SECRET, "LIVEKIT_JOIN_PAGE": f"{server_url}/join"}
+
+
 def function_url_var(name: str) -> str:
     """Env var holding a function's URL: FUNCTION_URL_TELEGRAM_WEBHOOK etc. (set locally and deployed)."""
     return "FUNCTION_URL_" + name.upper()
@@ -400,8 +406,7 @@ class LocalStack:
         if not self.external_api_base and not env.get("PROVIDER_TOKEN"):
             env["PROVIDER_TOKEN"] = LOCAL_PROVIDER_TOKEN  # the Bot API double takes it as Telegram would
         if self.video is not None and self.video_provider == "livekit":
-            env.update({"LIVEKIT_URL": self.video.url, "LIVEKIT_API_KEY": LIVEKIT_API_KEY,
-                        "LIVEKIT_API_SECRET": LIVEKIT_API_SECRET, "LIVEKIT_JOIN_PAGE": f"{self.video.url}/join"})
+            env.update(livekit_env(self.video.url))
         elif self.video is not None:
             env.update({"DAILY_API_KEY": DAILY_API_KEY, "DAILY_API_URL": self.video.api_url,
                         "DAILY_DOMAIN": DAILY_DOMAIN, "DAILY_WEBHOOK_SECRET": self.video.webhook_secret})
@@ -506,7 +511,8 @@ class LocalStack:
         if self.video_provider == "livekit":
             from infra.local.livekit_double import LiveKitDouble
 
-            self.video = LiveKitDouble(LIVEKIT_API_KEY, LIVEKIT_API_SECRET, webhook_url=hook).start()
+            self.video = LiveKitDouble(LIVEKIT_API_KEY, LIVEKIT_API_SECRET, webhook_url=hook,
+                                       clock=lambda: stack_time(self.info)).start()
             self.info["video_api_url"] = self.video.url
         else:
             from infra.local.daily_double import DailyDouble
@@ -593,6 +599,8 @@ class LocalStack:
             if "functions" in todo:
                 waits.extend(self._start_functions())
             self._run_all(waits)
+            if "miniapp_api" in self.info["functions"]:  # the Mini App (page and API) at the top level too
+                self.info["miniapp_api"] = self.info["functions"]["miniapp_api"]
             if "notifier" in todo:
                 self._start_notifier()
             self.started |= todo
@@ -694,7 +702,7 @@ class LocalStack:
 
 _LIVE: "weakref.WeakSet[LocalStack]" = weakref.WeakSet()
 # the functions whose clock tests and the demo move (ALLOW_CLOCK_OVERRIDE: never deployed)
-CLOCKED_FUNCTIONS = ("telegram_webhook", "scheduled_jobs", "booking_callbacks")
+CLOCKED_FUNCTIONS = ("telegram_webhook", "scheduled_jobs", "booking_callbacks", "miniapp_api")
 
 
 def move_clock(info: dict[str, Any], to) -> None:
@@ -710,6 +718,15 @@ def move_clock(info: dict[str, Any], to) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(f"{(to - datetime.now(timezone.utc)).total_seconds():.3f}\n")
     tmp.replace(path)
+
+
+def stack_time(info: dict[str, Any]) -> float:
+    """The functions' clock (seconds), moved by move_clock or the real time: for the in-process doubles."""
+    try:
+        offset = float(Path(info["clock_file"]).read_text() or 0)
+    except (OSError, ValueError):
+        offset = 0.0
+    return time.time() + offset
 
 
 def ops_cli(info: dict[str, Any], *args: str, timeout: float = 120) -> tuple[int, list[str]]:

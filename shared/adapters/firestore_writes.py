@@ -22,6 +22,11 @@ class DirectWrites:
     async def delete(self, ref) -> None:
         await ref.delete()
 
+    async def merge(self, ref, data: dict, fields: list | bool = True) -> None:
+        """set() with merge: only `fields` (field paths, replaced whole) or, with True, the leaves given;
+        the document is made if missing."""
+        await ref.set(data, merge=fields)
+
     async def require(self, ref) -> None:
         """A direct write needs no guard: the caller read the parent just before."""
 
@@ -31,10 +36,10 @@ DIRECT = DirectWrites()
 
 @dataclass
 class _Write:
-    kind: str          # create | update | delete
+    kind: str          # create | update | delete | merge
     ref: object
     data: dict | None
-    option: object = None
+    option: object = None  # a merge's fields
 
 
 class StagedWrites:
@@ -66,6 +71,11 @@ class StagedWrites:
         self._writes = [w for w in self._writes if w.ref.path != ref.path]
         self._writes.append(_Write("delete", ref, None))
 
+    async def merge(self, ref, data: dict, fields: list | bool = True) -> None:
+        """A set() with merge (see DirectWrites.merge), kept as its own write: merges of one document
+        (cards of several vets in a directory) apply in order."""
+        self._writes.append(_Write("merge", ref, data, fields))
+
     async def require(self, ref) -> None:
         """The batch fails if `ref` no longer exists: a diary entry must not outlive its pet (an
         update fails on a missing document; a parent's absence would not stop a create below it)."""
@@ -77,5 +87,7 @@ class StagedWrites:
                 batch.create(w.ref, w.data)
             elif w.kind == "update":
                 batch.update(w.ref, w.data, option=w.option)
+            elif w.kind == "merge":
+                batch.set(w.ref, w.data, merge=w.option)
             else:
                 batch.delete(w.ref)

@@ -87,8 +87,45 @@ class Decision:
     reason: str | None = None
 
 
+class _Listed:
+    """What a vet's record and their listing card answer alike (both have species, areas and ratings)."""
+
+    species: tuple[Species, ...]
+    areas: tuple["Area", ...]
+    rating_sum: int
+    rating_count: int
+
+    @property
+    def rating(self) -> float | None:
+        return self.rating_sum / self.rating_count if self.rating_count else None
+
+    def treats(self, species: Species, area: Area | None = None) -> bool:
+        return species in self.species and (area is None or area in self.areas or area == Area.GENERAL)
+
+
 @dataclass(frozen=True)
-class Vet:
+class VetCard(_Listed):
+    """A bookable vet as the vet list shows and sorts them (the vet directory holds one per vet): no
+    documents, decisions, education or bio. `schedule` None: the vet's hours were too long to copy into
+    the card (adapters.firestore_vets.CARD_HOURS_MAX_BYTES); their record has them."""
+
+    id: int
+    full_name: str
+    city: str
+    species: tuple[Species, ...]
+    areas: tuple[Area, ...]
+    experience_years: int
+    languages: tuple[str, ...]
+    price_kopecks: int
+    timezone: str
+    schedule: Schedule | None
+    rating_sum: int = 0
+    rating_count: int = 0
+    demo: bool = False
+
+
+@dataclass(frozen=True)
+class Vet(_Listed):
     id: int                        # the vet's Telegram user id
     full_name: str
     city: str
@@ -117,15 +154,16 @@ class Vet:
         return self.status == VetStatus.ACTIVE and self.schedule is not None
 
     @property
-    def rating(self) -> float | None:
-        return self.rating_sum / self.rating_count if self.rating_count else None
-
-    @property
     def last_decision(self) -> Decision | None:
         return self.decisions[-1] if self.decisions else None
 
-    def treats(self, species: Species, area: Area | None = None) -> bool:
-        return species in self.species and (area is None or area in self.areas or area == Area.GENERAL)
+    def card(self, schedule: bool = True) -> VetCard:
+        """The vet's listing card (`schedule=False`: without the hours, which stay in the record)."""
+        return VetCard(id=self.id, full_name=self.full_name, city=self.city, species=self.species, areas=self.areas,
+                       experience_years=self.experience_years, languages=self.languages,
+                       price_kopecks=self.price_kopecks, timezone=self.timezone,
+                       schedule=self.schedule if schedule else None, rating_sum=self.rating_sum,
+                       rating_count=self.rating_count, demo=self.demo)
 
     def decide(self, action: Action, by: int, at: datetime, reason: str | None = None) -> "Vet":
         """The vet after `action` by `by`, the decision recorded. InvalidInput: vet.err.transition (the

@@ -1,0 +1,720 @@
+"""The Mini App's JSON API (the contract: shared/miniapp/API.md): a router over the bot's use cases.
+
+Every `/api/` request is authenticated by Telegram initData (shared.miniapp.init_data) before anything is
+read; its user is the acting person. The use cases are the bot's (services.pets, diary, booking,
+cancellations) with the same rules, and an owner's writes go through the same unit of work as their bot
+updates (adapters.firestore_uow): staged, then one batch conditional on the owner's record as this request
+read it. So a Mini App request of an owner races correctly with that owner's bot updates (a write that does
+not move a dialog is committed again on the new version) and with erasure (/privacy deletes users/{id}
+first: the commit fails, OwnerGone, nothing lands; 410). Holds and bookings are the bookings code's own
+conditional batches, which need the owner's and the vet's records to exist (adapters.firestore_bookings).
+
+Who may see what: a pet is looked up under the acting owner only (another owner's pet id is 404, like a
+missing one); a booking is shown to its owner, its vet or ops (services.booking.owned_booking), 404 to
+anyone else; the vet sees the pet's card as booked, never the owner's id or pet id.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from shared.domain.bookings import Booking, BookingStatus, Party, Price, SlotTaken
+from shared.domain.owners import Owner
+from shared.domain.pets import EDITABLE_FIELDS, InvalidInput, Pet
+from shared.domain.roles import is_ops, is_vet
+from shared.i18n import t
+from shared.miniapp import init_data
+from shared.services.unit_of_work import OwnerGone, StaleUpdate
+
+if TYPE_CHECKING:
+    from shared.bootstrap import MiniAppServices
+
+log = logging.getLogger(__name__)
+
+CALENDAR_DAYS = 14
+MAX_BODY = 16 * 1024
+_ID = r"[A-Za-z0-9]{1,40}"
+_VET_ID = r"\d{1,15}"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, *, field: str | None = None, key: str | None = None,
+                 params: dict | None = None):
+        super().__init__(error)
+        self.status, self.error, self.field, self.key, self.params = status, error, field, key, params or {}
+
+
+NOT_FOUND = ApiError(404, "not_found")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]          # lower-case names
+    query: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def json(self) -> Any:
+        if len(self.body) > MAX_BODY:
+            raise ApiError(400, "bad_json")
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "bad_json") from None
+
+
+@dataclass
+class Who:
+    """The acting person of one request: their Telegram user, owner record (None: never agreed) and roles."""
+
+    user: init_data.WebAppUser
+    owner: Owner | None
+    ops: bool
+    language: str
+    _vet: Any = ...
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+
+def _time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _money(price: Price) -> dict:
+    return {"amount": price.amount, "currency": price.currency.value}
+
+
+def pet_json(pet: Pet) -> dict:
+    return {"id": pet.id, "name": pet.name, "species": pet.species.value, "breed": pet.breed,
+            "sex": pet.sex.value, "birth_date": pet.birth_date.isoformat() if pet.birth_date else None,
+            "birth_date_approximate": pet.birth_date_approximate, "weight_kg": pet.weight_kg,
+            "neutered": pet.neutered.value}
+
+
+def _parse_time(value: Any, field_name: str) -> datetime:
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid", field=field_name)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid", field=field_name) from None
+    if moment.tzinfo is None:
+        raise ApiError(400, "invalid", field=field_name)
+    return moment.astimezone(timezone.utc)
+
+
+# which field a whole-record error is about (domain.pets.check_pet)
+_RECORD_FIELDS = {"err.record_weight_species": "weight_kg", "err.record_age_species": "birth_date",
+                  "err.date_in_future": "birth_date"}
+
+
+def pet_changes(body: Any, today: date, base: dict | None) -> dict:
+    """The draft changes a JSON body asks for, field by field through the bot's own parsers (domain.pet_form);
+    ApiError 400 `invalid` with the field at the first bad one. `base`: the pet's draft when editing."""
+    from shared.domain import pet_form
+
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json")
+    allowed = set(EDITABLE_FIELDS) | {"birth_date_approximate"}
+    for name in body:
+        if name not in allowed:
+            raise ApiError(400, "invalid", field=str(name)[:40], key="err.unknown_field")
+    if base is None:
+        for required in ("species", "name"):
+            if body.get(required) in (None, ""):
+                raise ApiError(400, "invalid", field=required, key="err.required")
+    changes: dict = {}
+    current = lambda: {**(base or {}), **changes}  # noqa: E731
+
+    def parse(name: str, call):
+        try:
+            changes.update(call())
+        except InvalidInput as err:
+            raise ApiError(400, "invalid", field=name, key=err.code, params=err.params) from None
+
+    for name in ("species", "sex", "neutered"):
+        if name in body:
+            value = body[name]
+            if not isinstance(value, str):
+                raise ApiError(400, "invalid", field=name, key="err.use_buttons")
+            parse(name, lambda n=name, v=value: pet_form.answer_choice(n, v))
+    if "name" in body:
+        if not isinstance(body["name"], str):
+            raise ApiError(400, "invalid", field="name", key="err.name_empty")
+        parse("name", lambda: pet_form.answer_text("name", body["name"], current(), today))
+    for name in ("breed", "birth_date", "weight_kg"):
+        if name not in body:
+            continue
+        value = body[name]
+        if value is None or value == "":
+            changes[name] = None
+            if name == "birth_date":
+                changes["birth_date_approximate"] = False
+            continue
+        if name == "weight_kg":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ApiError(400, "invalid", field=name, key="err.weight_invalid")
+            value = repr(float(value))
+        elif not isinstance(value, str):
+            raise ApiError(400, "invalid", field=name)
+        parse(name, lambda n=name, v=value: pet_form.answer_text(n, v, current(), today))
+    if "birth_date_approximate" in body and changes.get("birth_date") and isinstance(body["birth_date_approximate"], bool):
+        changes["birth_date_approximate"] = body["birth_date_approximate"]
+    return changes
+
+
+class MiniAppApi:
+    """One instance per function instance; `handle` is called on its event loop."""
+
+    def __init__(self, services: MiniAppServices, *, bot_token: str, ops_ids: frozenset[int], max_age: int,
+                 bot: Callable[[], Any], wall_clock: Callable[[], float] = time.time):
+        self.s = services
+        self.bot_token = bot_token
+        self.ops_ids = ops_ids
+        self.max_age = max_age
+        self.bot = bot                  # a telegram.Bot, made on first use (invoices, notices)
+        self.wall_clock = wall_clock    # initData's age is real time, not the stack's moved clock
+        self.routes: list[tuple[str, re.Pattern, Callable[..., Awaitable[tuple[int, dict]]], bool]] = []
+        r = self._route
+        r("GET", r"/api/me", self.me, owner=False)
+        r("GET", r"/api/pets", self.list_pets)
+        r("POST", r"/api/pets", self.add_pet)
+        r("GET", rf"/api/pets/(?P<pet>{_ID})", self.get_pet)
+        r("PATCH", rf"/api/pets/(?P<pet>{_ID})", self.edit_pet)
+        r("DELETE", rf"/api/pets/(?P<pet>{_ID})", self.delete_pet)
+        r("GET", rf"/api/pets/(?P<pet>{_ID})/weights", self.weights)
+        r("POST", rf"/api/pets/(?P<pet>{_ID})/weights", self.add_weight)
+        r("GET", rf"/api/pets/(?P<pet>{_ID})/treatments", self.treatments)
+        r("GET", rf"/api/pets/(?P<pet>{_ID})/week", self.week)
+        r("GET", rf"/api/pets/(?P<pet>{_ID})/vets", self.vets)
+        r("GET", rf"/api/vets/(?P<vet>{_VET_ID})/calendar", self.calendar)
+        r("GET", r"/api/bookings", self.bookings)
+        r("POST", r"/api/bookings", self.hold)
+        r("GET", rf"/api/bookings/(?P<b>{_ID})", self.booking)
+        r("POST", rf"/api/bookings/(?P<b>{_ID})/invoice", self.invoice)
+        r("GET", rf"/api/bookings/(?P<b>{_ID})/cancel", self.cancel_terms)
+        r("POST", rf"/api/bookings/(?P<b>{_ID})/cancel", self.cancel)
+        r("GET", rf"/api/bookings/(?P<b>{_ID})/reschedule", self.reschedule_options)
+        r("POST", rf"/api/bookings/(?P<b>{_ID})/reschedule", self.reschedule)
+        r("GET", rf"/api/bookings/(?P<b>{_ID})/patient", self.patient)
+
+    def _route(self, method: str, pattern: str, handler, owner: bool = True) -> None:
+        self.routes.append((method, re.compile(pattern + "/?$"), handler, owner))
+
+    # ---- the door ---------------------------------------------------------------------------------------
+    async def handle(self, req: Request) -> tuple[int, dict]:
+        """(status, JSON body) for an /api/ request."""
+        matched = [(m, rx.match(req.path), h, own) for m, rx, h, own in self.routes]
+        matched = [x for x in matched if x[1]]
+        if not matched:
+            return 404, {"error": "not_found"}
+        # the check first: without valid initData nothing is read, not even whether the route exists for
+        # the method
+        try:
+            data = init_data.validate(init_data.from_header(req.headers.get("authorization")), self.bot_token,
+                                      max_age=self.max_age, now=self.wall_clock())
+        except init_data.InitDataError as err:
+            log.info("mini app request refused: %s", err.reason)
+            return 401, {"error": "unauthorized"}
+        for method, match, handler, needs_owner in matched:
+            if method == req.method:
+                break
+        else:
+            return 405, {"error": "method_not_allowed"}
+        who = Who(data.user, None, is_ops(data.user.id, self.ops_ids),
+                  "en" if (data.user.language_code or "").startswith("en") else "ru")
+        try:
+            who.owner = await self.s.owners.get(who.id)
+            if who.owner is not None and not who.owner.has_consented:
+                who.owner = None
+            if who.owner is not None:
+                who.language = who.owner.language
+            if needs_owner and who.owner is None:
+                raise ApiError(403, "not_registered")
+            return await handler(who, req, **match.groupdict())
+        except ApiError as err:
+            return err.status, self._error(who, err)
+        except OwnerGone:
+            return 410, {"error": "gone"}
+        except StaleUpdate:
+            return 409, {"error": "conflict"}
+
+    def _error(self, who: Who, err: ApiError) -> dict:
+        body: dict = {"error": err.error}
+        if err.field:
+            body["field"] = err.field
+        if err.key:
+            body["key"] = err.key
+            try:
+                params = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in err.params.items()}
+                body["message"] = t(who.language, err.key, **params)
+            except Exception:  # noqa: BLE001 - a key without a catalog entry: the key says it
+                body["message"] = err.key
+        return body
+
+    # ---- helpers ---------------------------------------------------------------------------------------
+    def _uow(self, who: Who):
+        return self.s.unit_of_work(who.owner)
+
+    def _today(self, who: Who) -> date:
+        from shared.services.reminders import today_for
+
+        return today_for(who.owner, self.s.clock())
+
+    async def _pet(self, who: Who, pet_id: str, pets=None) -> Pet:
+        from shared.services.pets import PetNotFound, owned_pet
+
+        try:
+            return await owned_pet(pets or self.s.pets, who.id, pet_id)
+        except PetNotFound:
+            raise NOT_FOUND from None
+
+    async def _vet_record(self, who: Who):
+        if who._vet is ...:
+            who._vet = await self.s.vets.get(who.id)
+        return who._vet
+
+    def _invalid(self, err: InvalidInput, field_name: str | None = None) -> ApiError:
+        code = err.code
+        if code == "booking.err.not_found":
+            return NOT_FOUND
+        if code in ("booking.err.already_cancelled", "booking.err.rescheduled_once", "booking.err.not_held",
+                    "booking.err.transition"):
+            return ApiError(409, "conflict", key=code, params=err.params)
+        return ApiError(400, "invalid", field=field_name, key=code, params=err.params)
+
+    async def _booking(self, who: Who, booking_id: str) -> tuple[Booking, Party]:
+        from shared.services.booking import owned_booking
+
+        try:
+            return await owned_booking(self.s.bookings, booking_id, who.id, ops=who.ops)
+        except InvalidInput:
+            raise NOT_FOUND from None
+
+    async def _booking_json(self, who: Who, booking: Booking, party: Party, vet_names: dict | None = None) -> dict:
+        from shared.domain.bookings import check_reschedule
+
+        now = self.s.clock()
+        names = vet_names if vet_names is not None else {}
+        if booking.vet_id not in names:
+            vet = await self.s.vets.get(booking.vet_id) if booking.vet_id else None
+            names[booking.vet_id] = vet.full_name if vet else ""
+        pet = {k: booking.pet.get(k) for k in ("name", "species", "breed", "sex", "birth_date",
+                                               "birth_date_approximate", "weight_kg", "neutered")}
+        if party is Party.OWNER:
+            pet["id"] = booking.pet_id
+        can_reschedule = False
+        if party is Party.OWNER and booking.status is BookingStatus.CONFIRMED:
+            try:
+                check_reschedule(booking, now)
+                can_reschedule = True
+            except InvalidInput:
+                pass
+        can_cancel = (booking.status is BookingStatus.CONFIRMED and booking.start > now) or \
+            (party is Party.OWNER and booking.hold_live(now))
+        return {"id": booking.id, "status": booking.status.value, "role": party.value,
+                "start": _time(booking.start), "end": _time(booking.end),
+                "vet": {"id": booking.vet_id, "name": names[booking.vet_id]}, "pet": pet, "reason": booking.reason,
+                "price": _money(booking.price),
+                "hold_expires_at": _time(booking.hold_expires_at) if booking.status is BookingStatus.HELD else None,
+                "can_cancel": can_cancel, "can_reschedule": can_reschedule}
+
+    def _vet_card(self, vet, price: Price, next_slot) -> dict:
+        return {"id": vet.id, "name": vet.full_name, "city": vet.city, "experience_years": vet.experience_years,
+                "areas": [a.value for a in vet.areas], "languages": list(vet.languages), "bio": vet.bio,
+                "rating": round(vet.rating, 2) if vet.rating else None, "ratings": vet.rating_count,
+                "price": _money(price), "next_slot": _time(next_slot.start) if next_slot else None,
+                "slot_minutes": vet.schedule.slot_minutes if vet.schedule else None}
+
+    @staticmethod
+    def _days(slots, tz: str | None) -> list[dict]:
+        from shared.domain.slots import by_day
+
+        return [{"date": day.isoformat(), "slots": [{"start": _time(s.start), "end": _time(s.end)} for s in day_slots]}
+                for day, day_slots in by_day(slots, tz).items()]
+
+    # ---- who am I --------------------------------------------------------------------------------------
+    async def me(self, who: Who, req: Request) -> tuple[int, dict]:
+        vet = await self._vet_record(who)
+        roles = (["owner"] if who.owner else []) + (["vet"] if vet and is_vet(vet.status) else []) + \
+            (["ops"] if who.ops else [])
+        return 200, {"user_id": who.id, "registered": who.owner is not None, "language": who.language,
+                     "timezone": who.owner.timezone if who.owner else None, "roles": roles,
+                     "currency": self.s.payments.currency.value}
+
+    # ---- pets ------------------------------------------------------------------------------------------
+    async def list_pets(self, who: Who, req: Request) -> tuple[int, dict]:
+        return 200, {"pets": [pet_json(p) for p in await self.s.pets.list(who.id)]}
+
+    async def add_pet(self, who: Who, req: Request) -> tuple[int, dict]:
+        from shared.services import pets as pet_service
+
+        today = self._today(who)
+        draft = pet_changes(req.json(), today, None)
+        uow = self._uow(who)
+        try:
+            pet = await pet_service.add_pet(uow.pets, who.id, draft, today)
+        except InvalidInput as err:
+            raise ApiError(400, "invalid", field=_RECORD_FIELDS.get(err.code), key=err.code, params=err.params) from None
+        await uow.commit()
+        return 201, {"pet": pet_json(pet)}
+
+    async def get_pet(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        return 200, {"pet": pet_json(await self._pet(who, pet))}
+
+    async def edit_pet(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        from shared.domain.pet_form import draft_from_pet
+        from shared.services import pets as pet_service
+
+        today = self._today(who)
+        body = req.json()
+        uow = self._uow(who)
+        found = await self._pet(who, pet, uow.pets)
+        changes = pet_changes(body, today, draft_from_pet(found))
+        try:
+            updated = await pet_service.edit_pet(uow.pets, uow.reminders, who.id, found.id, changes, today)
+        except InvalidInput as err:
+            raise ApiError(400, "invalid", field=_RECORD_FIELDS.get(err.code), key=err.code, params=err.params) from None
+        except pet_service.PetNotFound:
+            raise NOT_FOUND from None
+        await uow.commit()
+        return 200, {"pet": pet_json(updated)}
+
+    async def delete_pet(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        from shared.services import pets as pet_service
+
+        uow = self._uow(who)
+        try:
+            removed = await pet_service.remove_pet(uow.pets, who.id, pet)
+        except pet_service.PetNotFound:
+            raise NOT_FOUND from None
+        await uow.commit()  # as the bot's delete: the pet first (records under it cannot be written after)
+        await pet_service.remove_pet_records(uow.pets, uow.reminders, self.s.photos, who.id, removed.id)
+        return 200, {"deleted": removed.id}
+
+    # ---- diary -----------------------------------------------------------------------------------------
+    async def weights(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        since = None
+        if req.query.get("since"):
+            try:
+                since = date.fromisoformat(req.query["since"])
+            except ValueError:
+                raise ApiError(400, "invalid", field="since") from None
+        found = await self._pet(who, pet)
+        entries = await self.s.diary.weights(who.id, found.id, since=since)
+        return 200, {"weights": [{"id": e.id, "date": e.on.isoformat(), "kg": e.kg}
+                                 for e in sorted(entries, key=lambda e: e.on)]}
+
+    async def add_weight(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        from shared.domain import diary as diary_rules
+        from shared.services import diary as diary_service
+
+        body = req.json()
+        kg = body.get("kg") if isinstance(body, dict) else None
+        if isinstance(kg, bool) or not isinstance(kg, (int, float)):
+            raise ApiError(400, "invalid", field="kg", key="err.weight_invalid")
+        uow = self._uow(who)
+        found = await self._pet(who, pet, uow.pets)
+        try:
+            kg = diary_rules.parse_diary_weight(repr(float(kg)), found.species)
+            _, entry, warning = await diary_service.record_weight(uow.pets, uow.diary, who.id, found.id, kg,
+                                                                  self._today(who))
+        except InvalidInput as err:
+            raise ApiError(400, "invalid", field="kg", key=err.code, params=err.params) from None
+        await uow.commit()
+        note = None
+        if warning is not None:
+            note = {"change": round(warning.change, 4), "since": warning.since.isoformat(),
+                    "from_kg": warning.from_kg, "to_kg": warning.to_kg}
+        return 201, {"weight": {"id": entry.id, "date": entry.on.isoformat(), "kg": entry.kg}, "warning": note}
+
+    def _treatment(self, tr, today: date) -> dict:
+        from shared.domain.diary import due_status
+
+        return {"id": tr.id, "kind": tr.kind.value, "product": tr.product, "given_on": tr.given_on.isoformat(),
+                "next_due": tr.next_due.isoformat() if tr.next_due else None, "status": due_status(tr, today).value}
+
+    async def treatments(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        found = await self._pet(who, pet)
+        today = self._today(who)
+        return 200, {"treatments": [self._treatment(tr, today) for tr in await self.s.diary.treatments(who.id, found.id)]}
+
+    async def week(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        from shared.domain import nutrition
+        from shared.services import diary as diary_service
+        from shared.services.pets import PetNotFound
+
+        today = self._today(who)
+        try:
+            week = await diary_service.week_summary(self.s.pets, self.s.diary, who.id, pet, today)
+        except PetNotFound:
+            raise NOT_FOUND from None
+        need = nutrition.energy_requirement(week.pet, week.pet.weight_kg, today, nutrition.Activity.NORMAL)
+        return 200, {"first": week.first.isoformat(), "last": week.last.isoformat(),
+                     "weights": [{"id": e.id, "date": e.on.isoformat(), "kg": e.kg} for e in week.weights],
+                     "minutes": week.minutes, "mood": week.average("mood"), "appetite": week.average("appetite"),
+                     "kcal_per_day": week.kcal_per_day,
+                     "requirement_kcal": getattr(need, "kcal", None) if need is not None else None,
+                     "due": [self._treatment(tr, today) for tr in week.due]}
+
+    # ---- consultations ---------------------------------------------------------------------------------
+    async def vets(self, who: Who, req: Request, pet: str) -> tuple[int, dict]:
+        from shared.domain.vets import Area
+        from shared.services import booking as booking_service
+
+        try:
+            page = int(req.query.get("page", "0"))
+            area = Area(req.query["area"]) if req.query.get("area") else None
+        except ValueError:
+            raise ApiError(400, "invalid", field="page" if "area" not in req.query else "area") from None
+        found = await self._pet(who, pet)
+        result = await booking_service.list_vets(self.s.vets, self.s.bookings, found.species, self.s.clock(),
+                                                 self.s.payments.pricing, area=area, page=page)
+        return 200, {"vets": [self._vet_card(o.vet, o.price, o.next_slot) for o in result.offers],
+                     "page": result.page, "pages": result.pages, "widened": result.widened}
+
+    async def calendar(self, who: Who, req: Request, vet: str) -> tuple[int, dict]:
+        from shared.domain.pets import Species
+        from shared.services import booking as booking_service
+
+        try:
+            days = int(req.query.get("days", CALENDAR_DAYS))
+        except ValueError:
+            days = 0
+        if not 1 <= days <= 28:
+            raise ApiError(400, "invalid", field="days")
+        if req.query.get("pet"):
+            species = (await self._pet(who, req.query["pet"])).species
+        else:
+            try:
+                species = Species(req.query.get("species", ""))
+            except ValueError:
+                raise ApiError(400, "invalid", field="pet") from None
+        now = self.s.clock()
+        try:
+            found, slots = await booking_service.vet_slots(self.s.vets, self.s.bookings, int(vet), species, now)
+        except InvalidInput:
+            raise NOT_FOUND from None  # not bookable (or no such vet) for this species: nothing to show
+        until = now + timedelta(days=days)
+        slots = [s for s in slots if s.start < until]
+        tz = who.owner.timezone
+        return 200, {"vet": self._vet_card(found, self.s.payments.pricing.price(found), slots[0] if slots else None),
+                     "timezone": tz, "days": self._days(slots, tz)}
+
+    async def hold(self, who: Who, req: Request) -> tuple[int, dict]:
+        from shared.domain.bookings import check_reason
+        from shared.services import booking as booking_service
+
+        body = req.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad_json")
+        pet_id, vet_id = body.get("pet"), body.get("vet")
+        if not isinstance(pet_id, str) or not re.fullmatch(_ID, pet_id):
+            raise ApiError(400, "invalid", field="pet")
+        if isinstance(vet_id, bool) or not isinstance(vet_id, int):
+            raise ApiError(400, "invalid", field="vet")
+        start = _parse_time(body.get("start"), "start")
+        reason = body.get("reason")
+        try:
+            reason = check_reason(reason if isinstance(reason, str) else "")
+        except InvalidInput as err:
+            raise ApiError(400, "invalid", field="reason", key=err.code, params=err.params) from None
+        terms_ok = self.s.payments.currency.value == "XTR" or self.s.payments.provider_token
+        if not terms_ok:
+            raise ApiError(503, "payments_unavailable", key="booking.err.payments_unavailable")
+        pet = await self._pet(who, pet_id)
+        request = booking_service.HoldRequest(owner_id=who.id, pet=pet, vet_id=vet_id, start=start, reason=reason)
+        try:
+            held = await booking_service.hold_slot(self.s.vets, self.s.bookings, request, self.s.clock(),
+                                                   self.s.payments.pricing, tasks=self.s.tasks)
+        except SlotTaken:
+            raise ApiError(409, "conflict", key="booking.err.just_taken") from None
+        except InvalidInput as err:
+            raise ApiError(400, "invalid", field="vet" if err.code == "booking.err.vet_unavailable" else "start",
+                           key=err.code, params=err.params) from None
+        return 201, {"booking": await self._booking_json(who, held, Party.OWNER)}
+
+    async def bookings(self, who: Who, req: Request) -> tuple[int, dict]:
+        from shared.services import cancellations
+
+        now = self.s.clock()
+        names: dict = {}
+        mine = await cancellations.owner_bookings(self.s.bookings, who.id, now)
+        vet = await self._vet_record(who)
+        theirs = await cancellations.vet_bookings(self.s.bookings, who.id, now) if vet and is_vet(vet.status) else []
+        return 200, {"as_owner": [await self._booking_json(who, b, Party.OWNER, names) for b in mine],
+                     "as_vet": [await self._booking_json(who, b, Party.VET, names) for b in theirs]}
+
+    async def booking(self, who: Who, req: Request, b: str) -> tuple[int, dict]:
+        booking, party = await self._booking(who, b)
+        return 200, {"booking": await self._booking_json(who, booking, party)}
+
+    async def invoice(self, who: Who, req: Request, b: str) -> tuple[int, dict]:
+        """An invoice link for the owner's live hold, with the same terms and payload (the booking id) as the
+        bot's sendInvoice: the payment reaches the webhook's pre-checkout and successful-payment handlers."""
+        from telegram import LabeledPrice
+
+        from shared.bot.handlers.consult import when
+        from shared.services import payments as payment_service
+
+        booking, party = await self._booking(who, b)
+        if party is not Party.OWNER:
+            raise NOT_FOUND if booking.owner_id != who.id else ApiError(403, "forbidden")
+        if not booking.hold_live(self.s.clock()):
+            raise ApiError(409, "conflict", key="booking.err.not_held")
+        terms = payment_service.invoice_terms(booking, self.s.payments)
+        if terms.currency != "XTR" and not terms.provider_token:
+            raise ApiError(503, "payments_unavailable", key="booking.err.payments_unavailable")
+        vet = await self.s.vets.get(booking.vet_id)
+        lang, tz = who.language, who.owner.timezone
+        title = t(lang, "booking.invoice_title")[:32]
+        description = t(lang, "booking.invoice_description", vet=vet.full_name if vet else "",
+                        when=when(lang, booking.start, tz), pet=booking.pet.get("name", ""))[:255]
+        link = await self.bot().create_invoice_link(
+            title=title, description=description, payload=terms.payload, provider_token=terms.provider_token or None,
+            currency=terms.currency, prices=[LabeledPrice(title, terms.amount)], need_email=terms.need_email or None,
+            send_email_to_provider=terms.send_email_to_provider or None, provider_data=terms.provider_data)
+        return 200, {"invoice_link": link}
+
+    def _refunder(self):
+        from telegram.error import BadRequest
+
+        from shared.services.payments import Refunder
+
+        async def stars(user_id: int, charge_id: str) -> None:
+            try:
+                await self.bot().refund_star_payment(user_id, charge_id)
+            except BadRequest as err:
+                if "CHARGE_ALREADY_REFUNDED" not in err.message.upper():
+                    raise
+
+        return Refunder(self.s.payment_provider, stars, self.s.clock)
+
+    async def cancel_terms(self, who: Who, req: Request, b: str) -> tuple[int, dict]:
+        from shared.services import cancellations
+
+        booking, party = await self._booking(who, b)
+        if booking.status is BookingStatus.HELD and party is Party.OWNER:
+            return 200, {"refund": _money(Price(0, booking.price.currency))}
+        try:
+            terms = await cancellations.cancel_terms(self.s.bookings, self.s.payments, b, who.id, self.s.clock(),
+                                                     ops=self.ops_ids)
+        except InvalidInput as err:
+            raise self._invalid(err) from None
+        return 200, {"refund": _money(Price(terms.refund, booking.price.currency))}
+
+    async def cancel(self, who: Who, req: Request, b: str) -> tuple[int, dict]:
+        from shared.domain.bookings import VetCancelReason
+        from shared.services import booking as booking_service
+        from shared.services import cancellations
+
+        body = req.json()
+        booking, party = await self._booking(who, b)
+        now = self.s.clock()
+        if booking.status is BookingStatus.HELD:
+            if party is not Party.OWNER:
+                raise ApiError(409, "conflict", key="booking.err.not_cancellable")
+            try:
+                await booking_service.release_hold(self.s.bookings, b, who.id, now)
+            except InvalidInput as err:
+                raise self._invalid(err) from None
+            booking, _ = await self._booking(who, b)
+            return 200, {"booking": await self._booking_json(who, booking, party),
+                         "refund": _money(Price(0, booking.price.currency)), "refunded": False}
+        reason = None
+        if party is Party.VET:
+            try:
+                reason = VetCancelReason((body or {}).get("reason") if isinstance(body, dict) else None)
+            except ValueError:
+                raise ApiError(400, "invalid", field="reason", key="booking.err.vet_reason_needed") from None
+        try:
+            done = await cancellations.cancel(self.s.bookings, self._refunder(), self.s.payments, b, who.id, now,
+                                              as_party=party, reason=reason, ops=self.ops_ids)
+        except InvalidInput as err:
+            raise self._invalid(err) from None
+        await self._tell(lambda ctx, m: (m.tell_owner_vet_cancelled(ctx, done) if done.by is Party.VET else
+                                         m.tell_vet(ctx, done.booking, m.CANCELLED, cancelled=done)))
+        return 200, {"booking": await self._booking_json(who, done.booking, party),
+                     "refund": _money(Price(done.refund, booking.price.currency)), "refunded": done.refunded}
+
+    async def reschedule_options(self, who: Who, req: Request, b: str) -> tuple[int, dict]:
+        from shared.services import cancellations
+
+        await self._booking(who, b)  # 404 for strangers before anything else is said
+        try:
+            _, _, free = await cancellations.reschedule_options(self.s.vets, self.s.bookings, b, who.id, self.s.clock())
+        except InvalidInput as err:
+            if err.code == "booking.err.not_found":
+                raise ApiError(403, "forbidden") from None  # a party, but not the owner
+            raise self._invalid(err) from None
+        return 200, {"days": self._days(free, who.owner.timezone)}
+
+    async def reschedule(self, who: Who, req: Request, b: str) -> tuple[int, dict]:
+        from shared.services import cancellations
+
+        body = req.json()
+        start = _parse_time(body.get("start") if isinstance(body, dict) else None, "start")
+        booking, party = await self._booking(who, b)
+        if party is not Party.OWNER:
+            raise ApiError(403, "forbidden")
+        try:
+            moved = await cancellations.reschedule(self.s.vets, self.s.bookings, b, who.id, start, self.s.clock(),
+                                                   tasks=self.s.tasks)
+        except SlotTaken:
+            raise ApiError(409, "conflict", key="booking.err.just_taken") from None
+        except InvalidInput as err:
+            raise self._invalid(err, "start") from None
+        await self._tell(lambda ctx, m: m.tell_vet(ctx, moved.booking, m.MOVED, old_start=moved.old_start))
+        return 200, {"booking": await self._booking_json(who, moved.booking, party)}
+
+    async def patient(self, who: Who, req: Request, b: str) -> tuple[int, dict]:
+        from shared.services import cancellations
+
+        booking, party = await self._booking(who, b)
+        if party is Party.OWNER:
+            raise ApiError(403, "forbidden")
+        vet_id = booking.vet_id if party is Party.OPS else who.id
+        today = self.s.clock().date()
+        try:
+            card = await cancellations.patient_card(self.s.bookings, self.s.pets, self.s.diary, self.s.triage,
+                                                    self.s.photos, booking.id, vet_id, today, booking=booking)
+        except InvalidInput:
+            raise NOT_FOUND from None
+        pet = pet_json(card.pet)
+        pet.pop("id", None)
+        week = card.week
+        return 200, {"booking": await self._booking_json(who, booking, party), "pet": pet, "triage": booking.triage,
+                     "photo_url": card.photo_url,
+                     "weights": [{"date": e.on.isoformat(), "kg": e.kg} for e in (week.weights if week else [])],
+                     "treatments": [self._treatment(tr, today) for tr in card.treatments]}
+
+    async def _tell(self, send) -> None:
+        """The other party of a change is told in the chat, as the bot's own buttons tell them (handlers.bookings);
+        a notice that cannot go out is logged, the change stands."""
+        from shared.bot.handlers import bookings as messages
+
+        try:
+            await send(_NoticeContext(self.bot(), self.s), messages)
+        except Exception:  # noqa: BLE001 - the change is made; the notice is best effort, as in the bot
+            log.exception("a booking notice from the mini app was not sent")
+
+
+class _NoticeContext:
+    """What handlers.bookings' notices read of a bot context: the bot, the services and the clock."""
+
+    def __init__(self, bot, services):
+        self.bot = bot
+        self.services = services
+        self.shared_services = services

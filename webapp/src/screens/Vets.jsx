@@ -1,0 +1,68 @@
+import { useState } from "react";
+import { t, tn } from "../i18n.js";
+import { useApi } from "../data.js";
+import { goBack, navigate } from "../router.js";
+import { formatDateTime, formatMoney } from "../format.js";
+import { useBackButton, useMainButton } from "../tg.js";
+import { ErrorNote, Loading, Screen } from "../components/ui.jsx";
+import { useMe } from "../me.js";
+
+export function VetFacts({ vet, tz }) {
+  const facts = [
+    vet.rating != null ? `★ ${vet.rating.toFixed(1)} (${vet.ratings})` : t("webapp.vets.new"),
+    vet.experience_years != null && tn("webapp.vets.experience", vet.experience_years),
+    vet.city,
+  ].filter(Boolean);
+  return (
+    <>
+      <span className="row-sub">{facts.join(" · ")}</span>
+      <span className="row-sub">
+        {vet.next_slot ? t("webapp.vets.next_slot", { when: formatDateTime(vet.next_slot, tz) }) : t("webapp.vets.no_slots")}
+      </span>
+    </>
+  );
+}
+
+export default function Vets({ petId }) {
+  const me = useMe();
+  const [page, setPage] = useState(0);
+  const { data, error, loading, reload } = useApi(`/api/pets/${encodeURIComponent(petId)}/vets?page=${page}`);
+  useBackButton(() => goBack(`/pets/${encodeURIComponent(petId)}`));
+  useMainButton(null);
+  const vets = data ? data.vets : [];
+  return (
+    <Screen title={t("webapp.vets.title")}>
+      {loading && <Loading />}
+      <ErrorNote error={error} onRetry={reload} />
+      {data && data.widened && <p className="note">{t("webapp.vets.widened")}</p>}
+      {data && !vets.length && <p className="empty">{t("webapp.vets.empty")}</p>}
+      <ul className="list">
+        {vets.map((vet) => (
+          <li key={vet.id}>
+            <a className="row row-link" href={`/pets/${encodeURIComponent(petId)}/vets/${encodeURIComponent(vet.id)}`}
+               data-vet={vet.id}
+               onClick={(e) => { e.preventDefault(); navigate(`/pets/${encodeURIComponent(petId)}/vets/${encodeURIComponent(vet.id)}`); }}>
+              <span className="avatar" aria-hidden="true">🩺</span>
+              <span className="row-main">
+                <span className="row-title">{vet.name}</span>
+                <VetFacts vet={vet} tz={me.timezone} />
+              </span>
+              <span className="price">{formatMoney(vet.price)}</span>
+            </a>
+          </li>
+        ))}
+      </ul>
+      {data && data.pages > 1 && (
+        <div className="pager">
+          <button type="button" className="btn btn-secondary" disabled={page === 0} onClick={() => setPage(page - 1)}>
+            {t("webapp.prev")}
+          </button>
+          <span className="hint">{t("webapp.page", { n: page + 1, of: data.pages })}</span>
+          <button type="button" className="btn btn-secondary" disabled={page + 1 >= data.pages} onClick={() => setPage(page + 1)}>
+            {t("webapp.next")}
+          </button>
+        </div>
+      )}
+    </Screen>
+  );
+}
