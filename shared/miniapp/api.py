@@ -127,7 +127,11 @@ def pet_changes(body: Any, today: date, base: dict | None) -> dict:
 
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json")
-    allowed = set(EDITABLE_FIELDS) | {"birth_date_approximate"}
+    allowed = set(EDITABLE_FIELDS) | {"birth_date_approximate", "age"}
+    if "age" in body:  # the bot's birth-date step as typed ("3 года", "8 months", "01.05.2020")
+        if "birth_date" in body and body["birth_date"] not in (None, ""):
+            raise ApiError(400, "invalid", field="birth_date", key="err.date_invalid")
+        body = {**{k: v for k, v in body.items() if k != "age"}, "birth_date": body["age"]}
     for name in body:
         if name not in allowed:
             raise ApiError(400, "invalid", field=str(name)[:40], key="err.unknown_field")
@@ -163,7 +167,7 @@ def pet_changes(body: Any, today: date, base: dict | None) -> dict:
             if name == "birth_date":
                 changes["birth_date_approximate"] = False
             continue
-        if name == "weight_kg":
+        if name == "weight_kg" and not isinstance(value, str):  # a number, or the text as typed ("4,2", "350 г")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ApiError(400, "invalid", field=name, key="err.weight_invalid")
             value = repr(float(value))
@@ -333,7 +337,7 @@ class MiniAppApi:
 
     def _vet_card(self, vet, price: Price, next_slot) -> dict:
         return {"id": vet.id, "name": vet.full_name, "city": vet.city, "experience_years": vet.experience_years,
-                "areas": [a.value for a in vet.areas], "languages": list(vet.languages), "bio": vet.bio,
+                "areas": [a.value for a in vet.areas], "languages": list(vet.languages), "bio": getattr(vet, "bio", None),
                 "rating": round(vet.rating, 2) if vet.rating else None, "ratings": vet.rating_count,
                 "price": _money(price), "next_slot": _time(next_slot.start) if next_slot else None,
                 "slot_minutes": vet.schedule.slot_minutes if vet.schedule else None}
@@ -435,8 +439,16 @@ class MiniAppApi:
             raise ApiError(400, "invalid", field="kg", key=err.code, params=err.params) from None
         await uow.commit()
         note = None
-        if warning is not None:
-            note = {"change": round(warning.change, 4), "since": warning.since.isoformat(),
+        if warning is not None:  # the bot's words for it (handlers.diary), and the numbers
+            from shared.bot.render import weight as weight_text
+            from shared.bot.reminder_messages import format_date
+
+            key = "diary.weight_warning_loss" if warning.change < 0 else "diary.weight_warning_gain"
+            lang = who.language
+            note = {"key": key, "message": t(lang, key, name=found.name, percent=f"{abs(warning.change) * 100:.0f}",
+                                              since=format_date(lang, warning.since),
+                                              before=weight_text(lang, warning.from_kg)),
+                    "change": round(warning.change, 4), "since": warning.since.isoformat(),
                     "from_kg": warning.from_kg, "to_kg": warning.to_kg}
         return 201, {"weight": {"id": entry.id, "date": entry.on.isoformat(), "kg": entry.kg}, "warning": note}
 
