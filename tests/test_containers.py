@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared import bootstrap
-from shared.bootstrap import JobsServices, TriageServices, WebhookServices
+from shared.bootstrap import JobsServices, MiniAppServices, TriageServices, WebhookServices
 from shared.services import repositories as ports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,15 +57,33 @@ def test_each_function_gets_only_what_it_uses():
     assert _fields(WebhookServices) == {"owners", "pets", "diary", "reminders", "triage", "photos", "vets",
                                         "update_log", "unit_of_work", "stats", "clock", "bookings", "payments",
                                         "payment_provider", "tasks", "conclusions", "label_photos"}
+    assert _fields(MiniAppServices) == {"owners", "pets", "diary", "reminders", "triage", "photos", "vets",
+                                        "unit_of_work", "stats", "bookings", "payments", "payment_provider", "tasks",
+                                        "clock"}
     # and each of them is read where its function runs
     bot_code = "\n".join(p.read_text() for p in (ROOT / "shared" / "bot").rglob("*.py"))
     users = {JobsServices: inspect.getsource(bootstrap.JobsInstance),
              TriageServices: inspect.getsource(bootstrap.TriageInstance),
              WebhookServices: inspect.getsource(bootstrap.WebhookInstance) + bot_code
-             + (ROOT / "benchmarks" / "webhook.py").read_text()}  # stats: the webhook's budget per update
+             + (ROOT / "benchmarks" / "webhook.py").read_text(),  # stats: the webhook's budget per update
+             # the Mini App's API, and the bot's notices it sends (handlers.bookings reads shared_services)
+             MiniAppServices: inspect.getsource(bootstrap.MiniAppInstance)
+             + (ROOT / "shared" / "miniapp" / "api.py").read_text()
+             + (ROOT / "benchmarks" / "miniapp_api.py").read_text()}
     for container, code in users.items():
         unused = {name for name in _fields(container) if not re.search(rf"\.{name}\b", code)}
         assert not unused, f"{container.__name__}: {unused} read by nobody"
+
+
+def test_the_mini_app_builds_its_instance_and_answers_a_forged_request_without_reading():
+    code = ("import sys, types; import functions.miniapp_api as f; i = f._instance();"
+            "assert type(i.services).__name__ == 'MiniAppServices';"
+            "from shared.miniapp.api import Request;"
+            "print(i.handle(Request('GET', '/api/pets', {'authorization': 'tma user=1&hash=00'})));"
+            "assert i.services.stats.reads == 0, i.services.stats.reads")
+    res = _run(code)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "(401, {'error': 'unauthorized'})" in res.stdout
 
 
 def test_containers_are_built_once_and_never_changed():

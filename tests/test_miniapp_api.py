@@ -284,3 +284,21 @@ async def test_an_unconsented_record_is_not_registered(world):
     bot, app = world["bot"], world["app"]
     await bot.services.owners.create(Owner(id=UNKNOWN + 1, language="ru"))
     assert (await app.call("GET", "/api/pets", UNKNOWN + 1))[0] in (403,)
+
+
+def test_the_function_on_the_local_stack(stack):
+    """The fifth function runs under functions-framework like the others: 401 without valid initData,
+    the owner's pets with it, and its URL in stack.json."""
+    import httpx
+
+    from tests.miniapp_harness import signed_init_data
+
+    base = stack["miniapp_api"].rstrip("/")
+    assert stack["functions"]["miniapp_api"].rstrip("/") == base
+    r = httpx.get(f"{base}/api/pets", headers={"Authorization": "tma user=1&hash=00"}, timeout=30)
+    assert (r.status_code, r.json()) == (401, {"error": "unauthorized"})
+    r = httpx.get(f"{base}/api/me", headers={"Authorization": "tma " + signed_init_data(7_500_000_001, stack["bot_token"])},
+                  timeout=30)
+    assert r.status_code == 200 and r.json()["registered"] is False and r.headers["Cache-Control"] == "no-store"
+    page = httpx.get(f"{base}/", timeout=30)
+    assert page.status_code in (200, 503)  # 503 until webapp/dist is built
