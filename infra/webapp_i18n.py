@@ -27,7 +27,8 @@ WEBAPP_PREFIX = "webapp."
 # diary's treatment kinds.
 REUSED_PREFIXES = ("species.", "species_icon.", "sex.", "neutered.", "field.", "diary.kind.")
 REUSED_KEYS = ("ask.species", "ask.birth_date", "ask.weight_kg", "skip.breed", "skip.birth_date",
-               "err.name_empty", "err.weight_not_number", "err.internal", "value.age_approx")
+               "err.name_empty", "err.weight_not_number", "err.internal", "value.age_approx",
+               "diary.weight_warning_loss", "diary.weight_warning_gain")
 
 
 def exported(key: str) -> bool:

@@ -38,7 +38,7 @@ export default function Checkout({ petId, vetId, start }) {
     try {
       let held = booking;
       if (!held || Date.parse(held.hold_expires_at) <= Date.now()) {
-        held = (await post("/api/bookings", { pet: petId, vet: vetId, start, reason: reason.trim() })).booking;
+        held = (await post("/api/bookings", { pet: petId, vet: vet.id, start, reason: reason.trim() })).booking;
         setBooking(held);
       }
       const { invoice_link: link } = await post(`/api/bookings/${encodeURIComponent(held.id)}/invoice`);

@@ -30,7 +30,7 @@ function Details({ pet }) {
   );
 }
 
-function LogWeight({ petId, onLogged }) {
+function LogWeight({ petId, petName, onLogged }) {
   const [value, setValue] = useState("");
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState(null);
@@ -49,7 +49,10 @@ function LogWeight({ petId, onLogged }) {
       const answer = await post(`/api/pets/${encodeURIComponent(petId)}/weights`, { kg });
       haptic.success();
       setValue("");
-      setWarning(answer && answer.warning ? answer.warning.message : null);
+      const w = answer && answer.warning;
+      setWarning(w ? t(w.change < 0 ? "diary.weight_warning_loss" : "diary.weight_warning_gain", {
+        name: petName, percent: Math.round(Math.abs(w.change) * 100), since: formatDate(w.since),
+        before: t("webapp.kg", { kg: formatKg(w.from_kg) }) }) : null);
       onLogged();
     } catch (err) {
       haptic.error();
@@ -134,7 +137,7 @@ export default function PetCard({ petId }) {
         {weights.loading && !weights.data && <Loading />}
         <ErrorNote error={weights.error} onRetry={weights.reload} />
         {weights.data && <WeightChart weights={weights.data.weights} />}
-        <LogWeight petId={petId} onLogged={() => { weights.reload(); pet.reload(); }} />
+        <LogWeight petId={petId} petName={p.name} onLogged={() => { weights.reload(); pet.reload(); }} />
       </Section>
       <Treatments petId={petId} />
     </Screen>

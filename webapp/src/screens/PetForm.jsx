@@ -13,7 +13,7 @@ const SEXES = ["male", "female", "unknown"];
 const NEUTERED = ["yes", "no", "unknown"];
 const EMPTY = { species: "", name: "", breed: "", sex: "unknown", age: "", weight_kg: "", neutered: "unknown" };
 // The server's field names for a 400, as the form names them.
-const FIELD_OF = { birth_date: "age", age: "age", weight: "weight_kg" };
+const FIELD_OF = { birth_date: "age", weight: "weight_kg" };
 
 function toForm(pet) {
   if (!pet) return EMPTY;
@@ -92,10 +92,21 @@ export default function PetForm({ petId }) {
     for (const key of Object.keys(EMPTY)) {
       if (editing && form[key] === original[key]) continue;
       const value = typeof form[key] === "string" ? form[key].trim() : form[key];
+      const name = key === "age" ? "birth_date" : key;   // the bot's birth-date answer: a date or an age
       if (key === "breed" || key === "age" || key === "weight_kg") {
         if (value === "" && !editing) continue;
-        body[key] = value === "" ? null : value;
-      } else body[key] = value;
+        body[name] = value === "" ? null : value;
+      } else body[name] = value;
+    }
+    if (typeof body.weight_kg === "string") {
+      const kg = Number(body.weight_kg.replace(",", "."));
+      if (!Number.isFinite(kg)) {
+        setErrors({ weight_kg: t("err.weight_not_number") });
+        haptic.error();
+        if (refs.current.weight_kg) refs.current.weight_kg.focus();
+        return;
+      }
+      body.weight_kg = kg;
     }
     if (editing && !Object.keys(body).length) {
       goBack(`/pets/${encodeURIComponent(petId)}`);

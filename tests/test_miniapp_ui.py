@@ -1,0 +1,264 @@
+"""The Mini App in a real headless browser (Debian's chromium driven by Playwright) against the local stack:
+the miniapp_api function serves the built webapp/dist and its API; a window.Telegram.WebApp stand-in carries
+initData signed here with the stack's bot token (infra/local/miniapp_browser.py).
+
+Flows: add a pet (the server's 400 shown under its field, then saved); log a weight and see the point on the
+chart; book, pay (the stand-in's openInvoice has the Bot API double play Telegram's payment form) and see it
+confirmed, then cancel it with the refund shown. Then every screen in light and dark, Russian and English:
+screenshots under .local/miniapp/ and an axe-core pass with no serious or critical violations.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import json
+import subprocess
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from google.cloud import firestore
+from playwright.sync_api import expect, sync_playwright
+
+from infra.local.bot_api_double import BotApiDoubleClient
+from infra.local.miniapp_browser import init_data, launch, open_context, press_back, press_main, tg_log
+from infra.local.owner_chat import OwnerChat
+from infra.local.stack import clear_firestore, ops_cli
+from shared.i18n import t
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / ".local" / "miniapp"
+AXE = ROOT / "webapp" / "node_modules" / "axe-core" / "axe.min.js"
+DEMO_VET = "910000001"            # infra/local/demo_vets.py: Анна Соколова, cats and dogs, 1 500 ₽
+_IDS = itertools.count(8_100_000_001 + (datetime.now().microsecond * 1000) % 10**6)
+
+pytestmark = pytest.mark.e2e
+
+
+# ---- the world -------------------------------------------------------------------------------------------
+def _build_is_current() -> bool:
+    dist = ROOT / "webapp" / "dist" / "index.html"
+    if not dist.exists():
+        return False
+    sources = [p for p in (ROOT / "webapp" / "src").rglob("*") if p.is_file()]
+    sources += [ROOT / "webapp" / "index.html", *(ROOT / "shared" / "i18n" / "locales").rglob("webapp.po")]
+    return dist.stat().st_mtime >= max(p.stat().st_mtime for p in sources)
+
+
+@pytest.fixture(scope="module")
+def built():
+    """webapp/dist as infra/setup.sh builds it (rebuilt here when a source is newer than the build)."""
+    if not _build_is_current():
+        subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "infra.webapp_i18n"], cwd=ROOT, check=True)
+        subprocess.run(["npm", "run", "build", "--silent"], cwd=ROOT / "webapp", check=True, capture_output=True)
+    assert _build_is_current()
+
+
+@pytest.fixture(scope="module")
+def world(stack, built):
+    """An empty Firestore with the demo vets (their weekday hours make the next 14 days bookable)."""
+    clear_firestore(stack["firestore_emulator_host"], stack["project"])
+    code, lines = ops_cli(stack, "vets", "demo", "--as", str(stack["ops_user_ids"]).split(",")[0])
+    assert code == 0, lines
+    with BotApiDoubleClient(stack["telegram_api_base"]) as client:
+        yield {"stack": stack, "client": client, "db": firestore.Client(project=stack["project"])}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+def _owner(world, lang: str = "ru") -> int:
+    """A new owner who pressed Start and agreed to the terms in the bot."""
+    uid = next(_IDS)
+    chat = OwnerChat(world["client"], uid, lang, "Анна" if lang == "ru" else "Anna")
+    chat.send("/start")
+    chat.press(data="consent:yes:")
+    return uid
+
+
+def _api(world, uid: int, method: str, path: str, body=None, lang: str = "ru"):
+    """The Mini App API as the app calls it (for the state a test starts from)."""
+    base = world["stack"]["miniapp_api"].rstrip("/")
+    req = urllib.request.Request(base + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": "tma " + init_data(uid, world["stack"]["bot_token"],
+                                                                             language=lang),
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def _pet(world, uid: int, lang: str = "ru", **fields) -> dict:
+    body = {"species": "dog", "name": "Шарик" if lang == "ru" else "Rex", "breed": "Бигль" if lang == "ru" else "Beagle",
+            "sex": "male", "birth_date": "3", "weight_kg": 12.5, "neutered": "no", **fields}
+    return _api(world, uid, "POST", "/api/pets", body, lang)["pet"]
+
+
+RU_MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
+             "ноября", "декабря")
+
+
+def _ru_date(iso: str) -> str:
+    y, m, d = map(int, iso.split("-"))
+    return f"{d} {RU_MONTHS[m - 1]} {y} г."
+
+
+def _payer(world, uid: int, lang: str):
+    """openInvoice's answer: the Bot API double plays Telegram's payment form (the pre-checkout query to the
+    webhook, then the successful payment), the provider's payment made in YooKassa's double first."""
+    def pay(url: str) -> str:
+        client = world["client"]
+        invoice = client.invoice(url)
+        payment = world["yookassa"].create_payment(invoice["total_amount"], invoice["currency"])["id"]
+        paid = client.pay(url, uid, provider_payment_charge_id=payment, language_code=lang)
+        world.setdefault("paid", []).append(paid)
+        return "paid" if paid["ok"] else "failed"
+    return pay
+
+
+@pytest.fixture(scope="module")
+def yookassa(world, local_stack):
+    world["yookassa"] = local_stack.stack.yookassa
+    return world["yookassa"]
+
+
+@contextlib.contextmanager
+def _app(browser, world, uid: int, path: str = "/", *, lang: str = "ru", scheme: str = "light", pay=None):
+    """A page of the app opened as `uid` in a new (cold) context; on a failure its screenshot, text and
+    console go to .local/miniapp/failures/."""
+    context = open_context(browser, init_data(uid, world["stack"]["bot_token"], language=lang),
+                           scheme=scheme, language=lang, pay=pay)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    try:
+        page.goto(world["stack"]["miniapp_api"].rstrip("/") + path)
+        yield page
+    except BaseException:
+        out = SHOTS / "failures"
+        out.mkdir(parents=True, exist_ok=True)
+        name = os.environ.get("PYTEST_CURRENT_TEST", "test").split("::")[-1].split(" ")[0]
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        (out / f"{name}.txt").write_text(page.inner_text("body") + "\n---\n" + "\n".join(console), encoding="utf-8")
+        raise
+
+
+# ---- flows -----------------------------------------------------------------------------------------------
+def test_add_a_pet_with_the_servers_field_error_then_saved(browser, world):
+    uid = _owner(world)
+    with _app(browser, world, uid) as page:
+        expect(page.get_by_role("heading", name=t("ru", "webapp.pets.title"))).to_be_visible()
+        expect(page.get_by_text(t("ru", "webapp.pets.empty"))).to_be_visible()
+        log = tg_log(page)
+        assert (log["ready"], log["expand"], log["back"]["visible"]) == (1, 1, False)
+        assert log["main"] == {"text": t("ru", "webapp.pets.add"), "visible": True, "active": True, "progress": False}
+        page.locator("#tg-main-button").click()
+        expect(page.get_by_role("heading", name=t("ru", "webapp.form.add_title"))).to_be_visible()
+        assert tg_log(page)["back"]["visible"]
+
+        page.get_by_role("radio", name=t("ru", "species.cat")).check()
+        page.get_by_label(t("ru", "field.name")).fill("Мурка")
+        page.get_by_role("radio", name=t("ru", "sex.female")).check()
+        page.get_by_label(t("ru", "webapp.form.age")).fill("3 года")
+        page.get_by_label(t("ru", "webapp.form.weight")).fill("45")          # no cat weighs 45 kg
+        press_main(page)
+        error = page.locator("#weight_kg-error")
+        expect(error).to_have_text(t("ru", "err.weight_out_of_range", low=0.05, high=20.0))
+        expect(page.get_by_label(t("ru", "webapp.form.weight"))).to_have_attribute("aria-invalid", "true")
+        assert tg_log(page)["haptics"][-1] == "error"
+        assert not list(world["db"].collection(f"users/{uid}/pets").stream())   # nothing written
+
+        page.get_by_label(t("ru", "webapp.form.weight")).fill("4,2")
+        press_main(page)
+        expect(page.get_by_role("heading", name="Мурка")).to_be_visible()
+        assert tg_log(page)["haptics"][-1] == "success"
+        [pet] = [d.to_dict() for d in world["db"].collection(f"users/{uid}/pets").stream()]
+        assert (pet["name"], pet["species"], pet["sex"], pet["weight_kg"]) == ("Мурка", "cat", "female", 4.2)
+        assert pet["birth_date"] and pet.get("birth_date_approximate") is True
+
+        press_back(page)                       # replaced the form: back goes to the list, which shows her
+        expect(page.get_by_role("link", name="Мурка")).to_be_visible()
+        assert "4,2" in page.get_by_role("link", name="Мурка").inner_text()
+
+
+def test_log_a_weight_and_see_it_on_the_chart(browser, world):
+    uid = _owner(world)
+    pet = _pet(world, uid)
+    with _app(browser, world, uid) as page:
+        page.get_by_role("link", name=pet["name"]).click()
+        expect(page.get_by_role("heading", name=pet["name"])).to_be_visible()
+        expect(page.get_by_text(t("ru", "webapp.weight.empty"))).to_be_visible()   # the card's weight is no weighing
+        page.get_by_label(t("ru", "webapp.weight.log")).fill("13,1")
+        page.get_by_role("button", name=t("ru", "webapp.save")).click()
+        chart = page.locator(".chart-svg")
+        expect(chart).to_have_attribute("data-points", "1")
+        assert tg_log(page)["haptics"][-1] == "success"
+        today = _api(world, uid, "GET", f"/api/pets/{pet['id']}/weights")["weights"][-1]["date"]
+        point = page.locator('.point[data-kg="13.1"]')
+        expect(point).to_have_attribute("data-date", today)
+        point.click()
+        expect(point).to_have_attribute("aria-pressed", "true")
+        readout = page.get_by_test_id("chart-readout")
+        expect(readout).to_have_text(t("ru", "webapp.weight.point", date=_ru_date(today), kg="13,1"))
+        expect(page.locator(".tip-kg")).to_have_text("13,1 кг")
+        expect(page.get_by_role("heading", name=pet["name"])).to_be_visible()
+        expect(page.locator(".details")).to_contain_text("13,1 кг")              # the card follows the diary
+        assert [w["kg"] for w in _api(world, uid, "GET", f"/api/pets/{pet['id']}/weights")["weights"]][-1] == 13.1
+
+
+def test_book_pay_and_cancel(browser, world, yookassa):
+    uid = _owner(world)
+    pet = _pet(world, uid)
+    with _app(browser, world, uid, pay=_payer(world, uid, "ru")) as page:
+        page.get_by_role("link", name=pet["name"]).click()
+        expect(page.locator("#tg-main-button")).to_have_text(t("ru", "webapp.pet.find_vet"))
+        press_main(page)
+        vet = page.locator(f'[data-vet="{DEMO_VET}"]')
+        expect(vet).to_contain_text("Анна Соколова")
+        expect(vet).to_contain_text("1500 ₽".replace("1500", "1\u00a0500"))
+        vet.click()
+        expect(page.get_by_role("heading", name=t("ru", "webapp.calendar.title"))).to_be_visible()
+        days = page.locator(".day:not([disabled])")
+        expect(days.first).to_be_visible()
+        assert page.locator(".day").count() >= 14
+        days.nth(2).click()                  # two weekdays ahead at least: cancelled > 24 h before, all comes back
+        slot = page.locator(".slot").first
+        start = slot.get_attribute("data-start")
+        slot.click()
+        assert slot.get_attribute("aria-checked") == "true"
+        press_main(page)
+        expect(page.get_by_role("heading", name=t("ru", "webapp.checkout.title"))).to_be_visible()
+        page.get_by_label(t("ru", "webapp.checkout.reason")).fill("Чешет ухо")
+        expect(page.locator("#tg-main-button")).to_have_text(t("ru", "webapp.checkout.pay", price="1\u00a0500 ₽"))
+        press_main(page)
+        expect(page.get_by_test_id("confirmed")).to_be_visible(timeout=30_000)
+        log = tg_log(page)
+        assert len(log["invoices"]) == 1 and log["invoices"][0].startswith("https://t.me/$")
+        assert log["invoiceStatuses"] == ["paid"] and "success" in log["haptics"]
+        [booking] = [d for d in world["db"].collection("bookings").stream() if d.to_dict().get("owner_id") == uid]
+        b = booking.to_dict()
+        assert b["status"] == "confirmed" and b["reason"] == "Чешет ухо" and b["vet_id"] == int(DEMO_VET)
+        assert b["start"] == datetime.fromisoformat(start.replace("Z", "+00:00"))
+        assert world["paid"][-1]["ok"]
+
+        press_main(page)                                   # "My bookings"
+        card = page.locator(f'[data-booking="{booking.id}"]')
+        expect(card).to_contain_text(pet["name"])
+        card.get_by_role("button", name=t("ru", "webapp.bookings.cancel")).click()
+        expect(card.get_by_test_id("refund-terms")).to_have_text(
+            t("ru", "webapp.bookings.refund", amount="1\u00a0500 ₽"))
+        card.get_by_role("button", name=t("ru", "webapp.bookings.cancel_confirm")).click()
+        expect(page.get_by_test_id("cancelled")).to_have_text(
+            t("ru", "webapp.bookings.cancelled_refund", amount="1\u00a0500 ₽"))
+        expect(card).to_have_count(0)
+        assert world["db"].document(f"bookings/{booking.id}").get().get("status") == "cancelled"
+        [refund] = yookassa.refunds(world["paid"][-1]["provider_payment_charge_id"])
+        assert (refund["status"], refund["amount"]["value"]) == ("succeeded", "1500.00")
