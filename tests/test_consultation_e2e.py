@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from infra.local import demo_consultation as consultation
@@ -257,6 +258,10 @@ def livekit(stack, local_stack, client):
         webhook = local_stack.stack.start_function(
             "telegram_webhook", f"telegram_webhook_lk{lk.port}",
             {**settings, function_url_var("booking_callbacks"): callbacks})
+        # its first request builds the instance (a cold start of a few seconds, longer than the Bot API
+        # double's 10 s delivery timeout on a loaded machine: an owner's /start then timed out); a request
+        # without the secret builds it and is refused
+        assert httpx.post(webhook, content=b"{}", timeout=120).status_code == 403
         before = client.webhook()
         client.set_webhook(webhook, before["secret"])
         try:
