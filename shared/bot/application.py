@@ -11,7 +11,7 @@ from shared.bot.context import BotContext
 from shared.bot.request import RetryingRequest
 from shared.bot.handlers import fallback, onboarding, pet_dialog, pets
 from shared.bot.handlers import photo
-from shared.bot.handlers import bookings, conclusion, consult, diary, payments, reminders
+from shared.bot.handlers import booking_ops, bookings, conclusion, consult, diary, payments, reminders
 from shared.bot.handlers import vet_application, vet_ops, vet_schedule
 
 
@@ -72,7 +72,7 @@ def build_application(token: str, api_base: str, services, ops_ids: frozenset[in
     # conclusion's message handler takes only replies to a consultation's messages (relayed to the other
     # party), so it goes before every text and photo handler; its dialogs' typed answers come through
     # pet_dialog.ANSWERERS at the end of the text chain
-    for feature in (onboarding, pets, reminders, conclusion, vet_ops, vet_application, vet_schedule, consult, payments,
-                    bookings, diary, pet_dialog, photo, fallback):
+    for feature in (onboarding, pets, reminders, conclusion, vet_ops, booking_ops, vet_application, vet_schedule,
+                    consult, payments, bookings, diary, pet_dialog, photo, fallback):
         feature.register(app)
     return app

@@ -45,7 +45,7 @@ from typing import Collection
 from shared.config import photo_path_key
 from shared.domain import slots as slot_rules
 from shared.domain.bookings import (
-    Booking, BookingStatus, Party, VetCancelReason, check_participant, check_reschedule, refund_due,
+    Booking, BookingStatus, Party, VetCancelReason, check_participant, check_reason, check_reschedule, refund_due,
 )
 from shared.domain.pet_form import pet_from_draft
 from shared.domain.pets import InvalidInput, Pet, Species
@@ -109,6 +109,7 @@ class Cancellation:
     refunded: bool                   # paid back already (False with a refund: owed, settle_pending retries)
     reason: VetCancelReason | None = None
     erasure: bool = False            # cancelled because one of its parties erased their data
+    note: str | None = None          # ops' reason, in their words (both parties are shown it)
 
 
 def _acting(booking: Booking, person_id: int, ops: Collection[int], as_party: Party | None) -> Party:
@@ -129,12 +130,15 @@ async def cancel_terms(bookings, config: PaymentsConfig, booking_id: str, person
 
 async def cancel(bookings, refunder: Refunder, config: PaymentsConfig, booking_id: str, person_id: int,
                  now: datetime, *, as_party: Party | None = None, reason: VetCancelReason | None = None,
-                 ops: Collection[int] = (), erasure: bool = False) -> Cancellation:
+                 ops: Collection[int] = (), erasure: bool = False, note: str | None = None) -> Cancellation:
     """Cancels a confirmed booking as `person_id` (its owner, its vet, or ops), refunding what the rules
-    say (in full for erasure), once: a racing second cancellation gets booking.err.already_cancelled. A vet
-    gives a reason. The refund is paid at once when the provider answers, else left owed."""
+    say (in full for erasure and for ops), once: a racing second cancellation gets
+    booking.err.already_cancelled. A vet gives a reason; ops may give a `note` in their words (check_reason's
+    bounds; stored as cancel_note, both parties are shown it). The refund is paid at once when the provider answers, else left owed."""
     now = as_utc(now)
     fields: dict = {"cancel_reason": reason.value if reason else None, "cancelled_at": now}
+    if note is not None:
+        fields["cancel_note"] = note = check_reason(note)
 
     def decide(booking: Booking) -> int:
         party = _acting(booking, person_id, ops, as_party)
@@ -153,7 +157,7 @@ async def cancel(bookings, refunder: Refunder, config: PaymentsConfig, booking_i
     log.info("booking cancelled by %s (refund %s)", by.value, "made" if refunded else
              ("owed" if entry.refund_due else "none"))
     return Cancellation(cancelled, by, entry.refund_due if entry.status == "refund_pending" else 0,
-                        refunded, reason, erasure)
+                        refunded, reason, erasure, note)
 
 
 # ---- moving ---------------------------------------------------------------------------------------------

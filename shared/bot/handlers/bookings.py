@@ -105,8 +105,9 @@ async def tell_vet(context: BotContext, booking: Booking, kind: str, *, old_star
             await _send(context, vet.user_id, t(lang, "bk.vet.cancelled_erased", when=when))
             return
         by = cancelled.by.value if cancelled else Party.OWNER.value
-        lines = [t(lang, f"bk.vet.cancelled_by_{by}", when=when), "", render.pet_card(lang, _pet(booking), today),
-                 t(lang, "booking.vet_reason", reason=booking.reason)]
+        lines = [t(lang, f"bk.vet.cancelled_by_{by}", when=when),
+                 t(lang, "bk.vet.ops_note", note=cancelled.note) if cancelled and cancelled.note else None,
+                 "", render.pet_card(lang, _pet(booking), today), t(lang, "booking.vet_reason", reason=booking.reason)]
         await _send(context, vet.user_id, "\n".join(x for x in lines if x is not None))
         return
     s = context.shared_services
@@ -147,14 +148,20 @@ def refund_text(lang: str, booking: Booking, refund: int, refunded: bool) -> str
 
 
 async def tell_owner_vet_cancelled(context: BotContext, cancelled: cancellations.Cancellation) -> None:
-    """The owner whose vet cancelled (or erased their data): an apology, why, the refund, another vet."""
+    """The owner whose vet cancelled (or erased their data), or whose booking ops cancelled: an apology, why,
+    the refund, another vet."""
     booking = cancelled.booking
     meeting, owner, _ = await _people(context, booking)
     lang = owner.language
     when = consult.when(lang, booking.start, owner.timezone)
-    head = (t(lang, "bk.owner.vet_cancelled", when=when, vet=meeting.vet_name, pet=meeting.pet_name,
-              reason=t(lang, f"bk.reason.{cancelled.reason.value}")) if cancelled.reason else
-            t(lang, "bk.owner.vet_gone", when=when, pet=meeting.pet_name))
+    if cancelled.by is Party.OPS:
+        head = t(lang, "bk.owner.ops_cancelled", when=when, vet=meeting.vet_name, pet=meeting.pet_name,
+                 note=cancelled.note or "—")
+    elif cancelled.reason:
+        head = t(lang, "bk.owner.vet_cancelled", when=when, vet=meeting.vet_name, pet=meeting.pet_name,
+                 reason=t(lang, f"bk.reason.{cancelled.reason.value}"))
+    else:
+        head = t(lang, "bk.owner.vet_gone", when=when, pet=meeting.pet_name)
     await _send(context, owner.user_id, head + "\n\n" + refund_text(lang, booking, cancelled.refund, cancelled.refunded),
                 rows(button(t(lang, "bk.btn.other_vet"), f"bk:o:{booking.id}")))
 

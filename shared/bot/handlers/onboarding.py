@@ -8,7 +8,7 @@ from shared.bot import keyboards
 from shared.bot.commands import commands
 from shared.bot.context import BotContext
 from shared.bot.replies import edit_or_send
-from shared.bot.handlers import bookings, conclusion, vet_ops
+from shared.bot.handlers import booking_ops, bookings, conclusion, vet_ops
 from shared.bot.handlers.pet_dialog import ask_current
 from shared.domain.owners import SUPPORTED_LANGUAGES, language_for
 from shared.domain.roles import is_vet
@@ -39,7 +39,9 @@ async def require_consent(update: Update, context: BotContext) -> None:
     - button presses (``callback_query``), in the private chat of a person: as messages.
     - ops reviewing vets (handlers.vet_ops.is_ops_update: a vo: button, a reply to the bot's request for
       a rejection reason), in any chat, the ops chat being a group: passed on without an owner record;
-      the allow-list, not consent, decides what they may do (checked by the handler and the service).
+      the allow-list, not consent, decides what they may do (checked by the handler and the service);
+      so are ops cancelling a booking (handlers.booking_ops.is_ops_update: /booking, a bo: button, a reply
+      to the request for a cancellation's reason).
     - anything else (edits, channel posts, membership changes, group chats, other bots): dropped.
     """
     if update.pre_checkout_query is not None:
@@ -48,7 +50,7 @@ async def require_consent(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if update.message is None and update.callback_query is None:
         raise ApplicationHandlerStop  # edits, channel posts, membership changes: nothing to answer
-    if user is not None and not user.is_bot and vet_ops.is_ops_update(update):
+    if user is not None and not user.is_bot and (vet_ops.is_ops_update(update) or booking_ops.is_ops_update(update)):
         context.language = language_for(user.language_code)
         return
     if user is None or user.is_bot or update.effective_chat is None or update.effective_chat.type != "private":

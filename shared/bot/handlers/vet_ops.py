@@ -106,15 +106,22 @@ def is_ops_update(update: Update) -> bool:
     return update.message is not None and _reason_target(update.message) is not None
 
 
-def _reason_target(message: Message) -> int | None:
-    """The vet id of the bot's reason request this message replies to, or None."""
+def tagged_reply(message: Message, tag: re.Pattern) -> str | None:
+    """What the bot's own request this text replies to names by its closing `tag` (the pattern's group 1),
+    or None: ops' answers (a rejection's reason, a cancellation's) are replies to such requests."""
     replied = message.reply_to_message
     if replied is None or replied.from_user is None or message.text is None or message.text.startswith("/"):
         return None
     if replied.from_user.id != message.get_bot().id:
         return None  # only the bot's own request names the application (replies cannot be forged)
-    match = _TAG.search(replied.text or "")
-    return int(match[1]) if match else None
+    match = tag.search(replied.text or "")
+    return match[1] if match else None
+
+
+def _reason_target(message: Message) -> int | None:
+    """The vet id of the bot's reason request this message replies to, or None."""
+    found = tagged_reply(message, _TAG)
+    return int(found) if found else None
 
 
 async def on_decision(update: Update, context: BotContext) -> None:
