@@ -238,6 +238,31 @@ async def test_twelve_racing_cancellations_refund_once(world):
     assert await payments.reconcile(w.bookings) == []
 
 
+@pytest.mark.parametrize("winner_paid", [True, False])
+async def test_a_cancellation_overtaken_between_its_reads_is_told_it_is_already_cancelled(world, winner_paid):
+    """The loser read the booking confirmed, the winner committed, then the loser read the charge (its refund
+    owed, or paid already): told booking.err.already_cancelled like any other loser, nothing refunded twice
+    (it failed with 'its charge is refund_pending, not confirmed')."""
+    w = world
+    booking = await w.booked(OWNER, at(3, 9))
+    loser = FirestoreBookings(w.client, OpStats())
+    read_charge, won = loser._ledger_snap, []
+
+    async def after_the_winner(charge_id):
+        if not won:   # the winner commits between the loser's read of the booking and of its charge
+            won.append(await svc.cancel(w.bookings, w.refunder if winner_paid else payments.Refunder(None, None, lambda: NOW),
+                                        CONFIG, booking.id, OWNER, NOW, as_party=Party.OWNER))
+        return await read_charge(charge_id)
+
+    loser._ledger_snap = after_the_winner
+    with pytest.raises(InvalidInput) as refused:
+        await svc.cancel(loser, w.refunder, CONFIG, booking.id, OWNER, NOW, as_party=Party.OWNER)
+    assert refused.value.code == "booking.err.already_cancelled"
+    entry = await w.entry(booking)
+    assert entry.status == ("refunded" if winner_paid else "refund_pending")
+    assert len(refunds_of(w, entry)) == (1 if winner_paid else 0)
+
+
 # ---- moving ----------------------------------------------------------------------------------------
 
 class Queue:

@@ -538,6 +538,9 @@ class FirestoreBookings:
             lsnap = await self._ledger_snap(booking.charge_id)
             entry = ledger_from(lsnap)
             if entry.status != "confirmed":
+                again = await self._read(booking_id)
+                if again is not None and again.update_time != snap.update_time:
+                    continue  # a racing cancellation committed between the two reads: decide on what it left
                 raise RuntimeError(f"booking {booking.id}: its charge is {entry.status}, not confirmed")
             cells = await self._cells(booking.cells)
             batch = self._client.batch()
