@@ -6,7 +6,9 @@
 #
 # Creates .venv (requirements-dev.txt) and .venv-tasks (gcloud-tasks-emulator, which pins protobuf<5,
 # hence its own venv), and checks Java and the Firestore emulator (installing them with apt-get when
-# missing). A stamp file per venv holds the hash of what it was built from; an unchanged hash skips it.
+# missing), Debian's chromium for the browser tests, and builds the Mini App (webapp/: npm ci, the catalogs'
+# export, vite build). A stamp file per venv (and for the webapp's packages and build) holds the hash of what
+# it was built from; an unchanged hash skips it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,6 +66,35 @@ if ! command -v gcloud >/dev/null 2>&1 || ! gcloud emulators firestore start --h
     say "could not install google-cloud-cli-firestore-emulator (is Google's apt source configured?)"
     exit 1
   }
+fi
+
+# 4. Debian's Chromium, which the Mini App's browser tests drive through Playwright (no browser download)
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium ..."
+  apt_install chromium
+fi
+
+# 5. The Mini App (webapp/): npm ci when the lock file changed, then the catalogs' export and the Vite build
+#    when a source, a catalog or the lock file changed (stamps like the venvs'; dist/ and node_modules/ are
+#    not in git)
+if ! command -v npm >/dev/null 2>&1; then
+  say "installing Node.js and npm ..."
+  apt_install nodejs npm
+fi
+tree_hash() { find "$@" -type f ! -name catalog.json -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1; }
+NPM_WANT="$(hash_of webapp/package.json webapp/package-lock.json)-$(node -v)"
+if [ -n "${FORCE:-}" ] || [ "$(cat webapp/node_modules/.telemed-stamp 2>/dev/null)" != "$NPM_WANT" ]; then
+  say "installing the webapp's npm packages ..."
+  (cd webapp && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$NPM_WANT" >webapp/node_modules/.telemed-stamp
+fi
+BUILD_WANT="$NPM_WANT-$(tree_hash webapp/src webapp/index.html webapp/vite.config.js infra/webapp_i18n.py shared/i18n/locales)"
+if [ -n "${FORCE:-}" ] || [ ! -f webapp/dist/index.html ] || [ "$(cat webapp/node_modules/.telemed-build-stamp 2>/dev/null)" != "$BUILD_WANT" ]; then
+  say "building the webapp ..."
+  .venv/bin/python -m infra.webapp_i18n
+  (cd webapp && npm run build --silent >/dev/null)
+  echo "$BUILD_WANT" >webapp/node_modules/.telemed-build-stamp
+  say "webapp/dist ready"
 fi
 
 exit 0
