@@ -213,6 +213,9 @@ def plan(cfg: Config, root: Path, build_root: Path, project: str, region: str, o
             L.append(f"# WARNING: {fn.source} does not exist; its build dir has no main.py")
         L.append(f"# {fn.name}: {fn.source} -> {build_root / fn.name}")
         L.append(deploy_command(cfg, fn, build_root / fn.name, project, region))
+    L += ["# The vet directory (owners' vet lists) written afresh from the vets' records, after the functions that",
+          "# keep it in step: idempotent, and what fills it on a deployment older than it",
+          f"GOOGLE_CLOUD_PROJECT={P} {q(sys.executable)} -m infra.ops vets rebuild-directory"]
     L += ["", "# --- Cloud Scheduler -----------------------------------------------------------------------"]
     for fn in cfg.functions.values():
         if (only and fn.name not in only) or not fn.schedules:

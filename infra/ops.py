@@ -7,6 +7,8 @@
     python -m infra.ops vets suspend ID --reason TEXT [--as OPS_ID]
     python -m infra.ops vets reinstate ID [--as OPS_ID]
     python -m infra.ops vets demo                          demo vets (emulators only)
+    python -m infra.ops vets rebuild-directory             the vet directory (owners' vet lists) written
+                                                           afresh from the vets' records
     python -m infra.ops payments reconcile [--settle]      charges with neither a booking nor a refund
                                                            (infra/ops_payments.py)
 
@@ -55,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("--as", dest="as_id", type=int, help="the ops id to act as (one of OPS_USER_IDS)")
     demo = vets.add_parser("demo", help="create the demo vets (emulators only)")
     demo.add_argument("--as", dest="as_id", type=int)
+    vets.add_parser("rebuild-directory", help="write the vet directory (owners' vet lists) afresh from the records")
     for cmd in vets.choices.values():
         cmd.add_argument("--lang", default="en", choices=("en", "ru"), help="language of the output")
     ops_payments.add_parser(area)  # payments reconcile [--settle]: infra/ops_payments.py
@@ -91,6 +94,10 @@ async def run(args, services: OpsServices, ops_ids: frozenset[int], out=sys.stdo
         for vet in await seed(services.vets, services.photos, acting_ops(args.as_id, ops_ids), ops_ids,
                               services.clock()):
             print(f"{vet.id}\t{vet.full_name}\t{vet.status.value}", file=out)
+        return 0
+    if args.command == "rebuild-directory":
+        for species, (listed, size) in (await vet_service.rebuild_directory(services.vets)).items():
+            print(f"{species.value}\t{listed} vets\t{size} bytes ({size / 1048576:.1%} of 1 MiB)", file=out)
         return 0
     vet = await _vet(services, args.vet_id)
     if args.command == "show":

@@ -5,7 +5,7 @@ import itertools
 from dataclasses import dataclass
 
 from shared.domain.owners import Owner
-from shared.domain.pets import Pet
+from shared.domain.pets import Pet, Species
 
 
 @dataclass
@@ -470,3 +470,9 @@ class FakeVets:
 
     async def bookable(self, species, area=None):
         return sorted((v for v in self.vets.values() if v.bookable and v.treats(species, area)), key=lambda v: v.id)
+
+    async def listing(self, species):
+        return [v.card() for v in await self.bookable(species)]
+
+    async def rebuild_directory(self):
+        return {s: (len(await self.bookable(s)), 0) for s in Species}

@@ -107,8 +107,29 @@ def test_demo_vets_are_made_through_the_services_once(emulators):
 
     async def go():
         vets = FirestoreVets(firestore.AsyncClient(project=emulators["project"]), OpStats())
-        return await svc.bookable(vets, Species.CAT)
-    cats = asyncio.run(go())
+        return await svc.bookable(vets, Species.CAT), await vets.listing(Species.CAT)
+    cats, cards = asyncio.run(go())
     assert len(cats) == 2 and all(v.demo for v in cats)
+    assert cards == [v.card() for v in cats]  # listed by the same services' writes
     assert [d.action for d in cats[0].decisions] == [Action.APPLY, Action.APPROVE, Action.PUBLISH]
     assert cats[0].decisions[1].by == OPS
+
+
+def test_rebuild_directory_lists_exactly_the_bookable_vets(emulators):
+    assert cli("demo", "--as", str(OPS)).returncode == 0
+
+    async def damage_and_list():
+        client = firestore.AsyncClient(project=emulators["project"])
+        vets = FirestoreVets(client, OpStats())
+        if damage:
+            await client.collection("vet_directory").document("cat").delete()
+        return [c.id for c in await vets.listing(Species.CAT)]
+    damage = True
+    assert asyncio.run(damage_and_list()) == []
+    rebuilt = cli("rebuild-directory")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    lines = dict(line.split("\t", 1) for line in rebuilt.stdout.splitlines())
+    assert set(lines) == {s.value for s in Species} and lines["cat"].startswith("2 vets\t")
+    assert lines["bird"].startswith("1 vets\t") and lines["rodent"].startswith("1 vets\t")
+    damage = False
+    assert len(asyncio.run(damage_and_list())) == 2

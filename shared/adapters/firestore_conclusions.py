@@ -14,7 +14,7 @@ Inside a person's update the writes are staged in that update's unit of work (fi
 together with everything else the update does: writing a conclusion creates it (a second one fails the
 batch), completes the booking conditional on the booking as read, and adds the owner's diary entry and
 follow-up reminders (their repositories, same batch); a rating updates the conclusion conditional on it
-as read and adds to the vet's rating_sum/rating_count in the same batch.
+as read and adds to the vet's rating_sum/rating_count (record and listing card) in the same batch.
 """
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.adapters.firestore_bookings import booking_from, booking_id_ok
+from shared.adapters.firestore_vets import add_rating
 from shared.adapters.firestore_writes import DIRECT
 from shared.domain.bookings import Booking, BookingStatus
 from shared.domain.conclusions import Conclusion, LabelVerdict, Rating, Verdict
 from shared.domain.photos import Area
+from shared.domain.vets import Vet
 
 LABELS_FOLDER = "labels/"
 
@@ -82,7 +84,6 @@ class FirestoreConclusions:
         self._col = client.collection("conclusions")
         self._bookings = client.collection("bookings")
         self._labels = client.collection("labels")
-        self._vets = client.collection("vets")
 
     # ---- reads ---------------------------------------------------------------------------------------
 
@@ -133,17 +134,15 @@ class FirestoreConclusions:
             "history": firestore.ArrayUnion([{"at": now, "status": completed.status.value, "note": "conclusion"}])},
             option=self._client.write_option(last_update_time=booking_version))
 
-    async def rate(self, booking_id: str, version, rating: Rating, vet_id: int | None) -> None:
+    async def rate(self, booking_id: str, version, rating: Rating, vet: Vet | None) -> None:
         """The rating on the conclusion (conditional on it as read: rated once) and, when the vet's record
-        exists, their rating_sum/rating_count in the same batch."""
+        exists (`vet` as read), their rating_sum/rating_count and their listing card's in the same batch."""
         self._stats.writes += 1
         await self._writes.update(self._col.document(booking_id),
                                   {"rating": {"stars": rating.stars, "comment": rating.comment, "at": rating.at}},
                                   option=self._client.write_option(last_update_time=version))
-        if vet_id is not None:
-            self._stats.writes += 1
-            await self._writes.update(self._vets.document(str(vet_id)), {
-                "rating_sum": firestore.Increment(rating.stars), "rating_count": firestore.Increment(1)})
+        if vet is not None:
+            self._stats.writes += await add_rating(self._client, self._writes, vet, rating.stars)
 
     async def comment(self, booking_id: str, version, comment: str) -> None:
         self._stats.writes += 1

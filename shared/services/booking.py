@@ -1,8 +1,9 @@
 """Finding a vet and holding a slot: the use cases of the /consult flow (the bot renders what they return).
 
-Reads are budgeted: a page of vets with each one's next free slot is one query of bookable vets (a read
-per vet) and one batched read of their calendars (a read per vet): 10 reads for 5 vets; a vet's 14-day
-calendar is 2 reads (the vet, the calendar). Holds are enforced by Firestore (adapters.firestore_bookings).
+Reads are budgeted: a page of vets with each one's next free slot is one read of the species' vet
+directory (every bookable vet's listing card, adapters.firestore_vets) and one batched read of the page's
+calendars (a read per vet): 6 reads for 5 vets however many vets there are, a few more when hours are
+booked up; a vet's 14-day calendar is 2 reads (the vet, the calendar). Holds are enforced by Firestore (adapters.firestore_bookings).
 
 Who may do what is checked here: only an active vet with hours who treats the pet's species can be
 held (a forged button naming a paused or unverified vet gets booking.err.vet_unavailable); a booking
@@ -18,7 +19,7 @@ from shared.domain import slots as slot_rules
 from shared.domain.bookings import Booking, BookingStatus, Currency, Party, Price, check_participant, price_for
 from shared.domain.pets import InvalidInput, Pet, Species
 from shared.domain.slots import HOLD_TTL, Slot, as_utc
-from shared.domain.vets import Area, Vet
+from shared.domain.vets import Area, Vet, VetCard
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,13 @@ class Pricing:
     currency: Currency = Currency.RUB
     kopecks_per_star: int = 200
 
-    def price(self, vet: Vet) -> Price:
+    def price(self, vet: Vet | VetCard) -> Price:
         return price_for(vet.price_kopecks, self.currency, self.kopecks_per_star)
 
 
 @dataclass(frozen=True)
 class VetOffer:
-    vet: Vet
+    vet: VetCard
     next_slot: Slot | None
     price: Price
 
@@ -57,38 +58,53 @@ async def list_vets(vets, bookings, species: Species, now: datetime, pricing: Pr
     """Bookable vets for the species (and area), those with a free slot first, soonest first, then by
     rating and experience; one page of them. With an area nobody practises, every vet of the species.
 
+    Vets come from the species' directory (one read; a card exists exactly while its vet is bookable).
     Calendars are read only as far as the page needs: each vet's first slot by their hours alone (no
     read) bounds their real next free slot from below, so vets are resolved in that order until the page
-    is certain: one calendar read per vet shown, a few more when hours are booked up."""
-    found = await vets.bookable(species, area)
+    is certain: one calendar read per vet shown, a few more when hours are booked up. A card without hours
+    (too long to copy) is bounded by now and its vet's record read when resolved."""
+    species = Species(species)
+    listed = [c for c in await vets.listing(species) if c.treats(species)]
+    found = [c for c in listed if c.treats(species, area)]
     widened = False
     if area is not None and not found:
-        found, widened = await vets.bookable(species, None), True
-    far = datetime.max.replace(tzinfo=as_utc(now).tzinfo)
+        found, widened = listed, True
+    now = as_utc(now)
+    far = datetime.max.replace(tzinfo=now.tzinfo)
 
-    def key(vet: Vet, slot: Slot | None) -> tuple:
-        return (slot is None, slot.start if slot else far, -(vet.rating or 0), -vet.experience_years, vet.id)
+    def key(vet: VetCard, start: datetime | None) -> tuple:
+        return (start is None, start or far, -(vet.rating or 0), -vet.experience_years, vet.id)
 
-    bounds = {v.id: slot_rules.next_free(v.schedule, [], now) for v in found}
-    pending = sorted(found, key=lambda v: key(v, bounds[v.id]))
+    def first(slot: Slot | None) -> datetime | None:
+        return slot.start if slot else None
+
+    bounds = {c.id: first(slot_rules.next_free(c.schedule, [], now)) if c.schedule else now for c in found}
+    pending = sorted(found, key=lambda c: key(c, bounds[c.id]))
     need = (max(0, page) + 1) * page_size
     resolved: list[VetOffer] = []
     while pending and bounds[pending[0].id] is not None:  # vets without any hours are never free: last
         limit = key(pending[0], bounds[pending[0].id])
-        certain = sum(1 for o in resolved if key(o.vet, o.next_slot) < limit)
+        certain = sum(1 for o in resolved if key(o.vet, first(o.next_slot)) < limit)
         if certain >= need:
             break
         take = need - certain
         batch, pending = pending[:take], pending[take:]
-        calendars = await bookings.calendars(v.id for v in batch)
-        resolved += [VetOffer(v, slot_rules.next_free(v.schedule, calendars.get(v.id, []), now), pricing.price(v))
-                     for v in batch]
-    resolved.sort(key=lambda o: key(o.vet, o.next_slot))
+        batch = [c if c.schedule else await _with_hours(vets, c) for c in batch]
+        calendars = await bookings.calendars(c.id for c in batch if c)
+        resolved += [VetOffer(c, slot_rules.next_free(c.schedule, calendars.get(c.id, []), now), pricing.price(c))
+                     for c in batch if c]
+    resolved.sort(key=lambda o: key(o.vet, first(o.next_slot)))
     # the rest were not read: they come after every vet this page needs (or have no hours at all)
-    offers = resolved + [VetOffer(v, bounds[v.id], pricing.price(v)) for v in pending]
+    offers = resolved + [VetOffer(c, None, pricing.price(c)) for c in pending]
     pages = max(1, -(-len(offers) // page_size))
     page = min(max(0, page), pages - 1)
     return VetPage(offers[page * page_size:(page + 1) * page_size], page, pages, None if widened else area, widened)
+
+
+async def _with_hours(vets, card: VetCard) -> VetCard | None:
+    """A card listed without its hours, with them from the vet's record (None: no longer bookable)."""
+    vet = await vets.get(card.id)
+    return replace(card, schedule=vet.schedule) if vet is not None and vet.bookable else None
 
 
 async def bookable_vet(vets, vet_id: int, species: Species) -> Vet:

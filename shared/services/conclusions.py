@@ -201,7 +201,7 @@ async def rate(*, conclusions, vets, booking_id: str, owner_id: int, stars: int,
     if record.rating is not None:
         raise InvalidInput("conclusion.err.rated_already")
     vet = await vets.get(booking.vet_id)
-    await conclusions.rate(booking.id, version, Rating(stars, None, now), vet.id if vet else None)
+    await conclusions.rate(booking.id, version, Rating(stars, None, now), vet)
     return booking
 
 

@@ -16,7 +16,7 @@ from shared.domain.pets import Pet, Species
 from shared.domain.photos import PhotoRecord
 from shared.domain.reminders import Reminder, Status
 from shared.domain.triage import TriageResult
-from shared.domain.vets import Area, Vet, VetStatus
+from shared.domain.vets import Area, Vet, VetCard, VetStatus
 
 
 @runtime_checkable
@@ -162,7 +162,8 @@ class PhotoStore(Protocol):
 
 @runtime_checkable
 class Vets(Protocol):
-    """Vets (vets/{id}): a create per application, saves conditional on the version read (StaleUpdate)."""
+    """Vets (vets/{id}): a create per application, saves conditional on the version read (StaleUpdate);
+    each write keeps the listing cards of bookable vets (the vet directory) in step in the same commit."""
 
     async def get(self, vet_id: int) -> Vet | None: ...
 
@@ -175,6 +176,10 @@ class Vets(Protocol):
     async def with_status(self, status: VetStatus, limit: int = 100) -> list[Vet]: ...
 
     async def bookable(self, species: Species, area: Area | None = None) -> list[Vet]: ...
+
+    async def listing(self, species: Species) -> list[VetCard]: ...
+
+    async def rebuild_directory(self) -> dict[Species, tuple[int, int]]: ...
 
 
 @runtime_checkable

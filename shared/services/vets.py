@@ -150,6 +150,12 @@ async def bookable(vets, species: Species, area: Area | None = None) -> list[Vet
     return [v for v in await vets.bookable(species, area) if v.bookable]
 
 
+async def rebuild_directory(vets) -> dict[Species, tuple[int, int]]:
+    """Ops' repair of the vet directory (the listing cards owners' vet lists read): every species' cards
+    written afresh from the vets' records. Per species: (vets listed, the document's bytes of 1 MiB)."""
+    return await vets.rebuild_directory()
+
+
 # ---- demo data and erasure ---------------------------------------------------------------------
 
 async def create_demo_vet(vets, storage, vet_id: int, profile: dict, photo_jpeg: bytes, schedule: Schedule,
