@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import compileall
-import contextvars
 import json
 import os
 import statistics
@@ -365,45 +364,16 @@ def decomposition(info: dict, warm: dict, owners: int = 7) -> None:
     webhook_reply_saving(instance, info, factory)
 
 
-# ---- prototype: the single outgoing call answered in the webhook's response ----------------------------
+# ---- what riding in the webhook's response saves ------------------------------------------------------
 
 
 def webhook_reply_saving(instance, info: dict, factory: UpdateFactory, owners: int = 40) -> None:
     """What answering through the webhook response saves, in-process, with and without it on alternate
-    owners (the same steps, the same minute):
-
-    - button steps: the webhook's own answerCallbackQuery in its response (shipped: request.IN_RESPONSE)
-      against the same answer sent as a request of its own, as before;
-    - text steps (one outgoing call: the next question's sendMessage): a prototype, not shipped.
-      python-telegram-bot cannot return a call to the webhook (every call is an HTTP request whose
-      result the handler receives), so the prototype hands PTB a made-up Message, which the real bot
-      cannot do honestly (the message id is unknown), and the question could be lost unseen: Telegram
-      reports nothing about a method in a webhook response, so it would be neither retried nor logged
-      as undelivered, as it is now.
-    Whatever a webhook answers is then executed by the double, as Telegram would (untimed)."""
-    request = instance.app.bot.request
+    owners (the same steps, the same minute): with it (as shipped), a dialog's next question rides in the
+    response (request.last_word; a press's answer and keyboard drop are sent while the step commits);
+    without it, every call is a request of its own. Whatever a webhook answers is then executed by the
+    double, as Telegram would (untimed)."""
     webhook = instance.webhook
-    capture: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
-    original = request.do_request
-
-    async def do_request(url, method, request_data=None, **kw):
-        box = capture.get()
-        if box is not None and not box and url.endswith("/sendMessage"):
-            params = request_data.parameters
-            box.append({"method": "sendMessage", **params})
-            fake = {"message_id": 1, "date": int(time.time()), "text": params.get("text", ""),
-                    "chat": {"id": int(params["chat_id"]), "type": "private"}}
-            return 200, json.dumps({"ok": True, "result": fake}).encode()
-        return await original(url, method, request_data, **kw)
-
-    async def handle(body: bytes, box):
-        token = capture.set(box)
-        try:
-            return await webhook.handle(info["webhook_secret"], body)
-        finally:
-            capture.reset(token)
-
-    request.do_request = do_request
     shipped = webhook._reply_in_response
     double = factory.source
     times: dict[tuple[str, bool], list[float]] = defaultdict(list)
@@ -413,23 +383,20 @@ def webhook_reply_saving(instance, info: dict, factory: UpdateFactory, owners: i
             for label, update in step_updates(factory, 993000 + owner):
                 kind = kinds.get(label)
                 in_response = owner % 2 == 1
-                webhook._reply_in_response = in_response  # presses: the shipped path, or the answer sent
-                box = [] if in_response and kind == "text" else None
+                webhook._reply_in_response = in_response
                 t0 = time.perf_counter()
-                _, answer = instance.runner.run(handle(json.dumps(update).encode(), box))
+                _, answer = instance.handle(info["webhook_secret"], json.dumps(update).encode())
                 took = (time.perf_counter() - t0) * 1000
                 if kind and owner >= 4:  # the first owners warm both paths up
                     times[kind, in_response].append(took)
-                for call in [answer] + (box or []):  # Telegram executes the method of the webhook's answer
-                    double.webhook_reply(call)
+                double.webhook_reply(answer)  # Telegram executes the method of the webhook's answer
     finally:
-        request.do_request = original
         webhook._reply_in_response = shipped
-    print("webhook reply, in-process p50 (ms), alternate owners with and without it:")
-    for kind, method in (("press", "answerCallbackQuery (shipped; 1 of 3 calls)"),
-                         ("text", "sendMessage (prototype; the only call)")):
+    print("the next question in the webhook's response, in-process p50 (ms), alternate owners with and without it:")
+    for kind, calls in (("press", "answer + keyboard drop sent while committing; question"),
+                        ("text", "question (the only call)")):
         normal, reply = pct(times[kind, False], 50), pct(times[kind, True], 50)
-        print(f"  {kind:<5} steps, {method:<44} sent {normal:5.1f}   in the response {reply:5.1f}"
+        print(f"  {kind:<5} steps ({calls:<54}) sent {normal:5.1f}   in the response {reply:5.1f}"
               f"   → saves {normal - reply:4.1f}   (n = {len(times[kind, False])}+{len(times[kind, True])})")
 
 

@@ -2,6 +2,7 @@
 and that retries stay bounded; then an update through the webhook while Telegram fails."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -12,7 +13,7 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from infra.local.bot_api_double import BotApiDouble
-from shared.bot.request import MAX_ATTEMPTS, RetryingRequest, delivery_scope, is_undelivered
+from shared.bot.request import MAX_ATTEMPTS, RetryingRequest, delivery_scope, is_undelivered, last_word, sent_now
 from tests.bot_harness import SECRET, TOKEN, BotHarness
 
 CHAT = 5005
@@ -145,6 +146,46 @@ async def test_calls_behind_an_undelivered_one_wait_for_it(double):
     assert double.calls(method="sendMessage") == []  # not attempted: it would overtake the lost answer
     assert [(c.method, c.reason) for c in delivery.undelivered] == [
         ("answerCallbackQuery", "429"), ("sendMessage", "behind an undelivered call")]
+
+
+async def test_a_last_word_is_kept_for_the_response_until_a_call_follows_it(double):
+    async with bot_for(double) as bot:
+        await bot.initialize()
+        with delivery_scope(8.0, may_reply=True) as delivery:
+            assert last_word("sendMessage", {"chat_id": CHAT, "text": "Как зовут питомца?", "reply_markup": None})
+            assert double.messages(CHAT) == []  # kept: it would ride in the response
+            assert delivery.reply == {"method": "sendMessage", "chat_id": CHAT, "text": "Как зовут питомца?"}
+            assert not last_word("sendMessage", {"chat_id": CHAT, "text": "a second one"})  # one response
+            # two calls at once after it: the kept question goes first, once, and both wait for it
+            await asyncio.gather(bot.send_message(CHAT, "after 1"), bot.send_message(CHAT, "after 2"))
+            assert delivery.reply is None and not delivery.last_word
+    texts = [m["text"] for m in double.messages(CHAT)]
+    assert texts[0] == "Как зовут питомца?" and sorted(texts[1:]) == ["after 1", "after 2"]
+
+
+async def test_no_last_word_behind_an_undelivered_call_and_none_outside_a_webhook(double):
+    double.inject_error("sendMessage", 429, retry_after=60)
+    async with bot_for(double) as bot:
+        await bot.initialize()
+        assert not last_word("sendMessage", {"chat_id": CHAT, "text": "outside an update"})
+        with delivery_scope(8.0) as delivery:  # a webhook that cannot answer with a method
+            assert not last_word("sendMessage", {"chat_id": CHAT, "text": "q"})
+        with delivery_scope(8.0, may_reply=True) as delivery:
+            with pytest.raises(RetryAfter):
+                await bot.send_message(CHAT, "lost")
+            assert not last_word("sendMessage", {"chat_id": CHAT, "text": "would overtake the lost one"})
+    assert delivery.reply is None
+
+
+async def test_calls_sent_now_neither_ride_in_the_response_nor_wait_for_the_last_word(double):
+    async with bot_for(double) as bot:
+        await bot.initialize()
+        with delivery_scope(8.0, may_reply=True) as delivery:
+            assert last_word("sendMessage", {"chat_id": CHAT, "text": "next question"})
+            with sent_now():
+                assert await bot.answer_callback_query("q1")
+            assert delivery.last_word and delivery.reply["text"] == "next question"
+    assert [c["method"] for c in double.calls()] == ["getMe", "answerCallbackQuery"]
 
 
 # ------------------------------------------------------------------ through the webhook

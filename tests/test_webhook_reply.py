@@ -1,5 +1,7 @@
-"""A button press's answer rides in the webhook's response (shared.bot.request.IN_RESPONSE): one request
-fewer per press, each press still answered exactly once, and nothing else ever leaves that way."""
+"""What rides in the webhook's response (shared.bot.request): a press's answer (IN_RESPONSE), or, in a
+dialog, the next question (request.last_word) while the press's answer and keyboard drop go as requests as
+the step commits. One request fewer per update on the critical path, each press still answered exactly
+once, the order of what the person reads kept, and nothing lost when the response is thrown away."""
 from __future__ import annotations
 
 import json
@@ -48,27 +50,44 @@ async def onboard_and_open_the_form(harness):
         assert (await deliver(harness, update))[0] == 200
 
 
-async def test_a_press_is_answered_in_the_response_and_nothing_else_is(harness):
+async def test_a_dialog_press_is_answered_at_once_and_its_next_question_rides_in_the_response(harness):
     await onboard_and_open_the_form(harness)
     seq = harness._seq()
     update = harness.updates.callback("f:species:cat", user_id=USER)
     status, answer = await deliver(harness, update)
     assert status == 200
-    assert answer == {"method": "answerCallbackQuery", "callback_query_id": update["callback_query"]["id"]}
+    assert answer["method"] == "sendMessage" and answer["chat_id"] == USER
+    assert answer["text"] == "Как зовут питомца?"
     calls = sent(harness.double, seq)
-    # the keyboard's removal and the next question went as requests of their own (in either order: they do
-    # not wait for each other); the answer came last, from Telegram executing the response
-    assert sorted(calls[:2]) == [("editMessageReplyMarkup", "http"), ("sendMessage", "http")]
-    assert calls[2:] == [("answerCallbackQuery", "webhook_reply")]
+    # the answer and the keyboard's removal went as requests of their own (in either order: they do not
+    # wait for each other), the question came last, from Telegram executing the response
+    assert sorted(calls[:2]) == [("answerCallbackQuery", "http"), ("editMessageReplyMarkup", "http")]
+    assert calls[2:] == [("sendMessage", "webhook_reply")]
     assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
 
 
-async def test_text_and_commands_answer_with_a_word_not_a_call(harness):
+async def test_a_typed_answer_gets_its_next_question_in_the_response_and_a_redelivery_nothing(harness):
     await onboard_and_open_the_form(harness)
     await deliver(harness, harness.updates.callback("f:species:cat", user_id=USER))
+    seq = harness._seq()
     update = harness.updates.message("Мурка", user_id=USER)
-    assert await deliver(harness, update) == (200, "ok")
+    status, answer = await deliver(harness, update)
+    assert status == 200 and answer["method"] == "sendMessage" and "Мурка" in answer["text"]
+    assert answer["reply_markup"]["inline_keyboard"]  # the breed question's buttons go with it
+    assert sent(harness.double, seq) == [("sendMessage", "webhook_reply")]
     assert await deliver(harness, update) == (200, "duplicate")  # a redelivery: no second answer of any kind
+
+
+async def test_a_message_after_the_last_word_sends_it_first(harness):
+    """A rejected answer: the reason, then the question again, in that order (the question goes as a
+    request once something follows it; here nothing does, so it rides in the response after the reason)."""
+    await onboard_and_open_the_form(harness)
+    await deliver(harness, harness.updates.callback("f:species:cat", user_id=USER))
+    seq = harness._seq()
+    status, answer = await deliver(harness, harness.updates.message("x" * 200, user_id=USER))  # too long a name
+    texts = [c["params"]["text"] for c in harness.double.calls(since=seq, method="sendMessage")]
+    assert texts[-1] == answer["text"] == "Как зовут питомца?" and len(texts) == 2
+    assert [src for _, src in sent(harness.double, seq)] == ["http", "webhook_reply"]
 
 
 async def test_an_outdated_button_gets_its_text_in_the_response(harness):
@@ -87,37 +106,50 @@ async def test_a_step_taken_meanwhile_still_answers_once(harness, monkeypatch):
     monkeypatch.setattr(fakes.FakeUnitOfWork, "commit", stale)
     seq = harness._seq()
     status, answer = await deliver(harness, harness.updates.callback("f:species:cat", user_id=USER))
-    assert status == 200 and answer["method"] == "answerCallbackQuery"
+    assert status == 200
+    methods = [m for m, _ in sent(harness.double, seq)]
+    assert methods.count("answerCallbackQuery") == 1
+    assert "Как зовут питомца?" not in str(answer)  # the step was not ours: no next question
+    assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
+
+
+async def test_the_answer_and_the_question_go_even_when_the_keyboard_drop_was_undelivered(harness, caplog):
+    await onboard_and_open_the_form(harness)
+    harness.double.inject_error("editMessageReplyMarkup", 429, retry_after=120, count=5)  # past the send budget
+    seq = harness._seq()
+    with caplog.at_level(logging.ERROR, logger="shared.bot.webhook"):
+        status, answer = await deliver(harness, harness.updates.callback("f:species:cat", user_id=USER))
+    # the keyboard's removal is lost (logged); the question, in no order with it, still rides in the response
+    assert status == 200 and answer["text"] == "Как зовут питомца?"
+    assert "reply undelivered" in caplog.text and "editMessageReplyMarkup (429)" in caplog.text
     assert [m for m, _ in sent(harness.double, seq)].count("answerCallbackQuery") == 1
     assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
 
 
-async def test_the_answer_goes_even_when_a_reply_was_undelivered(harness, caplog):
-    await onboard_and_open_the_form(harness)
-    harness.double.inject_error("sendMessage", 429, retry_after=120, count=5)  # past the send budget
-    with caplog.at_level(logging.ERROR, logger="shared.bot.webhook"):
-        status, answer = await deliver(harness, harness.updates.callback("f:species:cat", user_id=USER))
-    assert status == 200 and answer["method"] == "answerCallbackQuery"
-    assert "reply undelivered" in caplog.text and "sendMessage (429)" in caplog.text
-    assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
-
-
-async def test_an_infrastructure_failure_leaves_the_press_for_the_redelivery(harness, monkeypatch):
+async def test_an_infrastructure_failure_after_the_step_still_delivers_its_question(harness, monkeypatch):
+    """The webhook's 500 throws its response away: the question it would have carried goes as a request,
+    and the redelivery finds the step taken (its answer to the press is refused by Telegram, as the first
+    delivery's answer stands: harmless, and nothing else is said twice)."""
     await onboard_and_open_the_form(harness)
     update = harness.updates.callback("f:species:cat", user_id=USER)
     real = harness.app.process_update
 
     async def broken(update):
         await real(update)
-        raise RuntimeError("the loop died")  # after the handler answered (in the response to come)
+        raise RuntimeError("the loop died")  # after the step committed and the question was kept
 
     monkeypatch.setattr(harness.app, "process_update", broken)
+    seq = harness._seq()
     with pytest.raises(RuntimeError):
         await deliver(harness, update)  # a 500: Telegram ignores the body and delivers the update again
     monkeypatch.setattr(harness.app, "process_update", real)
-    status, answer = await deliver(harness, update)
-    assert status == 200 and answer["method"] == "answerCallbackQuery"  # answered on the redelivery, once
-    assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
+    status, answer = await harness.webhook.handle(SECRET, json.dumps(update).encode())
+    assert status == 200 and answer["method"] == "answerCallbackQuery"  # "outdated": the step was taken
+    harness.double.webhook_reply(answer)
+    questions = [c["params"]["text"] for c in harness.double.calls(since=seq, method="sendMessage")]
+    assert questions == ["Как зовут питомца?"]
+    faults = harness.double.callback_query_faults()
+    assert faults["unanswered"] == [] and [q["id"] for q in faults["answered_twice"]] == [update["callback_query"]["id"]]
 
 
 async def test_a_pre_checkout_query_is_answered_in_the_response(harness):

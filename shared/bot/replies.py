@@ -5,7 +5,10 @@ import asyncio
 from typing import Awaitable
 
 from telegram import InlineKeyboardMarkup, Update
+from telegram._utils.types import ReplyMarkup
 from telegram.error import BadRequest
+
+from shared.bot import request
 
 
 async def edit_or_send(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
@@ -35,3 +38,31 @@ async def together(*steps: Awaitable) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+async def send_last(update: Update, text: str, reply_markup: ReplyMarkup | None = None) -> None:
+    """Sends the update's last message (a dialog's next question, the record it saved) as its last word
+    (request.last_word): in the webhook's response when nothing else took it, else as a request. For
+    messages whose id is never needed again (their buttons carry their answers): no Message comes back."""
+    chat_id = update.effective_chat.id
+    if not request.last_word("sendMessage", {"chat_id": chat_id, "text": text, "reply_markup": reply_markup}):
+        await update.get_bot().send_message(chat_id, text, reply_markup=reply_markup)
+
+
+async def acknowledge(update: Update) -> None:
+    """A dialog's button press taken: its answer and its keyboard's removal, sent at once (while the step
+    commits), leaving the webhook's response to the next question (send_last)."""
+    with request.sent_now():
+        await together(answer_now(update.callback_query), drop_keyboard(update))
+
+
+async def answer_now(query) -> None:
+    """Answers a button press with a request sent at once (request.sent_now), not in the webhook's response.
+    Telegram refuses a second answer: that is a redelivery of an update whose first delivery answered
+    before it failed (the webhook's 500), and nothing is left to do."""
+    with request.sent_now():
+        try:
+            await query.answer()
+        except BadRequest as err:
+            if "query is too old" not in err.message.lower():
+                raise

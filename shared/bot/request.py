@@ -25,6 +25,12 @@ needs it before the update ends, and if Telegram could not execute one nothing i
 spinner stops by itself; a pre-checkout query left unanswered is a payment Telegram does not take). For
 pre-checkout queries it takes about a third off the p99 answer time of 50 payers at once
 (benchmarks/pre_checkout.py). A message whose loss or id matters is sent and retried as above.
+
+A dialog's next question may be the update's last word (:func:`last_word`): when nothing took the
+response, the question rides in it; a call made after it in the same update sends it first, as a request,
+so the order the person sees is kept. Its message id is never known, and if Telegram cannot execute it
+nobody hears of it; the dialog is resumable (/help asks the open question again). It takes the question's
+round trip off the critical path of every typed dialog step (benchmarks/webhook.py).
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ from typing import Iterator
 import httpx
 from telegram.error import NetworkError, TelegramError
 from telegram.request import HTTPXRequest, RequestData
+from telegram.request._requestparameter import RequestParameter
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,8 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _DEFAULT = type(HTTPXRequest.DEFAULT_NONE)  # "use the client's timeout" (PTB's DefaultValue)
 IN_RESPONSE = ("answerCallbackQuery", "answerPreCheckoutQuery")  # may ride in the response (docstring)
 _TRUE = b'{"ok":true,"result":true}'
+_DEFAULT_TIMEOUTS = dict.fromkeys(("read_timeout", "write_timeout", "connect_timeout", "pool_timeout"),
+                                  HTTPXRequest.DEFAULT_NONE)
 
 
 @dataclass
@@ -72,6 +81,8 @@ class Delivery:
     lost: list[str] = field(default_factory=list)  # given-up calls that cannot be replayed (file uploads)
     may_reply: bool = False  # the webhook can hand Telegram one call in its response
     reply: dict | None = None  # that call, {"method": ..., parameters}, once a handler made it
+    last_word: bool = False  # the reply is a question (last_word): sent as a request if a call follows
+    flushing: asyncio.Task | None = None  # that request, which every later call of the update waits for
     redeliver: str | None = None  # why the update must come again (ask_redelivery); the webhook answers 500
 
     @property
@@ -87,6 +98,7 @@ class Delivery:
 
 
 _current: ContextVar[Delivery | None] = ContextVar("bot_api_delivery", default=None)
+_sent_now: ContextVar[bool] = ContextVar("bot_api_sent_now", default=False)
 
 
 def ask_redelivery(reason: str) -> bool:
@@ -98,6 +110,30 @@ def ask_redelivery(reason: str) -> bool:
         return False
     delivery.redeliver = reason
     return True
+
+
+def last_word(method: str, params: dict) -> bool:
+    """Inside an update whose webhook can answer with a method, and whose response nothing took yet: keeps
+    this call (form parameters, as PTB would post them) for the response and returns True; else False,
+    and the caller sends it. See the module docstring."""
+    delivery = _current.get()
+    if delivery is None or not delivery.may_reply or delivery.reply is not None or delivery.failed:
+        return False
+    data = RequestData([RequestParameter.from_input(k, v) for k, v in params.items() if v is not None])
+    delivery.reply, delivery.last_word = {"method": method, **data.parameters}, True
+    return True
+
+
+@contextmanager
+def sent_now() -> Iterator[None]:
+    """Calls made inside are sent as requests at once, even when they could ride in the response, and in no
+    order with the update's last word (a press's answer and keyboard drop, sent while the step commits, so
+    that the next question can take the response)."""
+    token = _sent_now.set(True)
+    try:
+        yield
+    finally:
+        _sent_now.reset(token)
 
 
 @contextmanager
@@ -140,18 +176,25 @@ class RetryingRequest(HTTPXRequest):
                          pool_timeout=HTTPXRequest.DEFAULT_NONE) -> tuple[int, bytes]:
         api_method = url.rsplit("/", 1)[-1] if method == "POST" else None  # GET: a file download
         delivery = _current.get()
+        if delivery is not None and api_method and (delivery.last_word or delivery.flushing) and not _sent_now.get():
+            await self._flush_last_word(url, delivery)
         if delivery is not None and delivery.failed and api_method:
             delivery.give_up(api_method, request_data, "behind an undelivered call")
             raise NetworkError(f"{api_method} not sent: an earlier call of this update was not delivered")
         if (delivery is not None and delivery.may_reply and delivery.reply is None and api_method in IN_RESPONSE
-                and request_data is not None and not request_data.contains_files):
+                and request_data is not None and not request_data.contains_files and not _sent_now.get()):
             delivery.reply = {"method": api_method, **request_data.parameters}
             return 200, _TRUE
+        return await self._attempts(url, method, api_method, request_data, delivery, {
+            "read_timeout": read_timeout, "write_timeout": write_timeout, "connect_timeout": connect_timeout,
+            "pool_timeout": pool_timeout})
+
+    async def _attempts(self, url: str, method: str, api_method: str | None, request_data: RequestData | None,
+                        delivery: Delivery | None, timeouts: dict) -> tuple[int, bytes]:
+        """The call, retried within its budget and the update's deadline (the module docstring)."""
         deadline = self._clock() + self.budget
         if delivery is not None and delivery.deadline is not None:
             deadline = min(deadline, delivery.deadline)
-        timeouts = {"read_timeout": read_timeout, "write_timeout": write_timeout,
-                    "connect_timeout": connect_timeout, "pool_timeout": pool_timeout}
         attempt = 0
         while True:
             attempt += 1
@@ -179,6 +222,30 @@ class RetryingRequest(HTTPXRequest):
                 return code, payload
             log.info("Bot API %s: %s, retry %d in %.1f s", api_method or "download", reason, attempt, wait)
             await self._sleep(wait)
+
+    async def send_last_word(self, base_url: str, delivery: Delivery) -> None:
+        """Sends the update's last word as a request, when its response will not carry it (``base_url``:
+        the bot's, ``https://api.telegram.org/bot<token>``)."""
+        await self._flush_last_word(f"{base_url}/{delivery.reply['method']}", delivery)
+
+    async def _flush_last_word(self, url: str, delivery: Delivery) -> None:
+        """Another call follows the update's last word: the word goes first, as a request of its own (calls
+        made at once wait for the same request)."""
+        if delivery.last_word:
+            word, delivery.reply, delivery.last_word = dict(delivery.reply), None, False
+            method = word.pop("method")
+            data = RequestData([RequestParameter.from_input(k, v) for k, v in word.items()])
+            delivery.flushing = asyncio.ensure_future(
+                self._send_word(f"{url.rsplit('/', 1)[0]}/{method}", method, data, delivery))
+        try:
+            await delivery.flushing
+        except TelegramError:
+            pass  # given up and recorded in the delivery: the calls behind it are given up too
+
+    async def _send_word(self, url: str, method: str, data: RequestData, delivery: Delivery) -> None:
+        code, _ = await self._attempts(url, "POST", method, data, delivery, _DEFAULT_TIMEOUTS)
+        if code >= 400:  # nobody awaits this call's result: say so here
+            log.error("Bot API %s refused with %d (an update's last word)", method, code)
 
     def _pause(self, attempt: int) -> float:
         return self._backoff[min(attempt, len(self._backoff)) - 1]

@@ -72,8 +72,12 @@ class TelegramWebhook:
                 await self._app.process_update(update)
         except Exception:
             # Handler errors go to the error handler; what reaches here is our infrastructure failing,
-            # so give the update back for Telegram to redeliver.
+            # so give the update back for Telegram to redeliver. A last word was said after the step
+            # committed, and the 500 throws the response away: it goes as a request (the redelivery finds
+            # the step taken).
             await self._update_log.release(update_id)
+            if delivery.last_word:
+                await self._app.bot.request.send_last_word(self._app.bot.base_url, delivery)
             raise
         finally:
             self.prefetched.pop(update_id, None)

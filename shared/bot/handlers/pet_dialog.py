@@ -8,10 +8,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from shared.bot import keyboards, render
+from shared.bot import keyboards, render, replies
 from shared.bot.context import BotContext
 from shared.bot.handlers import photo
-from shared.bot.replies import drop_keyboard, together
+from shared.bot.replies import together
 from shared.domain import pet_form
 from shared.domain.owners import Dialog
 from shared.domain.pets import InvalidInput, Pet, Species
@@ -38,15 +38,14 @@ async def ask_current(update: Update, context: BotContext) -> None:
         return
     species = Species(dialog.draft["species"]) if dialog.draft.get("species") else None
     name = dialog.draft.get("name", "")
-    await update.effective_chat.send_message(
-        context.t(f"ask.{dialog.step}", name=name),
-        reply_markup=keyboards.question(context.language, dialog.step, species))
+    await replies.send_last(update, context.t(f"ask.{dialog.step}", name=name),
+                            keyboards.question(context.language, dialog.step, species))
 
 
 async def start_add(update: Update, context: BotContext) -> None:
     steps = [_go_to(update, context, Dialog(ADD, pet_form.ADD_STEPS[0]))]
     if update.callback_query:
-        steps.append(update.callback_query.answer())
+        steps.append(replies.answer_now(update.callback_query))
     await together(*steps)
 
 
@@ -105,8 +104,9 @@ async def on_choice(update: Update, context: BotContext) -> None:
         await _reject(update, context, err)
         return
     # The step is committed while the press is answered and its keyboard dropped (the chosen answer stays
-    # visible, the buttons cannot be pressed twice): only the next question waits for the commit.
-    await together(_advance(update, context, changes), query.answer(), drop_keyboard(update))
+    # visible, the buttons cannot be pressed twice): only the next question waits for the commit, and it
+    # rides in the webhook's response (replies.send_last).
+    await together(_advance(update, context, changes), replies.acknowledge(update))
 
 
 async def _reject(update: Update, context: BotContext, err: InvalidInput) -> None:
@@ -133,9 +133,8 @@ async def _advance(update: Update, context: BotContext, changes: dict) -> None:
         if pet is None:
             await update.effective_chat.send_message(context.t("pet.not_found"))
         else:
-            await update.effective_chat.send_message(
-                context.t("pet.saved") + "\n\n" + render.pet_card(context.language, pet, services.clock().date()),
-                reply_markup=keyboards.pet_card(context.language, pet))
+            card = render.pet_card(context.language, pet, services.clock().date())
+            await replies.send_last(update, context.t("pet.saved") + "\n\n" + card, keyboards.pet_card(context.language, pet))
         return
     following = pet_form.next_step(dialog.step)
     if following:
@@ -148,9 +147,9 @@ async def _advance(update: Update, context: BotContext, changes: dict) -> None:
         return
     context.owner = await owner_service.set_dialog(services.owners, context.owner, None)
     await context.commit()
-    await update.effective_chat.send_message(
-        context.t("pet.added", name=pet.name) + "\n\n" + render.pet_card(context.language, pet, services.clock().date()),
-        reply_markup=keyboards.main_menu(context.language))
+    card = render.pet_card(context.language, pet, services.clock().date())
+    await replies.send_last(update, context.t("pet.added", name=pet.name) + "\n\n" + card,
+                            keyboards.main_menu(context.language))
 
 
 def register(app: Application) -> None:
