@@ -146,8 +146,7 @@ class BookingBot(BotHarness):
         return list(await asyncio.gather(*(one(u) for u in updates)))
 
     def seq(self) -> int:
-        calls = self.double.calls()
-        return calls[-1]["seq"] if calls else 0
+        return self.double.last_seq()
 
     async def say(self, text: str, user_id: int) -> list[str]:
         since = self.seq()

@@ -79,8 +79,7 @@ class BotHarness:
         return {}
 
     def _seq(self) -> int:
-        calls = self.double.calls()
-        return calls[-1]["seq"] if calls else 0
+        return self.double.last_seq()
 
     async def onboard(self, user_id: int, lang: str = "ru") -> None:
         await self.say("/start", user_id, lang)

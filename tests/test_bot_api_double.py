@@ -309,11 +309,13 @@ def test_message_store_edit_markup_and_delete(api, control):
                     json={"pre_checkout_query_id": "q", "ok": True}).json()["result"] is True
 
 
-def test_control_calls_since_reset_and_inject(api, control):
+def test_control_calls_since_reset_and_inject(api, control, double):
+    assert control.last_seq() == 0
     api.post("/sendMessage", json={"chat_id": 1, "text": "a"})
     api.post("/getMe")
     seen = control.calls()
     assert [c["method"] for c in seen] == ["sendMessage", "getMe"]
+    assert control.last_seq() == double.last_seq() == seen[-1]["seq"]
     api.post("/sendMessage", json={"chat_id": 1, "text": "b"})
     newer = control.calls(method="sendMessage", since=seen[-1]["seq"])
     assert [c["params"]["text"] for c in newer] == ["b"]
@@ -324,7 +326,7 @@ def test_control_calls_since_reset_and_inject(api, control):
     control.block(1)
     assert api.post("/sendMessage", json={"chat_id": 1, "text": "d"}).status_code == 403
     control.reset()
-    assert control.calls() == [] and control.messages(1) == []
+    assert control.calls() == [] and control.messages(1) == [] and control.last_seq() == 0
     assert api.post("/sendMessage", json={"chat_id": 1, "text": "e"}).json()["result"]["message_id"] == 1
 
 

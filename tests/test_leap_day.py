@@ -174,7 +174,7 @@ async def test_weight_activity_treatments_food_summary_and_pdf_on_the_day(anna):
     assert f"неделя {(today - timedelta(days=6)).strftime('%d.%m')}–{today.strftime('%d.%m')}" in week
     assert "Вес: 4,3 кг" in week and "Активность: 30 мин за 1 дн." in week
 
-    seq = anna.double.calls()[-1]["seq"]
+    seq = anna.double.last_seq()
     await anna.press(f"dy:x:{pet_id}")
     [doc] = [c for c in anna.double.calls(since=seq) if c["method"] == "sendDocument"]
     pdf = PdfReader(io.BytesIO(anna.double.file_bytes(doc["response"]["result"]["document"]["file_id"])))
@@ -194,7 +194,7 @@ async def test_reminders_fire_on_the_day_and_done_and_later_work(anna):
     before = await anna.treatments(pet_id)
     services = anna.bot.services
 
-    seq = anna.double.calls()[-1]["seq"]
+    seq = anna.double.last_seq()
     async with Bot(TOKEN, base_url=f"{anna.double.base_url}/bot") as telegram:  # the job's own client
         result = await reminder_service.due_reminders(services.reminders, ReminderSender(telegram),
                                                       anna.now)

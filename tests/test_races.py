@@ -130,8 +130,7 @@ def sent_to(client, user_id: int, since: int) -> list[dict]:
 
 
 def last_seq(client) -> int:
-    calls = client.calls()
-    return calls[-1]["seq"] if calls else 0
+    return client.last_seq()
 
 
 # ---- one person, one step, several updates -----------------------------------------------------

@@ -665,6 +665,13 @@ class BotApiDouble:
                 and (since is None or c["seq"] > since)
             ]
 
+    def last_seq(self) -> int:
+        """The newest call's seq (0: none yet): what a test reads before acting, to ask ``calls(since=)``
+        after it. (Cheap: a session's double holds thousands of calls, and copying them all per turn
+        made every turn slower than the last.)"""
+        with self._lock:
+            return self._calls[-1]["seq"] if self._calls else 0
+
     def messages(self, chat_id: int | str) -> list[dict]:
         """Current state of the messages the bot sent to ``chat_id`` (deleted ones excluded)."""
         with self._lock:
@@ -1532,6 +1539,8 @@ class BotApiDouble:
             if name == "calls" and verb == "GET":
                 since = int(q["since"]) if q.get("since") else None
                 return 200, self.calls(q.get("method"), since), "json"
+            if name == "last_seq" and verb == "GET":
+                return 200, {"seq": self.last_seq()}, "json"
             if name == "reset" and verb == "POST":
                 data = js()
                 self.reset(keep_webhook=data.get("keep_webhook", True))
@@ -1773,6 +1782,9 @@ class BotApiDoubleClient:
         if since is not None:
             params["since"] = str(since)
         return self._json(self._http.get("/_double/calls", params=params))
+
+    def last_seq(self) -> int:
+        return self._json(self._http.get("/_double/last_seq"))["seq"]
 
     def reset(self, keep_webhook: bool = True) -> None:
         self._json(self._http.post("/_double/reset", json={"keep_webhook": keep_webhook}))

@@ -372,8 +372,7 @@ def darkened(jpeg: bytes, factor: float = 0.06) -> bytes:
 
 
 def _last_seq(client: BotApiDoubleClient) -> int:
-    calls = client.calls()
-    return calls[-1]["seq"] if calls else 0
+    return client.last_seq()
 
 
 def compact(entry: str, max_rows: int = 5) -> str:

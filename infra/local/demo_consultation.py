@@ -71,8 +71,7 @@ class Scene:
         return self.starts[self.booking_id]
 
     def seq(self) -> int:
-        calls = self.owner.client.calls()
-        return calls[-1]["seq"] if calls else 0
+        return self.owner.client.last_seq()
 
 
 _SCENES: "weakref.WeakKeyDictionary[OwnerChat, Scene]" = weakref.WeakKeyDictionary()

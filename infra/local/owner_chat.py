@@ -166,8 +166,7 @@ class OwnerChat:
         raise LookupError(f"no button {label or data!r} in the chat")
 
     def _last_seq(self) -> int:
-        calls = self.client.calls()
-        return calls[-1]["seq"] if calls else 0
+        return self.client.last_seq()
 
     def _mine(self, call: dict) -> bool:
         chat = str(call["params"].get("chat_id"))

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.1)
 
     tasks_server.APIThread.run = run
+    tasks_server.Processor._process_queue = _dispatch_due_tasks
     # target host/port only matter for App Engine tasks; HTTP tasks go to their own URL.
     srv = tasks_server.create_server(
         args.host, args.port, "127.0.0.1", 8080, args.queue, args.max_retries
@@ -70,6 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         srv.stop()
     return 0
+
+
+def _dispatch_due_tasks(self, queue: str) -> None:
+    """Replaces Processor._process_queue, which every 0.1 s popped, logged twice and re-appended each task
+    not yet due (a linear search apiece): with a test session's tasks scheduled days ahead that kept a
+    core busy and wrote hundreds of MB of log. Here a task not yet due is left where it is; a due one is
+    dispatched as before (submit_task: a failure goes to the back of the queue, up to --max-retries)."""
+    from datetime import datetime, timezone
+
+    from google.cloud.tasks_v2 import Queue
+    from gcloud_tasks_emulator.server import _LOOP_SLEEP_TIME, logger
+
+    state = self._state
+    while self._is_running.is_set() and queue in state._queues and queue in state._queue_tasks:
+        if state.queue(queue).state == Queue.State.RUNNING:
+            now = datetime.now(timezone.utc)
+            for task in [t for t in state._queue_tasks[queue] if not (t.schedule_time and t.schedule_time >= now)]:
+                logger.info("[TASKS] Processing next task %s", task.name)
+                state.submit_task(task.name)
+        time.sleep(_LOOP_SLEEP_TIME)
 
 
 if __name__ == "__main__":
