@@ -68,10 +68,11 @@ if ! command -v gcloud >/dev/null 2>&1 || ! gcloud emulators firestore start --h
   }
 fi
 
-# 4. Debian's Chromium, which the Mini App's browser tests drive through Playwright (no browser download)
-if [ ! -x /usr/bin/chromium ]; then
-  say "installing chromium ..."
-  apt_install chromium
+# 4. Debian's Chromium, which the Mini App's browser tests drive through Playwright (no browser download),
+#    and a colour emoji font for its screenshots (the app's species icons)
+if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ] || ! ls /usr/share/fonts/truetype/noto/NotoColorEmoji* >/dev/null 2>&1; then
+  say "installing chromium and fonts-noto-color-emoji ..."
+  apt_install chromium fonts-noto-color-emoji
 fi
 
 # 5. The Mini App (webapp/): npm ci when the lock file changed, then the catalogs' export and the Vite build

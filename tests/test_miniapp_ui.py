@@ -23,7 +23,7 @@ from google.cloud import firestore
 from playwright.sync_api import expect, sync_playwright
 
 from infra.local.bot_api_double import BotApiDoubleClient
-from infra.local.miniapp_browser import init_data, launch, open_context, press_back, press_main, tg_log
+from infra.local.miniapp_browser import VIEWPORT, init_data, launch, open_context, press_back, press_main, tg_log
 from infra.local.owner_chat import OwnerChat
 from infra.local.stack import clear_firestore, ops_cli
 from shared.i18n import t
@@ -98,6 +98,7 @@ def _api(world, uid: int, method: str, path: str, body=None, lang: str = "ru"):
 def _pet(world, uid: int, lang: str = "ru", **fields) -> dict:
     body = {"species": "dog", "name": "Шарик" if lang == "ru" else "Rex", "breed": "Бигль" if lang == "ru" else "Beagle",
             "sex": "male", "birth_date": "3", "weight_kg": 12.5, "neutered": "no", **fields}
+    body = {k: v for k, v in body.items() if v is not None}
     return _api(world, uid, "POST", "/api/pets", body, lang)["pet"]
 
 
@@ -149,6 +150,15 @@ def _app(browser, world, uid: int, path: str = "/", *, lang: str = "ru", scheme:
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
         (out / f"{name}.txt").write_text(page.inner_text("body") + "\n---\n" + "\n".join(console), encoding="utf-8")
         raise
+
+
+def _main(page, text: str | None) -> None:
+    """Presses Telegram's main button once it shows (`text`, when given) - as a person waits for it."""
+    button = page.locator("#tg-main-button")
+    expect(button).to_be_visible()
+    if text is not None:
+        expect(button).to_have_text(text)
+    press_main(page)
 
 
 # ---- flows -----------------------------------------------------------------------------------------------
@@ -262,3 +272,85 @@ def test_book_pay_and_cancel(browser, world, yookassa):
         assert world["db"].document(f"bookings/{booking.id}").get().get("status") == "cancelled"
         [refund] = yookassa.refunds(world["paid"][-1]["provider_payment_charge_id"])
         assert (refund["status"], refund["amount"]["value"]) == ("succeeded", "1500.00")
+
+
+# ---- every screen: light and dark, Russian and English; screenshots and axe-core -----------------------
+SERIOUS = ("serious", "critical")
+
+
+def _axe(page) -> list[dict]:
+    """axe-core's violations on the page as shown (Telegram's own main button, drawn by the stand-in, left out)."""
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")      # evaluated, not a <script>: the page's CSP stays
+    return page.evaluate("""async () => {
+        const r = await axe.run({ exclude: [["#tg-main-button"]] }, { resultTypes: ["violations"] });
+        return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                                          nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ")) }));
+    }""")
+
+
+def _seed_weights(world, uid: int, pet_id: str, kgs: list[float]) -> None:
+    """Earlier weighings in the diary (the API logs only today's), a week apart, oldest first."""
+    from datetime import date, timedelta
+    col = world["db"].collection(f"users/{uid}/pets/{pet_id}/weights")
+    for n, kg in enumerate(kgs):
+        on = date.today() - timedelta(days=7 * (len(kgs) - n))
+        col.add({"on": on.isoformat(), "kg": kg, "created_at": datetime.now()})
+
+
+@pytest.mark.parametrize("lang,scheme", [("ru", "light"), ("ru", "dark"), ("en", "light"), ("en", "dark")])
+def test_every_screen_screenshots_and_accessibility(browser, world, yookassa, lang, scheme):
+    uid = _owner(world, lang)
+    pet = _pet(world, uid, lang)
+    _pet(world, uid, lang, species="cat", name="Мурка" if lang == "ru" else "Misty", breed=None, sex="female",
+         birth_date="8 месяцев" if lang == "ru" else "8 months", weight_kg=3.1, neutered="yes")
+    _seed_weights(world, uid, pet["id"], [11.2, 11.6, 11.9, 12.4, 12.1])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[dict]] = {}
+
+    def screen(page, name: str) -> None:
+        page.wait_for_load_state("networkidle")
+        # the whole page in a viewport as tall as it, so that the main button sits below the content
+        height = page.evaluate("() => document.documentElement.scrollHeight")
+        page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], height)})
+        page.screenshot(path=str(SHOTS / f"{name}-{lang}-{scheme}.png"))
+        page.set_viewport_size(VIEWPORT)
+        bad = [v for v in _axe(page) if v["impact"] in SERIOUS]
+        if bad:
+            problems[name] = bad
+
+    with _app(browser, world, uid, lang=lang, scheme=scheme, pay=_payer(world, uid, lang)) as page:
+        expect(page.get_by_role("link", name=pet["name"])).to_be_visible()
+        assert page.evaluate("() => document.documentElement.dataset.scheme") == scheme
+        assert page.evaluate("() => document.documentElement.lang") == lang
+        screen(page, "01-pets")
+        page.get_by_role("link", name=pet["name"]).click()
+        expect(page.locator(".chart-svg")).to_have_attribute("data-points", "5")
+        page.locator(".point").nth(3).click()
+        screen(page, "02-pet")
+        page.get_by_role("button", name=t(lang, "webapp.pet.edit")).click()
+        expect(page.get_by_label(t(lang, "field.name"))).to_have_value(pet["name"])
+        page.get_by_label(t(lang, "field.name")).fill("")
+        page.get_by_label(t(lang, "field.name")).fill("x" * 41)
+        _main(page, t(lang, "webapp.save"))
+        expect(page.locator("#name-error")).to_be_visible()                 # the server's limit, under the field
+        screen(page, "03-form")
+        press_back(page)
+        _main(page, t(lang, "webapp.pet.find_vet"))
+        expect(page.locator(f'[data-vet="{DEMO_VET}"]')).to_be_visible()
+        screen(page, "04-vets")
+        page.locator(f'[data-vet="{DEMO_VET}"]').click()
+        page.locator(".day:not([disabled])").nth(2).click()
+        page.locator(".slot").nth(1).click()
+        screen(page, "05-calendar")
+        _main(page, None)
+        page.get_by_label(t(lang, "webapp.checkout.reason")).fill("Чешет ухо" if lang == "ru" else "Scratching an ear")
+        screen(page, "06-checkout")
+        _main(page, None)
+        expect(page.get_by_test_id("confirmed")).to_be_visible(timeout=30_000)
+        screen(page, "07-confirmed")
+        _main(page, t(lang, "webapp.bookings.title"))
+        page.get_by_role("button", name=t(lang, "webapp.bookings.cancel")).click()
+        expect(page.get_by_test_id("refund-terms")).to_be_visible()
+        screen(page, "08-bookings")
+    assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)

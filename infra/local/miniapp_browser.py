@@ -6,7 +6,7 @@ The stand-in carries initData signed with the stack's bot token (shared.miniapp.
 (light or dark Telegram palettes), the viewport, and records what the app asks of Telegram in
 ``window.__tg``: haptics, the main and back buttons' state, invoices and links opened, ready()/expand().
 Telegram draws the main button below the web view; the stand-in draws it as a bar at the bottom of the page
-(``#tg-main-button``) so screenshots show it and a test can press it. ``openInvoice(url, cb)`` asks the
+(``#tg-main-button``, sticky at the page's end) so screenshots show it and a test can press it. ``openInvoice(url, cb)`` asks the
 Python side (``pay``: e.g. the Bot API double plays Telegram's payment form) and calls back with its status.
 """
 from __future__ import annotations
@@ -65,19 +65,18 @@ _STAND_IN = r"""
       bar.id = "tg-main-button";
       bar.type = "button";
       bar.addEventListener("click", () => { if (log.main.active) handlers.main.slice().forEach((f) => f()); });
-      const spacer = document.createElement("div");
-      spacer.id = "tg-main-spacer";
-      document.body.append(spacer, bar);
+      document.body.append(bar);
     }
     const theme = cfg.themeParams;
-    Object.assign(bar.style, { position: "fixed", left: "0", right: "0", bottom: "0", height: cfg.mainHeight + "px",
+    // sticky at the end of the page: on screen it stays at the bottom as Telegram's does, and a full-page
+    // screenshot shows it below the content instead of over it
+    Object.assign(bar.style, { position: "sticky", bottom: "0", width: "100%", height: cfg.mainHeight + "px",
       border: "0", font: "600 16px -apple-system, Roboto, sans-serif", zIndex: "2147483647",
       background: theme.button_color, color: theme.button_text_color,
       boxShadow: "0 -1px 0 " + theme.secondary_bg_color, display: log.main.visible ? "block" : "none",
       opacity: log.main.active ? "1" : "0.6" });
     bar.textContent = log.main.progress ? "…" : log.main.text;
     bar.disabled = !log.main.active;
-    document.getElementById("tg-main-spacer").style.height = log.main.visible ? cfg.mainHeight + "px" : "0";
   }
   document.addEventListener("DOMContentLoaded", drawMain);
   const MainButton = {

@@ -6,7 +6,7 @@ export function formatMoney(money) {
   if (money.currency === "XTR") return t("webapp.money.stars", { n: money.amount });
   const value = money.amount / 100;
   return new Intl.NumberFormat(locale(), {
-    style: "currency", currency: money.currency, maximumFractionDigits: value % 1 ? 2 : 0,
+    style: "currency", currency: money.currency, currencyDisplay: "narrowSymbol", maximumFractionDigits: value % 1 ? 2 : 0,
   }).format(value);
 }
 

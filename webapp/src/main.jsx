@@ -8,6 +8,9 @@ import { pickLanguage, setLanguage } from "./i18n.js";
 import { startWebApp, waitForWebApp } from "./tg.js";
 import "./styles.css";
 
+// The bot's zone for an owner who never chose one (shared/domain/reminders.DEFAULT_TIMEZONE).
+const DEFAULT_ZONE = "Europe/Moscow";
+
 async function boot() {
   const root = createRoot(document.getElementById("root"));
   const wa = await waitForWebApp();
@@ -27,6 +30,7 @@ async function boot() {
     return;
   }
   setLanguage(pickLanguage(me.language, user && user.language_code));
+  me.timezone = me.timezone || DEFAULT_ZONE;
   if (!me.registered) {
     root.render(<Blocked reason="not_registered" />);
     return;

@@ -7,6 +7,7 @@ import { addDays, dayParts, formatDate, formatMoney, formatTime, todayIn } from 
 import { haptic, useBackButton, useMainButton } from "../tg.js";
 import { ErrorNote, Loading, Screen } from "../components/ui.jsx";
 import { rememberVet } from "../selection.js";
+import { useMe } from "../me.js";
 
 export const DAYS = 14;
 
@@ -15,7 +16,8 @@ export default function Calendar({ petId, vetId }) {
     `/api/vets/${encodeURIComponent(vetId)}/calendar?pet=${encodeURIComponent(petId)}&days=${DAYS}`);
   const [day, setDay] = useState(null);
   const [slot, setSlot] = useState(null);
-  const tz = data && data.timezone;
+  const me = useMe();
+  const tz = (data && data.timezone) || me.timezone;
   const byDate = new Map(((data && data.days) || []).map((d) => [d.date, d.slots]));
   useEffect(() => {
     if (data && !day) {

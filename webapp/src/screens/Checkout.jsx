@@ -9,6 +9,7 @@ import { haptic, openInvoice, useBackButton, useMainButton } from "../tg.js";
 import { ErrorNote, Loading, Screen, Section, errorText } from "../components/ui.jsx";
 import { rememberedVet } from "../selection.js";
 import { DAYS } from "./Calendar.jsx";
+import { useMe } from "../me.js";
 
 export default function Checkout({ petId, vetId, start }) {
   const known = rememberedVet(vetId);
@@ -16,7 +17,8 @@ export default function Checkout({ petId, vetId, start }) {
   const calendar = useApi(known ? null
     : `/api/vets/${encodeURIComponent(vetId)}/calendar?pet=${encodeURIComponent(petId)}&days=${DAYS}`);
   const vet = known || (calendar.data && calendar.data.vet);
-  const tz = calendar.data ? calendar.data.timezone : undefined;
+  const me = useMe();
+  const tz = (calendar.data && calendar.data.timezone) || me.timezone;
   const [reason, setReason] = useState("");
   const [booking, setBooking] = useState(null);
   const [busy, setBusy] = useState(false);
