@@ -215,7 +215,8 @@ def _consultations(settings: Settings, client, stats) -> dict:
                                 emulator_host=settings.tasks_emulator_host or None)
     payments = PaymentsConfig(mode=settings.payments_mode, provider_token=settings.provider_token,
                               kopecks_per_star=settings.star_price_kopecks, fee_percent=settings.fee_percent,
-                              vat_code=settings.vat_code, late_cancel_refund_percent=settings.late_cancel_refund_percent)
+                              vat_code=settings.vat_code, late_cancel_refund_percent=settings.late_cancel_refund_percent,
+                              vet_price_bounds=(settings.vet_price_min, settings.vet_price_max))
     return dict(bookings=FirestoreBookings(client, stats), payments=payments, payment_provider=provider, tasks=tasks)
 
 

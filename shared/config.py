@@ -35,6 +35,9 @@ class Settings:
     fee_percent: int = 20
     vat_code: int = 1
     late_cancel_refund_percent: int = 50
+    # what a vet may ask for a consultation, in kopecks (VET_PRICE_MIN, VET_PRICE_MAX; the vet application)
+    vet_price_min: int = 500_00
+    vet_price_max: int = 15_000_00
     # hold expiry and consultation tasks (booking_callbacks): scheduled when TASKS_AUTH_TOKEN is set
     tasks_token: str = ""
     tasks_queue: str = ""             # projects/P/locations/L/queues/Q
@@ -72,11 +75,16 @@ def payment_settings(env=os.environ) -> dict:
     for name, var, default, low, high in (("star_price_kopecks", "STAR_PRICE_KOPECKS", 200, 1, 10**6),
                                           ("fee_percent", "PLATFORM_FEE_PERCENT", 20, 0, 100),
                                           ("vat_code", "RECEIPT_VAT_CODE", 1, 1, 12),
-                                          ("late_cancel_refund_percent", "LATE_CANCEL_REFUND_PERCENT", 50, 0, 100)):
+                                          ("late_cancel_refund_percent", "LATE_CANCEL_REFUND_PERCENT", 50, 0, 100),
+                                          ("vet_price_min", "VET_PRICE_MIN", 500_00, 100, 10**9),
+                                          ("vet_price_max", "VET_PRICE_MAX", 15_000_00, 100, 10**9)):
         text = env.get(var, "").strip() or str(default)
         if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
             raise RuntimeError(f"bad configuration: {var} must be a whole number {low}..{high}")
         numbers[name] = int(text)
+    if numbers["vet_price_min"] >= numbers["vet_price_max"] or any(numbers[k] % 100 for k in ("vet_price_min",
+                                                                                            "vet_price_max")):
+        raise RuntimeError("bad configuration: VET_PRICE_MIN must be below VET_PRICE_MAX, both whole roubles in kopecks")
     project = env.get("GOOGLE_CLOUD_PROJECT", "telemed-pet-local")
     queue = env.get("CONSULTATIONS_QUEUE", "consultations")
     return dict(

@@ -34,7 +34,7 @@ async def send_photo(bot: BotHarness, user_id: int, data: bytes, name="doc.jpg")
     return bot.replies(seq)
 
 
-async def apply(bot: BotHarness, user_id: int = VET, documents=1) -> None:
+async def apply(bot: BotHarness, user_id: int = VET, documents=1, price: str = "1500") -> None:
     """The whole application, answered right."""
     await bot.onboard(user_id)
     await bot.say("/vet", user_id)
@@ -53,7 +53,7 @@ async def apply(bot: BotHarness, user_id: int = VET, documents=1) -> None:
     await bot.press("va:n:lg", user_id)
     await bot.say("Кошки и их кожа.", user_id)
     await send_photo(bot, user_id, jpeg(seed=9), "me.jpg")
-    await bot.say("1500", user_id)
+    await bot.say(price, user_id)
     await bot.press("va:z:1", user_id)  # Moscow
     await bot.press("va:s", user_id)
 
@@ -349,3 +349,35 @@ async def test_schedule_lists_the_next_bookings_in_the_vets_zone(bot):
     bot.app.bot_data["services"] = dataclasses.replace(bot.services, bookings=Calendar())
     shown = await bot.say("/schedule", VET)
     assert "Ближайшие записи:\n25.11 09:00" in shown[0] and "10:00" not in shown[0]
+
+
+async def test_the_price_bounds_are_the_deployments(bot):
+    """VET_PRICE_MIN/MAX (PaymentsConfig.vet_price_bounds): the question names them, a price inside the
+    default bounds but outside these is refused, one above the default maximum but inside them is taken."""
+    from dataclasses import replace
+
+    from shared.config import payment_settings
+    from shared.services.payments import PaymentsConfig
+
+    settings = payment_settings({"VET_PRICE_MIN": "2000000", "VET_PRICE_MAX": "3000000"})
+    bot.services = replace(bot.services, payments=PaymentsConfig(
+        vet_price_bounds=(settings["vet_price_min"], settings["vet_price_max"])))
+    bot.app.bot_data["services"] = bot.services
+    await apply(bot, price="1500")
+    assert bot.services.vets.vets.get(VET) is None
+    texts = [m.get("text", "") for m in bot.double.messages(VET)]
+    assert any("от 20000 до 30000 ₽" in x for x in texts)                   # asked
+    assert any("Цена — целое число рублей от 20000 до 30000." in x for x in texts)   # 1500 refused
+    await bot.say("25000", VET)
+    await bot.press("va:z:1", VET)
+    await bot.press("va:s", VET)
+    assert bot.services.vets.vets[VET].price_kopecks == 25000_00
+
+
+@pytest.mark.parametrize("env", [{"VET_PRICE_MIN": "300000", "VET_PRICE_MAX": "200000"},
+                                 {"VET_PRICE_MIN": "50050"}, {"VET_PRICE_MAX": "lots"}])
+def test_price_bounds_that_make_no_sense_fail_the_start(env):
+    from shared.config import payment_settings
+
+    with pytest.raises(RuntimeError, match="VET_PRICE_M"):
+        payment_settings(env)

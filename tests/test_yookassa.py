@@ -606,3 +606,52 @@ async def test_double_as_a_subprocess_with_its_control_client():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ---- the refund's 54-FZ receipt, through the bot ---------------------------------------------------------
+
+@pytest.mark.parametrize("hours_ahead, refunded", [(4, "750.00"), (48, "1500.00")])
+async def test_a_refund_carries_the_payments_receipt_with_the_refunded_amount(clean_firestore, hours_ahead, refunded):
+    """An owner pays in roubles (Telegram sends YooKassa the e-mail the form asked for) and cancels: the
+    refund - the late-cancel share 4 h ahead, all of it 48 h ahead - goes with a receipt of the refunded
+    amount, the invoice's VAT code, payment subject and mode, and that e-mail. The double refuses a partial
+    refund without one (a shop sending 54-FZ receipts through YooKassa), as YooKassa does."""
+    from datetime import timedelta
+
+    from google.cloud import firestore as gcf
+
+    from infra.local.bot_api_double import BotApiDouble
+    from shared.services.payments import RECEIPT_ITEM
+    from tests.booking_harness import NOW, TOKEN, BookingBot, vet
+    from tests.test_bookings_bot import ANNA, OWNER, book
+
+    client = gcf.AsyncClient()
+    with BotApiDouble(TOKEN) as double, YooKassaDouble(receipts_required=True) as yookassa:
+        bot = BookingBot(client, double, yookassa)
+        await bot.vets(vet(ANNA, name="Анна Петрова"))
+        await bot.owner(OWNER)
+        booking = await book(bot, OWNER, at=NOW + timedelta(hours=hours_ahead))
+        await bot.press(f"bk:c:{booking['id']}", OWNER)
+        done = await bot.press(f"bk:cy:{booking['id']}", OWNER)
+        await bot.app.shutdown()
+    client.close()
+    [call] = yookassa.calls("POST /refunds")
+    assert call["status"] == 200 and call["body"]["amount"]["value"] == refunded, (call, done)
+    [item] = call["body"]["receipt"]["items"]
+    assert item == {"description": RECEIPT_ITEM, "quantity": "1.00", "amount": {"value": refunded, "currency": "RUB"},
+                    "vat_code": 1, "payment_mode": "full_payment", "payment_subject": "service"}
+    [invoice] = [c["params"] for c in double.calls() if c["method"] == "sendInvoice"]
+    assert json.loads(invoice["provider_data"])["receipt"]["items"][0]["vat_code"] == item["vat_code"]
+    assert call["body"]["receipt"]["customer"] == {"email": "owner@example.com"}   # what the payment form took
+
+
+def test_the_double_refuses_a_receipt_in_another_currency():
+    with YooKassaDouble() as yookassa:
+        payment = yookassa.create_payment(150000)
+        receipt = receipt_for(150000, "Консультация", "a@example.ru")
+        receipt["items"][0]["amount"]["currency"] = "USD"
+        answer = httpx.post(f"{yookassa.api_url}/refunds", auth=(yookassa.shop_id, yookassa.secret_key),
+                            headers={"Idempotence-Key": "k1"},
+                            json={"payment_id": payment["id"], "amount": {"value": "1500.00", "currency": "RUB"},
+                                  "receipt": receipt})
+        assert answer.status_code == 400 and answer.json()["parameter"] == "receipt.items.0.amount"

@@ -562,7 +562,7 @@ class YooKassaDouble:
                        "amount.value")
         receipt = data.get("receipt")
         if receipt is not None:
-            self._check_receipt(receipt, kopecks)
+            self._check_receipt(receipt, kopecks, currency)
         elif self.receipts_required and kopecks != value_to_kopecks(payment["amount"]["value"]):
             raise _bad("Receipt is required for a partial refund", "receipt")
         refund: dict[str, Any] = {
@@ -582,7 +582,7 @@ class YooKassaDouble:
         return refund
 
     @staticmethod
-    def _check_receipt(receipt: dict, kopecks: int) -> None:
+    def _check_receipt(receipt: dict, kopecks: int, currency: str) -> None:
         customer = receipt.get("customer") or {}
         if not any(customer.get(k) for k in ("email", "phone")) and not any(
                 receipt.get(k) for k in ("email", "phone")):
@@ -595,6 +595,8 @@ class YooKassaDouble:
                 raise _bad("Quantity is not a number", f"receipt.items.{i}.quantity") from None
             if not quantity.is_finite() or quantity <= 0:
                 raise _bad("Quantity must be positive", f"receipt.items.{i}.quantity")
+            if item["amount"]["currency"] != currency:
+                raise _bad(f"Receipt item currency must be the refund's ({currency})", f"receipt.items.{i}.amount")
             total += Decimal(item["amount"]["value"]) * quantity
         if total != Decimal(kopecks) / 100:
             raise _bad(f"Receipt items add up to {total}, not to the refund amount", "receipt.items")

@@ -86,6 +86,8 @@ class LedgerEntry:
     owner_ref: str | None = None     # the payer's pseudonym once they erased their data (owner_id then 0)
     vet_ref: str | None = None       # the vet's, likewise
     forget_owner_when_refunded: bool = False  # erased while a refund was owed: owner_id kept until paid back
+    receipt: dict | None = None      # the payment's 54-FZ receipt terms (vat_code, payment_subject, payment_mode,
+                                     # the payer's email if given): a refund's receipt repeats them
 
     @property
     def refunded(self) -> int:
@@ -153,7 +155,7 @@ def ledger_from(snap) -> LedgerEntry:
                        vet_share=int(d.get("vet_share") or 0), status=d["status"],
                        refund_due=int(d.get("refund_due") or 0), refunds=tuple(d.get("refunds") or ()),
                        created_at=d.get("created_at"), owner_ref=d.get("owner_ref"), vet_ref=d.get("vet_ref"),
-                       forget_owner_when_refunded=bool(d.get("forget_owner_when_refunded")))
+                       forget_owner_when_refunded=bool(d.get("forget_owner_when_refunded")), receipt=d.get("receipt"))
 
 
 class FirestoreBookings:
@@ -380,7 +382,7 @@ class FirestoreBookings:
     # ---- payments --------------------------------------------------------------------------------------
 
     async def apply_payment(self, booking_id: str, charge_id: str, payer_id: int, amount: int, currency: str,
-                            provider_charge_id: str, split_of, now: datetime) -> Applied | None:
+                            provider_charge_id: str, split_of, now: datetime, receipt: dict | None = None) -> Applied | None:
         """Applies a successful payment once per charge: the ledger document is created in the same batch
         as the booking's confirmation with its cells made permanent (or, when the slot is gone or the charge
         does not fit, as the record of the refund it is owed). A redelivery finds the ledger: ALREADY.
@@ -411,7 +413,7 @@ class FirestoreBookings:
                                 amount=amount, currency=currency, provider_charge_id=provider_charge_id or "",
                                 fee=split.fee if confirm else 0, vet_share=split.vet_share if confirm else 0,
                                 status="confirmed" if confirm else "refund_pending",
-                                refund_due=0 if confirm else amount, created_at=now)
+                                refund_due=0 if confirm else amount, created_at=now, receipt=receipt)
             batch = self._client.batch()
             batch.create(ledger_ref, _ledger_to(entry))
             version = self._client.write_option(last_update_time=bsnap.update_time)
@@ -724,6 +726,8 @@ class FirestoreBookings:
                 payer = False
             elif payer:
                 update.update(owner_id=ERASED, owner_ref=pseudonym, forget_owner_when_refunded=firestore.DELETE_FIELD)
+                if entry.receipt and "email" in entry.receipt:  # the payer's e-mail goes, the receipt's terms stay
+                    update["receipt"] = {k: v for k, v in entry.receipt.items() if k != "email"}
             if not update:
                 return False
             batch = self._client.batch()
@@ -777,7 +781,7 @@ def _ledger_to(e: LedgerEntry) -> dict:
     return {"charge_id": e.charge_id, "booking_id": e.booking_id, "owner_id": e.owner_id, "vet_id": e.vet_id,
             "amount": e.amount, "currency": e.currency, "provider_payment_charge_id": e.provider_charge_id,
             "fee": e.fee, "vet_share": e.vet_share, "status": e.status, "refund_due": e.refund_due,
-            "refunds": list(e.refunds), "created_at": e.created_at}
+            "refunds": list(e.refunds), "created_at": e.created_at, **({"receipt": e.receipt} if e.receipt else {})}
 
 
 def _live(cell: dict, now: datetime) -> bool:

@@ -22,12 +22,14 @@ from datetime import datetime
 from shared.domain.bookings import (Booking, BookingStatus, CancellationPolicy, Currency, PaymentOutcome, check_payment,
                                     split)
 from shared.domain.pets import InvalidInput
+from shared.domain.vets import DEFAULT_PRICE_BOUNDS
 from shared.services.booking import Pricing
 
 log = logging.getLogger(__name__)
 
 # The receipt line (54-FZ receipts are in Russian whatever the owner's language).
 RECEIPT_ITEM = "Онлайн-консультация ветеринарного врача"
+RECEIPT_SUBJECT, RECEIPT_MODE = "service", "full_payment"   # the receipt line's payment_subject and _mode
 PROVIDER, STARS = "provider", "stars"
 PAID = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.CANCELLED, BookingStatus.NO_SHOW_VET,
         BookingStatus.NO_SHOW_OWNER)
@@ -41,6 +43,7 @@ class PaymentsConfig:
     fee_percent: int = 20              # the platform's share of each charge
     vat_code: int = 1                  # the receipt's VAT code (1: no VAT, the seller on USN)
     late_cancel_refund_percent: int = 50  # what an owner cancelling less than 24 h before gets back
+    vet_price_bounds: tuple[int, int] = DEFAULT_PRICE_BOUNDS  # what a vet may ask, kopecks (VET_PRICE_MIN/MAX)
 
     def __post_init__(self) -> None:
         if self.mode not in (PROVIDER, STARS):
@@ -83,7 +86,8 @@ def invoice_terms(booking: Booking, config: PaymentsConfig) -> InvoiceTerms:
         return InvoiceTerms(booking.id, "XTR", booking.price.amount, "", False, False, None)
     from shared.adapters.yookassa import provider_data, receipt_for  # pure functions (no I/O)
 
-    receipt = receipt_for(booking.price.amount, RECEIPT_ITEM, None, vat_code=config.vat_code)
+    receipt = receipt_for(booking.price.amount, RECEIPT_ITEM, None, vat_code=config.vat_code,
+                          payment_subject=RECEIPT_SUBJECT, payment_mode=RECEIPT_MODE)
     return InvoiceTerms(booking.id, booking.price.currency.value, booking.price.amount, config.provider_token,
                         True, True, provider_data(receipt))
 
@@ -125,9 +129,31 @@ class Refunder:
         else:
             if self._provider is None:
                 raise RuntimeError("no payment provider configured to refund a charge")
-            refund_id = (await self._provider.refund(entry.provider_charge_id, due, key)).id
+            refund_id = (await self._provider.refund(entry.provider_charge_id, due, key,
+                                                     refund_receipt(entry.receipt, due))).id
         return await bookings.record_refund(entry.charge_id, {"id": refund_id, "amount": due, "key": key,
                                                               "at": self._clock()}, settled=True)
+
+
+def receipt_terms(config: PaymentsConfig, currency: str, email: str | None) -> dict | None:
+    """What the ledger keeps of a charge's 54-FZ receipt (the invoice's, see invoice_terms): its VAT code,
+    payment subject and mode, and the payer's e-mail Telegram sent the provider (order_info). None for Stars."""
+    if currency == Currency.XTR.value:
+        return None
+    terms = {"vat_code": config.vat_code, "payment_subject": RECEIPT_SUBJECT, "payment_mode": RECEIPT_MODE}
+    return {**terms, "email": email} if email else terms
+
+
+def refund_receipt(terms: dict | None, amount: int) -> dict | None:
+    """The 54-FZ receipt of a refund of `amount` (full or partial): the payment's line with the refunded
+    amount, its VAT code, payment subject and mode, and the payer's e-mail. None when the ledger has no
+    e-mail (a receipt must name the customer; a full refund then takes the payment's own receipt)."""
+    if not terms or not terms.get("email"):
+        return None
+    from shared.adapters.yookassa import receipt_for  # a pure function (no I/O)
+
+    return receipt_for(amount, RECEIPT_ITEM, terms["email"], vat_code=terms["vat_code"],
+                       payment_subject=terms["payment_subject"], payment_mode=terms["payment_mode"])
 
 
 @dataclass(frozen=True)
@@ -141,14 +167,17 @@ class PaymentResult:
 
 async def apply_successful_payment(bookings, refunder: Refunder, config: PaymentsConfig, *, payload: str,
                                    charge_id: str, provider_charge_id: str, payer_id: int, amount: int,
-                                   currency: str, now: datetime, tasks=None, owners=None) -> PaymentResult:
+                                   currency: str, now: datetime, tasks=None, owners=None,
+                                   email: str | None = None) -> PaymentResult:
     """successful_payment, once per telegram_payment_charge_id: CONFIRM (the booking is confirmed, its
     consultation's tasks scheduled), REFUND (paid back in full at once, or left owed for `settle_pending`
     when the provider does not answer), ALREADY (a redelivery or a racing delivery: nothing is done or
-    said again). A payment that raced its payer's erasure is refunded (their booking is gone or no longer
+    said again). `email`: the payer's, as Telegram sent it to the provider (the receipt's; a refund's receipt
+    goes to it). A payment that raced its payer's erasure is refunded (their booking is gone or no longer
     theirs); given `owners`, its ledger entry then keeps only their pseudonym, as erasure's own do."""
     applied = await bookings.apply_payment(payload, charge_id, payer_id, amount, currency, provider_charge_id,
-                                           lambda a: split(a, config.fee_percent), now)
+                                           lambda a: split(a, config.fee_percent), now,
+                                           receipt=receipt_terms(config, currency, email))
     if applied is None:  # no such booking: the money goes back
         entry = await bookings.record_orphan_charge(charge_id, payload or "", payer_id, amount, currency,
                                                     provider_charge_id, now)

@@ -63,7 +63,8 @@ async def on_successful_payment(update: Update, context: BotContext) -> None:
         services.bookings, refunder(context), services.payments, payload=paid.invoice_payload,
         charge_id=paid.telegram_payment_charge_id, provider_charge_id=paid.provider_payment_charge_id or "",
         payer_id=update.effective_user.id, amount=paid.total_amount, currency=paid.currency,
-        now=services.clock(), tasks=services.tasks, owners=context.shared_services.owners)
+        now=services.clock(), tasks=services.tasks, owners=context.shared_services.owners,
+        email=paid.order_info.email if paid.order_info else None)
     if result.outcome is PaymentOutcome.ALREADY or result.payer_gone:
         return  # told before, by the delivery that applied it; or erased: nothing is said to them
     if result.outcome is PaymentOutcome.CONFIRM and await context.shared_services.owners.get(

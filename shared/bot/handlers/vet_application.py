@@ -64,6 +64,12 @@ MULTI_BY_STEP = {step: code for code, (step, _, _) in MULTI.items()}
 PHOTO_STEPS = ("vt_documents", "vt_portrait")
 
 
+def price_bounds(context: BotContext) -> tuple[int, int]:
+    """What a vet may ask per consultation in this deployment (VET_PRICE_MIN/MAX), in kopecks."""
+    payments = context.services.payments
+    return payments.vet_price_bounds if payments is not None else rules.DEFAULT_PRICE_BOUNDS
+
+
 def _typed_zone(text: str) -> str:
     zone = (text or "").strip()
     if not rem_rules.is_valid_timezone(zone):
@@ -104,7 +110,7 @@ async def ask_current(update: Update, context: BotContext) -> None:
         await chat.send_message(context.t("ask.vt_documents", max=rules.MAX_DOCUMENTS),
                                 reply_markup=rows(button(context.t("vet.btn.done"), "va:n:dc")))
     elif step == "vt_price":
-        low, high = rules.DEFAULT_PRICE_BOUNDS
+        low, high = price_bounds(context)
         await chat.send_message(context.t("ask.vt_price", low=low // 100, high=high // 100))
     elif step == "vt_timezone":
         await chat.send_message(context.t("ask.vt_timezone"), reply_markup=rows(
@@ -124,7 +130,8 @@ def _zone_label(lang: str, zone: str) -> str:
 async def _ask_confirm(update: Update, context: BotContext) -> None:
     """The application as it will be sent; one that does not check out goes back to its first step."""
     try:
-        preview = rules.vet_from_application(context.owner.id, context.owner.dialog.draft, context.services.clock())
+        preview = rules.vet_from_application(context.owner.id, context.owner.dialog.draft, context.services.clock(),
+                                             price_bounds(context))
     except InvalidInput as err:
         await update.effective_chat.send_message(vet_messages.error(context.language, err))
         await _go_to(update, context, context.owner.dialog.at(STEPS[0]))
@@ -199,7 +206,10 @@ async def on_text(update: Update, context: BotContext) -> None:
         return
     field, parse = TEXT_STEPS[dialog.step]
     try:
-        value = parse(update.message.text)
+        if dialog.step == "vt_price":   # within this deployment's bounds (VET_PRICE_MIN/MAX)
+            value = rules.parse_price(update.message.text, price_bounds(context))
+        else:
+            value = parse(update.message.text)
     except InvalidInput as err:
         await update.message.reply_text(vet_messages.error(context.language, err))
         return
@@ -272,7 +282,8 @@ async def on_submit(update: Update, context: BotContext) -> None:
         return
     services = context.services
     try:
-        vet = await vet_service.apply(services.vets, services.photos, context.owner.id, dialog.draft, services.clock())
+        vet = await vet_service.apply(services.vets, services.photos, context.owner.id, dialog.draft, services.clock(),
+                                      price_bounds(context))
     except InvalidInput as err:
         await query.answer()
         await update.effective_chat.send_message(vet_messages.error(context.language, err))
