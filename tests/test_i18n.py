@@ -1,5 +1,6 @@
 """Every catalog is complete in every language, compiled, and every key the code uses exists."""
 import ast
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,12 @@ def test_russian_and_english_differ_and_format():
 _ERRORS = ("InvalidInput", "PhotoRejected")  # exceptions whose `code` is a message key
 
 
+@dataclass
+class Errors:
+    codes: list      # (path, the first argument of an _ERRORS exception: its code)
+    api_keys: list   # (path, the key= of an ApiError, the function raising it)
+
+
 def used_keys() -> tuple[set[str], list[str]]:
     """Every key the code can ask for, and the calls whose key could not be worked out."""
     modules = {path: ast.parse(path.read_text()) for folder in ("shared", "infra", "functions")
@@ -121,10 +128,17 @@ def used_keys() -> tuple[set[str], list[str]]:
     templates = _templates()
     error_codes = [(path, call.args[0]) for path, tree in modules.items() for call in ast.walk(tree)
                    if isinstance(call, ast.Call) and _name(call.func) in _ERRORS and call.args]
+    # the Mini App API's errors carry a message key (`ApiError(..., key=...)`, told as `err.key`): a literal,
+    # an error's code, or a local variable of the function raising it
+    api_keys = [(path, keyword.value, function) for path, tree in modules.items()
+                for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                for call in ast.walk(function) if isinstance(call, ast.Call) and _name(call.func) == "ApiError"
+                for keyword in call.keywords if keyword.arg == "key"]
+    errors = Errors(error_codes, api_keys)
     used, unresolved = set(), []
     for path, tree in modules.items():
         for call, scopes in _translation_calls(tree):
-            keys = _keys(call, scopes, path, templates, error_codes)
+            keys = _keys(call, scopes, path, templates, errors)
             if keys is None:
                 unresolved.append(f"{path.relative_to(ROOT)}:{call.lineno}: {ast.unparse(call)}")
             else:
@@ -154,7 +168,7 @@ def _key_arg(call: ast.Call) -> ast.expr:
     return call.args[1] if isinstance(call.func, ast.Name) and call.func.id == "t" else call.args[0]
 
 
-def _keys(call, scopes, path, templates, error_codes) -> set[str] | None:
+def _keys(call, scopes, path, templates, errors: "Errors") -> set[str] | None:
     function = next((s for s in reversed(scopes) if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
     key = _key_arg(call)
     if isinstance(key, ast.Name) and function is not None:
@@ -165,19 +179,27 @@ def _keys(call, scopes, path, templates, error_codes) -> set[str] | None:
                and key.id in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
                for node in ast.walk(function)):
             return set()  # looked up with a fallback (`text == key`): a missing key is expected
-    return _resolve(key, scopes + [call], function, path, templates, error_codes)
+    return _resolve(key, scopes + [call], function, path, templates, errors)
 
 
-def _resolve(expr, scopes, function, path, templates, error_codes) -> set[str] | None:
+def _resolve(expr, scopes, function, path, templates, errors: "Errors") -> set[str] | None:
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return {expr.value}
     if isinstance(expr, ast.IfExp):
-        a, b = (_resolve(e, scopes, function, path, templates, error_codes) for e in (expr.body, expr.orelse))
+        a, b = (_resolve(e, scopes, function, path, templates, errors) for e in (expr.body, expr.orelse))
         return None if a is None or b is None else a | b
+    if isinstance(expr, ast.Attribute) and expr.attr == "key":
+        keys = set()
+        for where, value, raiser in errors.api_keys:
+            got = _resolve(value, [], raiser, where, templates, errors)
+            if got is None:
+                return None
+            keys |= got
+        return keys
     if isinstance(expr, ast.Attribute) and expr.attr == "code":
         codes = set()
-        for where, arg in error_codes:
-            got = _resolve(arg, [], None, where, templates, [])
+        for where, arg in errors.codes:
+            got = _resolve(arg, [], None, where, templates, Errors([], []))
             if got is None:
                 return None
             codes |= got
@@ -187,7 +209,7 @@ def _resolve(expr, scopes, function, path, templates, error_codes) -> set[str] |
                   and any(isinstance(t_, ast.Name) and t_.id == expr.id for t_ in node.targets)]
         keys = set() if values else None  # none: a loop's target, perhaps (below)
         for value in values:
-            got = _resolve(value, scopes, function, path, templates, error_codes)
+            got = _resolve(value, scopes, function, path, templates, errors)
             if got is None:
                 return None
             keys |= got
