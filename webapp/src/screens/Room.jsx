@@ -57,7 +57,6 @@ export default function Room({ bookingId }) {
   const [error, setError] = useState(null);
   const [stage, setStage] = useState("loading"); // loading|asking|denied|no_device|unsupported|joining|joined|ended|failed
   const stage_ = useRef(null);
-  const holder = useRef(null);
   useBackButton(() => goBack("/bookings"));
   const fallback = ["denied", "no_device", "unsupported", "failed"].includes(stage) && room && room.join_url;
   useMainButton(fallback ? t("webapp.room.open_browser") : null, () => openLink(room.join_url));
@@ -117,10 +116,8 @@ export default function Room({ bookingId }) {
       {room && stage === "joined" && (
         <p className="hint small" data-testid="room-joined">{t("webapp.room.until", { time: formatTime(room.ends_at, me.timezone) })}</p>
       )}
-      <div ref={holder}>
-        <div ref={stage_} className={stage === "joined" || stage === "joining" ? "room-stage" : "room-stage room-idle"}
-             data-provider={room ? room.provider : undefined} />
-      </div>
+      <div ref={stage_} className={stage === "joined" || stage === "joining" ? "room-stage" : "room-stage room-idle"}
+           data-provider={room ? room.provider : undefined} />
     </Screen>
   );
 }
