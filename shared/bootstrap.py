@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Callable
 from shared.config import CallbacksSettings, MiniAppSettings, Settings
 from shared.domain.owners import Owner
 from shared.services.repositories import (
-    Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog, Vets,
+    Calendars, Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog,
+    Vets,
 )
 
 
@@ -89,9 +90,11 @@ class WebhookServices:
 
 @dataclass(frozen=True, kw_only=True)
 class JobsServices:
-    """What the scheduled_jobs function is given: reminders only (no bot layer, no telegram.ext)."""
+    """What the scheduled_jobs function is given: reminders, and the vets' calendars it prunes (no bot
+    layer, no telegram.ext)."""
 
     reminders: Reminders
+    calendars: Calendars
     stats: Stats
     clock: Callable[[], datetime] = utcnow
 
@@ -126,7 +129,9 @@ class MiniAppServices:
     """What the miniapp_api function is given (shared/miniapp/api.py): the owner's records (pets, diary,
     reminders a renamed or deleted pet takes along, photos a deleted pet takes along), the vets, bookings and
     payments of consultations, the triage results and photos a vet's patient card shows, and the unit of
-    work an owner's writes commit through, as the webhook's do."""
+    work an owner's (or a vet's) writes commit through, as the webhook's do; the consultation's record and
+    the video provider (the room page's room and token; None: no provider configured), the kept labels'
+    photos (a conclusion's label)."""
 
     owners: Owners                  # read once per request (who is asking); never written here
     pets: Pets
@@ -141,6 +146,9 @@ class MiniAppServices:
     payments: PaymentsConfig
     payment_provider: PaymentProvider | None = None
     tasks: TaskQueue | None = None
+    consultations: Consultations | None = None
+    video: VideoRooms | None = None
+    label_photos: LabelPhotos | None = None
     clock: Callable[[], datetime] = utcnow
 
 
@@ -230,13 +238,18 @@ def _payment_provider(settings: Settings):
 
 
 def jobs_services(settings: Settings) -> JobsServices:
+    from shared.adapters.firestore_bookings import FirestoreBookings
     from shared.adapters.firestore_diary import FirestoreReminders
 
     client, stats = _firestore(settings)
-    return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats, clock=service_clock(settings))
+    return JobsServices(reminders=FirestoreReminders(client, stats), calendars=FirestoreBookings(client, stats),
+                        stats=stats, clock=service_clock(settings))
 
 
-def miniapp_services(settings: Settings) -> MiniAppServices:
+def miniapp_services(settings: Settings, callbacks: CallbacksSettings | None = None) -> MiniAppServices:
+    """`callbacks`: the video provider's settings (as booking_callbacks'), when one is configured."""
+    from shared.adapters.firestore_conclusions import LabelPhotos
+    from shared.adapters.firestore_consultations import FirestoreConsultations
     from shared.adapters.firestore_diary import FirestoreDiary, FirestoreReminders
     from shared.adapters.firestore_repositories import FirestoreOwners, FirestorePets
     from shared.adapters.firestore_triage import FirestoreTriage
@@ -245,11 +258,14 @@ def miniapp_services(settings: Settings) -> MiniAppServices:
     from shared.adapters.photo_storage import PhotoStorage
 
     client, stats = _firestore(settings)
+    photos = PhotoStorage(settings.photos_bucket, settings.project)
     return MiniAppServices(
         owners=FirestoreOwners(client, stats), pets=FirestorePets(client, stats), diary=FirestoreDiary(client, stats),
         reminders=FirestoreReminders(client, stats), triage=FirestoreTriage(client, stats),
-        photos=PhotoStorage(settings.photos_bucket, settings.project), vets=FirestoreVets(client, stats),
+        photos=photos, vets=FirestoreVets(client, stats),
         unit_of_work=lambda owner: FirestoreUnitOfWork(client, stats, owner), stats=stats,
+        consultations=FirestoreConsultations(client, stats), label_photos=LabelPhotos(photos),
+        video=_video_rooms(callbacks) if callbacks is not None and video_configured(callbacks) else None,
         clock=service_clock(settings), **_consultations(settings, client, stats))
 
 
@@ -292,6 +308,14 @@ def callbacks_services(settings: Settings, callbacks: CallbacksSettings) -> Call
         video=_video_rooms(callbacks), payments=_payment_provider(settings), clock=service_clock(settings))
 
 
+def video_configured(callbacks: CallbacksSettings) -> bool:
+    """Whether the chosen video provider has what its adapter needs (the Mini App runs without one)."""
+    if callbacks.video_provider == "livekit":
+        return bool(callbacks.livekit_url and callbacks.livekit_api_key and callbacks.livekit_api_secret
+                    and callbacks.livekit_join_page)
+    return bool(callbacks.daily_api_key)
+
+
 def _video_rooms(callbacks: CallbacksSettings):
     """Daily.co or LiveKit (imported only when chosen: livekit-api is heavy and deployed only with it)."""
     if callbacks.video_provider == "livekit":
@@ -332,6 +356,8 @@ class JobsInstance:
     """Everything a scheduled_jobs instance keeps between requests: Firestore and a bare Bot (no
     Application, no handlers: the cold path stays light)."""
 
+    JOBS = ("due_reminders", "prune_calendars")
+
     def __init__(self, settings: Settings):
         from telegram import Bot
 
@@ -347,12 +373,17 @@ class JobsInstance:
         return self.runner.run(self._run(job, now or self.services.clock()), timeout=280)
 
     async def _run(self, job: str, now: datetime) -> dict:
-        from shared.services import reminders as reminder_service
+        if job == "due_reminders":
+            from shared.services import reminders as reminder_service
 
-        if job != "due_reminders":
+            result = await reminder_service.due_reminders(self.services.reminders, self.sender, now,
+                                                          stats=self.services.stats)
+        elif job == "prune_calendars":
+            from shared.services import calendars as calendar_service
+
+            result = await calendar_service.prune_calendars(self.services.calendars, now)
+        else:
             raise KeyError(job)
-        result = await reminder_service.due_reminders(self.services.reminders, self.sender, now,
-                                                      stats=self.services.stats)
         return {"job": job, "now": now.isoformat(), **result.as_dict()}
 
 
@@ -436,7 +467,7 @@ class MiniAppInstance:
         self.settings = settings
         self.miniapp = miniapp
         self.runner = LoopThread()
-        self.services = self.runner.run(_on_loop(miniapp_services, settings))
+        self.services = self.runner.run(_on_loop(miniapp_services, settings, CallbacksSettings.from_env()))
         self._bot = None
         self.api = MiniAppApi(self.services, bot_token=settings.bot_token, ops_ids=settings.ops_user_ids,
                               max_age=miniapp.init_data_max_age, bot=lambda: self.bot)

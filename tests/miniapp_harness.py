@@ -24,13 +24,20 @@ def signed_init_data(user_id: int, token: str = TOKEN, *, auth_date: int | None 
 
 
 class MiniApp:
-    def __init__(self, bot: BookingBot, ops_ids: frozenset[int] = frozenset({OPS_ID})):
+    """`video`: the VideoRooms the room page gets (e.g. DailyRooms on a DailyDouble); None: none configured."""
+
+    def __init__(self, bot: BookingBot, ops_ids: frozenset[int] = frozenset({OPS_ID}), video=None):
+        from shared.adapters.firestore_conclusions import LabelPhotos
+        from shared.adapters.firestore_consultations import FirestoreConsultations
+
         s = bot.services
         self.bot_harness = bot
         self.services = MiniAppServices(
             owners=s.owners, pets=s.pets, diary=s.diary, reminders=s.reminders, triage=s.triage, photos=s.photos,
             vets=s.vets, unit_of_work=s.unit_of_work, stats=s.stats, bookings=s.bookings, payments=s.payments,
-            payment_provider=s.payment_provider, tasks=None, clock=s.clock)
+            payment_provider=s.payment_provider, tasks=None, clock=s.clock,
+            consultations=FirestoreConsultations(bot.client, s.stats), video=video,
+            label_photos=s.label_photos or LabelPhotos(s.photos))
         self._bot = Bot(TOKEN, base_url=f"{bot.double.base_url}/bot")
         self.api = MiniAppApi(self.services, bot_token=TOKEN, ops_ids=ops_ids, max_age=3600, bot=lambda: self._bot)
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from shared.domain.owners import Owner
+from shared.domain.vets import VetStatus
 from tests.booking_harness import NOW, TOKEN, BookingBot, client, double, vet, yookassa  # noqa: F401
 from tests.miniapp_harness import OPS_ID, MiniApp, dump, signed_init_data
 
@@ -35,10 +36,23 @@ def auth_for(persona: str) -> str | None:
     return None
 
 
+DAILY_KEY = "miniapp-test-daily-api-key-of-32-chars"
+
+
 @pytest.fixture
-async def world(client, double, yookassa):  # noqa: F811
+def daily():
+    from infra.local.daily_double import DailyDouble
+
+    with DailyDouble(DAILY_KEY, domain="telemed-test") as d:
+        yield d
+
+
+@pytest.fixture
+async def world(client, double, yookassa, daily):  # noqa: F811
+    from shared.adapters.daily_video import DailyRooms
+
     bot = BookingBot(client, double, yookassa)
-    app = MiniApp(bot)
+    app = MiniApp(bot, video=DailyRooms(DAILY_KEY, base_url=daily.api_url, domain="telemed-test", timeout=5.0))
     [pet] = await bot.owner(OWNER, tz="Europe/Moscow")
     [other_pet] = await bot.owner(OTHER)
     for person in (VET, OTHER_VET, OPS_ID):
@@ -58,7 +72,7 @@ async def world(client, double, yookassa):  # noqa: F811
     status, got = await app.call("GET", f"/api/bookings/{booking_id}", OWNER)
     assert got["booking"]["status"] == "confirmed", got
     return dict(bot=bot, app=app, client=client, pet=pet, other_pet=other_pet, booking=booking_id, start=start,
-                slots=cal["days"][3]["slots"])
+                slots=cal["days"][3]["slots"], daily=daily)
 
 
 async def pay_link(bot: BookingBot, link: str, user_id: int) -> dict:
@@ -103,7 +117,14 @@ def matrix(world) -> list[tuple[str, str, object, set[str]]]:
         ("GET", f"/api/bookings/{b}/cancel", None, {"owner", "vet", "ops"}),
         ("GET", f"/api/bookings/{b}/patient", None, {"vet", "ops"}),
         ("GET", f"/api/bookings/{b}/reschedule", None, {"owner"}),
+        ("GET", f"/api/bookings/{b}/room", None, set()),            # days ahead: nobody yet (see test_the_room)
         ("POST", f"/api/bookings/{b}/invoice", None, set()),        # paid already: nobody gets a link
+        ("GET", "/api/vet/schedule", None, {"vet", "other_vet"}),
+        ("PUT", "/api/vet/schedule", {"daily_cap": 20}, {"vet", "other_vet"}),
+        ("GET", "/api/vet/bookings", None, {"vet", "other_vet"}),
+        ("GET", f"/api/vet/bookings/{b}", None, {"vet"}),
+        # before the start nobody may conclude it (test_the_conclusion_written_in_the_app)
+        ("POST", f"/api/vet/bookings/{b}/conclusion", {"summary": "Здоров"}, set()),
         ("POST", f"/api/bookings/{b}/reschedule", {"start": move_to}, {"owner"}),
         # its owner, its vet and ops may cancel it (only one can): the vet does here, with a reason; the
         # owner's cancellation is test_the_vet_is_told_of_a_cancellation_made_in_the_app
@@ -113,25 +134,68 @@ def matrix(world) -> list[tuple[str, str, object, set[str]]]:
     ]
 
 
-async def test_authorization_matrix(world):
+async def check_row(world, method: str, path: str, body, allowed: set[str], skip: set[str] = frozenset()) -> dict:
+    """One row of the matrix: every persona not allowed (nor in `skip`) refused with nothing leaked or
+    written, then each allowed one answered 2xx. The allowed ones' answers, by persona."""
     app, client = world["app"], world["client"]
+    before = await dump(client)
+    for persona, user in PERSONAS.items():
+        if persona in allowed or persona in skip:
+            continue
+        status, answer = await app.call(method, path, user, body, auth=auth_for(persona))
+        refused(status, answer, world)
+        if persona in ("no_init_data", "forged", "other_bot"):
+            assert (status, answer) == (401, {"error": "unauthorized"}), (method, path, persona)
+        elif persona == "unknown":
+            assert (status, answer["error"]) == (403, "not_registered"), (method, path, answer)
+        else:
+            assert status in (403, 404, 409), (method, path, persona, status, answer)
+    assert await dump(client) == before, f"{method} {path}: a refused request wrote something"
+    answers = {}
+    for persona in sorted(allowed):
+        status, answers[persona] = await app.call(method, path, PERSONAS[persona], body)
+        assert 200 <= status < 300, (method, path, persona, status, answers[persona])
+    return answers
+
+
+async def test_authorization_matrix(world):
     for method, path, body, allowed in matrix(world):
-        before = await dump(client)
-        for persona, user in PERSONAS.items():
-            if persona in allowed or (path.endswith("/cancel") and method == "POST" and persona in ("owner", "ops")):
-                continue
-            status, answer = await app.call(method, path, user, body, auth=auth_for(persona))
-            refused(status, answer, world)
-            if persona in ("no_init_data", "forged", "other_bot"):
-                assert (status, answer) == (401, {"error": "unauthorized"}), (method, path, persona)
-            elif persona == "unknown":
-                assert (status, answer["error"]) == (403, "not_registered"), (method, path, answer)
-            else:
-                assert status in (403, 404, 409), (method, path, persona, status, answer)
-        assert await dump(client) == before, f"{method} {path}: a refused request wrote something"
-        for persona in sorted(allowed):
-            status, answer = await app.call(method, path, PERSONAS[persona], body)
-            assert 200 <= status < 300, (method, path, persona, status, answer)
+        skip = {"owner", "ops"} if path.endswith("/cancel") and method == "POST" else set()
+        await check_row(world, method, path, body, allowed, skip)
+
+
+async def test_the_room_from_ten_minutes_before_to_the_end_for_its_owner_and_vet(world):
+    """The room page's room: the booking's owner and vet only, from T-10 min to the slot's end; the room the
+    chat's 'Join' links are made for (services.consultation_tasks), each person's own token into it."""
+    from datetime import datetime
+
+    from shared.domain.bookings import LINKS_BEFORE
+
+    bot, app, daily, b = world["bot"], world["app"], world["daily"], world["booking"]
+    start = datetime.fromisoformat(world["start"].replace("Z", "+00:00"))
+    path = f"/api/bookings/{b}/room"
+    bot.now = start - LINKS_BEFORE - timedelta(minutes=1)
+    await check_row(world, "GET", path, None, set())           # a minute early: nobody, nothing made
+    assert daily.rooms == {}
+    bot.now = start - timedelta(minutes=5)
+    answers = await check_row(world, "GET", path, None, {"owner", "vet"})
+    owner, vet = answers["owner"], answers["vet"]
+    assert set(owner) == {"provider", "url", "token", "join_url", "ends_at"}
+    assert owner["provider"] == "daily" and owner["url"] == vet["url"] == f"https://telemed-test.daily.co/tp-{b}"
+    assert owner["join_url"] == f"{owner['url']}?t={owner['token']}" and owner["token"] != vet["token"]
+    assert list(daily.rooms) == [f"tp-{b}"]
+    state = await app.services.consultations.state(b)   # recorded as the T-15 task records it: one room
+    assert state.room is not None and state.room.url == owner["url"]
+    end = datetime.fromisoformat(owner["ends_at"].replace("Z", "+00:00"))
+    assert end == start + timedelta(minutes=30)
+    # each token lets its own person in, as the vet (room owner) or the owner, inside the window only
+    joined_owner = daily.join(owner["join_url"], at=bot.now.timestamp())
+    joined_vet = daily.join(vet["join_url"], at=bot.now.timestamp())
+    assert (joined_owner["user_id"], joined_owner["owner"]) == ("owner", False)
+    assert (joined_vet["user_id"], joined_vet["owner"]) == ("vet", True)
+    assert joined_vet["user_name"] == "Доктор Айболит" and world["pet"].name in joined_owner["user_name"]
+    bot.now = end                                               # the slot is over: nobody
+    await check_row(world, "GET", path, None, set())
 
 
 async def test_lists_show_each_person_only_their_own(world):
@@ -302,3 +366,102 @@ def test_the_function_on_the_local_stack(stack):
     assert r.status_code == 200 and r.json()["registered"] is False and r.headers["Cache-Control"] == "no-store"
     page = httpx.get(f"{base}/", timeout=30)
     assert page.status_code in (200, 503)  # 503 until webapp/dist is built
+
+
+async def test_the_vets_schedule_checked_like_the_bots(world):
+    """PUT /api/vet/schedule: the bot's /schedule rules (overlapping or inverted hours, slot lengths, override
+    dates) refuse with the field and the bot's words, nothing written; a good one is what the bot's /schedule
+    and the owners' calendar show."""
+    app, bot, client = world["app"], world["bot"], world["client"]
+    status, got = await app.call("GET", "/api/vet/schedule", VET)
+    assert status == 200 and got["schedule"]["weekly"][0] == ["09:00-18:00"] and got["schedule"]["slot_minutes"] == 30
+    before = await dump(client)
+    bad = [({"weekly": [["09:00-13:00", "12:00-14:00"], [], [], [], [], [], []]}, "weekly.0", "schedule.err.hours_overlap"),
+           ({"weekly": [[], [], ["18:00-09:00"], [], [], [], []]}, "weekly.2", "schedule.err.hours_inverted"),
+           ({"weekly": [[], [], [], ["25:00-26:00"], [], [], []]}, "weekly.3", "schedule.err.time_invalid"),
+           ({"weekly": [["09:00-18:00"]] * 6}, "weekly", None),
+           ({"slot_minutes": 20}, "slot_minutes", "schedule.err.slot_length"),
+           ({"slot_minutes": 45, "weekly": [["09:00-09:30"], [], [], [], [], [], []]}, "weekly.0",
+            "schedule.err.hours_too_short"),
+           ({"buffer_minutes": 7}, "buffer_minutes", "schedule.err.buffer"),
+           ({"notice_minutes": 60 * 24 * 8}, "notice_minutes", "schedule.err.notice"),
+           ({"horizon_days": 0}, "horizon_days", "schedule.err.horizon"),
+           ({"daily_cap": 100}, "daily_cap", "schedule.err.daily_cap"),
+           ({"timezone": "Mars/Olympus"}, "timezone", "schedule.err.timezone"),
+           ({"overrides": [{"date": "2026-11-30", "hours": []}]}, "overrides.2026-11-30", "schedule.err.date_past"),
+           ({"overrides": [{"date": "2026-12-05", "hours": ["10:00-12:00", "11:00-13:00"]}]},
+            "overrides.2026-12-05", "schedule.err.hours_overlap"),
+           ({"price": 1}, "price", "err.unknown_field")]
+    for body, field, key in bad:
+        status, answer = await app.call("PUT", "/api/vet/schedule", VET, body)
+        assert status == 400 and answer["field"] == field and answer.get("key") == key, (body, answer)
+    status, answer = await app.call("PUT", "/api/vet/schedule", VET, bad[0][0])
+    assert answer["message"] == "Понедельник: промежутки 09:00-13:00 и 12:00-14:00 пересекаются.", answer
+    assert await dump(client) == before
+    week = [["10:00-14:00", "14:00-16:00"], [], [], [], [], ["10:00-12:00"], []]
+    status, saved = await app.call("PUT", "/api/vet/schedule", VET, {
+        "weekly": week, "overrides": [{"date": "2026-12-05", "hours": []}], "slot_minutes": 45,
+        "buffer_minutes": 15, "notice_minutes": 90, "horizon_days": 30, "daily_cap": None})
+    assert status == 200, saved
+    sch = saved["schedule"]
+    assert sch["weekly"][0] == ["10:00-16:00"] and sch["weekly"][1] == [] and sch["overrides"] == [
+        {"date": "2026-12-05", "hours": []}]
+    assert (sch["slot_minutes"], sch["buffer_minutes"], sch["notice_minutes"], sch["horizon_days"]) == (45, 15, 90, 30)
+    assert (await app.call("GET", "/api/vet/schedule", VET))[1]["schedule"] == sch
+    texts = await bot.say("/schedule", VET)
+    assert any("10:00-16:00" in text for text in texts), texts
+    status, cal = await app.call("GET", f"/api/vets/{VET}/calendar?species=dog&days=14", OWNER)
+    starts = {slot["start"][11:16] for day in cal["days"] for slot in day["slots"]}
+    assert starts and starts <= {"07:00", "08:00", "09:00", "10:00", "11:00", "12:00"}, starts  # Moscow = UTC+3
+    assert all(datetime.fromisoformat(day["date"]).weekday() in (0, 5) for day in cal["days"]), cal["days"]
+
+
+async def test_only_a_verified_vet_has_vet_screens(world):
+    bot, app = world["bot"], world["app"]
+    applied = 7_200_000_009
+    await bot.owner(applied, pets=0)
+    await bot.vets(vet(applied, status=VetStatus.APPLIED))
+    for method, path, body in (("GET", "/api/vet/schedule", None), ("PUT", "/api/vet/schedule", {"daily_cap": 3}),
+                               ("GET", "/api/vet/bookings", None)):
+        for user in (applied, OWNER, OPS_ID):
+            status, answer = await app.call(method, path, user, body)
+            assert (status, answer) == (403, {"error": "forbidden"}), (method, path, user, answer)
+    status, mine = await app.call("GET", "/api/vet/bookings", VET)
+    assert [b["id"] for b in mine["bookings"]] == [world["booking"]] and mine["bookings"][0]["role"] == "vet"
+    assert (await app.call("GET", "/api/vet/bookings", OTHER_VET))[1] == {"bookings": []}
+
+
+async def test_the_conclusion_written_in_the_app(world):
+    """POST /api/vet/bookings/{b}/conclusion from the start on, by its vet only, once: the booking completed,
+    the owner told in the chat with the rating buttons, in the pet's diary, the follow-up reminders set."""
+    from datetime import datetime
+
+    bot, app, b = world["bot"], world["app"], world["booking"]
+    start = datetime.fromisoformat(world["start"].replace("Z", "+00:00"))
+    bot.now = start + timedelta(minutes=35)
+    status, card = await app.call("GET", f"/api/vet/bookings/{b}", VET)
+    assert status == 200 and card["can_conclude"] is True and card["conclusion"] is None
+    assert card["label_question"] is None and card["pet"]["name"] == world["pet"].name and "week" in card
+    for body, field in (({"summary": ""}, "summary"), ({"summary": "x" * 5000}, "summary"),
+                        ({"summary": "Ок", "follow_up": "2026-11-01"}, "follow_up"),
+                        ({"summary": "Ок", "follow_up": "завтра"}, "follow_up"),
+                        ({"summary": "Ок", "answer": "right"}, "answer"),   # no triage: no question to answer
+                        ({"summary": "Ок", "extra": 1}, "extra")):
+        status, answer = await app.call("POST", f"/api/vet/bookings/{b}/conclusion", VET, body)
+        assert status == 400 and answer["field"] == field, (body, answer)
+    since = bot.seq()
+    follow = (start + timedelta(days=14)).date().isoformat()
+    body = {"summary": "Отит наружный, лёгкий", "recommendations": "Капли 7 дней", "follow_up": follow}
+    [written] = (await check_row(world, "POST", f"/api/vet/bookings/{b}/conclusion", body, {"vet"})).values()
+    assert written["conclusion"]["summary"] == body["summary"] and written["delivered"] is True
+    assert written["in_diary"] is True and written["reminder_set"] is True
+    told = bot.texts(OWNER, since)
+    assert any("Отит наружный" in text and "Капли 7 дней" in text for text in told), told
+    assert any(text.startswith("⭐") for text in bot.buttons(OWNER)), bot.buttons(OWNER)
+    assert (await app.call("GET", f"/api/bookings/{b}", OWNER))[1]["booking"]["status"] == "completed"
+    status, again = await app.call("POST", f"/api/vet/bookings/{b}/conclusion", VET, body)
+    assert status == 409 and again["key"] == "conclusion.err.already"
+    status, card = await app.call("GET", f"/api/vet/bookings/{b}", VET)
+    assert card["can_conclude"] is False and card["conclusion"]["follow_up"] == follow
+    diary = await bot.say("/diary", OWNER)
+    assert any("Отит наружный" in text for text in diary), diary

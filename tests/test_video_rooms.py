@@ -188,6 +188,10 @@ async def test_daily_tokens_vet_owner_window_and_roles(daily, daily_rooms):
         assert props["user_id"] == role
         assert props["enable_recording_ui"] is False and props["start_cloud_recording"] is False
         assert "enable_recording" not in props
+    # the Mini App's room page: daily-js joins with the room URL and the token the link carries
+    join = await daily_rooms.join(room, Role.OWNER, "Anna")
+    assert (join.url, join.link) == (room.url, f"{room.url}?t={join.token}") and daily_rooms.provider == "daily"
+    assert daily.token_properties(join.token)["user_id"] == "owner"
     assert vet["user_name"] == "Dr. Ivanova"
     for call in daily.calls_to("POST", "/v1/meeting-tokens"):
         assert set(json.loads(call.body)["properties"]) <= set(load_model("Properties"))
@@ -441,6 +445,10 @@ async def test_livekit_tokens_one_room_slot_window_vet_admin(livekit, lk_rooms):
     # livekit-api's own verifier accepts them (inside the window)
     claims = livekit.claims_at(tokens[Role.OWNER], start.timestamp() + 10)
     assert claims.identity == "owner" and claims.video.room == "booking-31"
+    # the Mini App's room page: the server's WebSocket URL and the token the link carries
+    join = await lk_rooms.join(room, Role.OWNER, "Olga")
+    assert join.url == "ws://" + livekit.url.split("://", 1)[1] and join.link == owner_url
+    assert join.token == tokens[Role.OWNER] and lk_rooms.provider == "livekit"
 
 
 async def test_livekit_join_refused_outside_window_and_beyond_two(livekit, lk_rooms):

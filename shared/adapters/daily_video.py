@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from shared.adapters.provider_retry import RetryPolicy, parse_retry_after, retrying
-from shared.services.ports import Role, Room, VideoEvent, VideoEventKind, WebhookRejected
+from shared.services.ports import Role, Room, VideoEvent, VideoEventKind, VideoJoin, WebhookRejected
 
 __all__ = ["DailyRooms", "DailyError", "MAX_AGE", "FUTURE_SKEW"]
 
@@ -72,6 +72,8 @@ class DailyRooms:
     another domain are an error (a key of the wrong account). ``webhook_secret``: the webhook's ``hmac``
     (base64), needed by ``parse_webhook``. ``http``: an ``httpx.AsyncClient`` to reuse (else one per call).
     """
+
+    provider = "daily"
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, domain: str | None = None,
                  webhook_secret: str | None = None, http: httpx.AsyncClient | None = None, *,
@@ -121,6 +123,11 @@ class DailyRooms:
         return self._room(body, not_before, expires_at)
 
     async def join_url(self, room: Room, role: Role, display_name: str) -> str:
+        return (await self.join(room, role, display_name)).link
+
+    async def join(self, room: Room, role: Role, display_name: str) -> VideoJoin:
+        """A meeting token for this room and person: daily-js joins with the room URL and it; the browser
+        link is the room URL with it in ``?t=``."""
         props = {
             "room_name": room.name,
             "nbf": _unix(room.not_before),
@@ -136,7 +143,7 @@ class DailyRooms:
         token = body.get("token") if status == 200 else None
         if not isinstance(token, str) or not token:
             raise _error(status, body)
-        return f"{room.url}?t={token}"
+        return VideoJoin(url=room.url, token=token, link=f"{room.url}?t={token}")
 
     async def delete_room(self, name: str) -> None:
         _check_name(name)

@@ -41,7 +41,7 @@ from livekit.protocol.room import CreateRoomRequest, DeleteRoomRequest, RoomConf
 from livekit.protocol.webhook import WebhookEvent
 
 from shared.adapters.provider_retry import RetryPolicy, retrying
-from shared.services.ports import Role, Room, VideoEvent, VideoEventKind, WebhookRejected
+from shared.services.ports import Role, Room, VideoEvent, VideoEventKind, VideoJoin, WebhookRejected
 
 __all__ = ["LiveKitRooms", "DEPARTURE_TIMEOUT", "JOIN_EMPTY_TIMEOUT"]
 
@@ -64,6 +64,8 @@ class LiveKitRooms:
     LiveKit room with the token in its ``token`` query parameter (``https://app.example.ru/room``);
     ``http``: an ``aiohttp.ClientSession`` to reuse (else one per call, on the running loop).
     """
+
+    provider = "livekit"
 
     def __init__(self, url: str, api_key: str, api_secret: str, http: aiohttp.ClientSession | None = None, *,
                  join_page: str, timeout: float = 10.0, retry: RetryPolicy = RetryPolicy(), clock=None):
@@ -91,10 +93,16 @@ class LiveKitRooms:
         return Room(name=name, url=self._join_page, not_before=not_before, expires_at=expires_at)
 
     async def join_url(self, room: Room, role: Role, display_name: str) -> str:
+        return (await self.join(room, role, display_name)).link
+
+    async def join(self, room: Room, role: Role, display_name: str) -> VideoJoin:
+        """livekit-client connects to the server's WebSocket URL with the access token; the browser link is
+        the join page with the same token."""
         _check_window(room.name, room.not_before, room.expires_at)
         token = self.access_token(room, role, display_name)
         separator = "&" if urllib.parse.urlsplit(room.url).query else "?"
-        return f"{room.url}{separator}{urllib.parse.urlencode({'token': token})}"
+        return VideoJoin(url=websocket_url(self._url), token=token,
+                         link=f"{room.url}{separator}{urllib.parse.urlencode({'token': token})}")
 
     def access_token(self, room: Room, role: Role, display_name: str) -> str:
         grants = VideoGrants(room_join=True, room=room.name, can_publish=True, can_subscribe=True,
@@ -172,6 +180,12 @@ class LiveKitRooms:
         at = datetime.fromtimestamp(event.created_at, timezone.utc) if event.created_at else now
         event_id = event.id or "sha256:" + hashlib.sha256(body).hexdigest()
         return VideoEvent(event_id=event_id, kind=kind, room=event.room.name, role=role, at=at)
+
+
+def websocket_url(server_url: str) -> str:
+    """The server's URL as livekit-client connects to it: https -> wss, http -> ws (a ws(s) URL as is)."""
+    scheme, rest = server_url.split("://", 1) if "://" in server_url else ("https", server_url)
+    return {"https": "wss", "http": "ws"}.get(scheme, scheme) + "://" + rest
 
 
 def _check_window(name: str, not_before: datetime, expires_at: datetime) -> None:

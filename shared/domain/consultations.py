@@ -71,6 +71,12 @@ def room_window(booking: Booking) -> tuple[datetime, datetime]:
     return booking.start - LINKS_BEFORE, booking.end
 
 
+def room_open(booking: Booking, now: datetime) -> bool:
+    """Whether the booking's two people may be let into its room now: confirmed, inside the room's window."""
+    not_before, ends = room_window(booking)
+    return booking.status == BookingStatus.CONFIRMED and not_before <= now < ends
+
+
 def room_name(booking_id: str) -> str:
     """The room of a booking (video providers allow [A-Za-z0-9_-]): made twice, it is one room."""
     if not _ROOM_RE.match(booking_id):

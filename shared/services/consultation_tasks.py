@@ -25,7 +25,7 @@ from shared.domain import consultations as rules
 from shared.domain.bookings import Booking, BookingStatus
 from shared.domain.consultations import Attendance, TaskKind
 from shared.services.ports import (
-    ProviderPayment, ProviderRefund, Role, Room, TaskQueue, VideoEvent, VideoEventKind, VideoRooms,
+    ProviderPayment, ProviderRefund, Role, Room, TaskQueue, VideoEvent, VideoEventKind, VideoJoin, VideoRooms,
 )
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ async def _create_room(task, booking: Booking, ports: TaskPorts, now) -> Outcome
     return Outcome.DONE
 
 
-async def _room(booking: Booking, ports: TaskPorts) -> Room:
+async def _room(booking: Booking, ports: TaskPorts | RoomPorts) -> Room:
     """The booking's room: made (idempotently, at the provider) unless recorded for this very window."""
     not_before, expires_at = rules.room_window(booking)
     state = await ports.consultations.state(booking.id)
@@ -251,6 +251,31 @@ async def _room(booking: Booking, ports: TaskPorts) -> Room:
         room = await ports.video.create_room(rules.room_name(booking.id), not_before, expires_at)
         await ports.consultations.save_room(booking.id, room)
     return room
+
+
+@dataclass(frozen=True)
+class RoomPorts:
+    """What letting one of a booking's people into its room needs (the Mini App's room page)."""
+
+    consultations: Consultations
+    participants: Participants
+    video: VideoRooms
+
+
+class RoomClosed(Exception):
+    """The booking's room does not admit anyone now (not confirmed, or outside its window)."""
+
+
+async def join_room(booking: Booking, role: Role, ports: RoomPorts, now: datetime) -> tuple[Room, VideoJoin]:
+    """The room and that person's way in, from the links' time (T-10 min) to the slot's end: the room the
+    T-15 task made (made now, idempotently, if that task has not run) and the token their 'Join' link
+    carries (same identity and display name). The caller has checked that the person is `role` in it."""
+    if not rules.room_open(booking, now):
+        raise RoomClosed(booking.id)
+    room = await _room(booking, ports)
+    _, owner, vet = await ports.participants.meeting(booking)
+    person = owner if role is Role.OWNER else vet
+    return room, await ports.video.join(room, role, person.name)
 
 
 async def _send_links(task, booking: Booking, ports: TaskPorts, now) -> Outcome:

@@ -25,6 +25,17 @@ class Room:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class VideoJoin:
+    """One participant's way into a room: what the provider's web SDK joins with (`url`, `token`: Daily's
+    room URL and meeting token, LiveKit's server URL and access token) and `link`, the same token as the
+    browser link the chat's 'Join' button carries."""
+
+    url: str
+    token: str
+    link: str
+
+
 class VideoEventKind(str, Enum):
     JOINED = "joined"
     LEFT = "left"
@@ -45,11 +56,16 @@ class WebhookRejected(Exception):
 
 
 class VideoRooms(Protocol):
+    provider: str      # "daily" | "livekit": which web SDK joins its rooms
+
     async def create_room(self, name: str, not_before: datetime, expires_at: datetime) -> Room:
         """Private, two participants at most, unusable outside [not_before, expires_at]; idempotent."""
 
     async def join_url(self, room: Room, role: Role, display_name: str) -> str:
         """A link for one participant, valid only in the room's window (the vet's with owner rights)."""
+
+    async def join(self, room: Room, role: Role, display_name: str) -> VideoJoin:
+        """That participant's token with the SDK's URL and the link `join_url` gives."""
 
     async def delete_room(self, name: str) -> None:
         """Idempotent: a room already gone is fine."""

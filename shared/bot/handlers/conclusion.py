@@ -298,7 +298,7 @@ async def on_send(update: Update, context: BotContext) -> None:
     photos = _label_photos(context)
     if photos is not None:
         await svc.store_label_photo(photos, written.kept_label)
-    delivered = await _tell_owner(context, written)
+    delivered = await tell_owner(context, written)
     key = "conclusion.sent" if delivered else "conclusion.sent_undelivered"
     await update.effective_chat.send_message(
         context.t(key, pet=written.pet_name, until=_moment(rules.relay_closes_at(written.booking),
@@ -337,7 +337,7 @@ def owner_text(written: svc.Written) -> str:
     return "\n".join(lines)
 
 
-async def _tell_owner(context: BotContext, written: svc.Written) -> bool:
+async def tell_owner(context: BotContext, written: svc.Written) -> bool:
     """The conclusion to the owner (their language and zone), the label question the first time. False if
     it could not be delivered (the owner blocked the bot or erased their data)."""
     owner = written.owner
