@@ -14,8 +14,10 @@ import itertools
 import os
 import json
 import subprocess
+import urllib.error
+import urllib.parse
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -67,11 +69,16 @@ def world(stack, built):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = launch(playwright)
+    yield b
+    b.close()
 
 
 def _owner(world, lang: str = "ru") -> int:
@@ -91,8 +98,11 @@ def _api(world, uid: int, method: str, path: str, body=None, lang: str = "ru"):
                                  headers={"Authorization": "tma " + init_data(uid, world["stack"]["bot_token"],
                                                                              language=lang),
                                           "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"null")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{method} {path}: {exc.code} {exc.read().decode()}") from None
 
 
 def _pet(world, uid: int, lang: str = "ru", **fields) -> dict:
@@ -131,11 +141,17 @@ def yookassa(world, local_stack):
 
 
 @contextlib.contextmanager
-def _app(browser, world, uid: int, path: str = "/", *, lang: str = "ru", scheme: str = "light", pay=None):
+def _app(browser, world, uid: int, path: str = "/", *, lang: str = "ru", scheme: str = "light", pay=None,
+         clock: datetime | None = None, routes: dict | None = None):
     """A page of the app opened as `uid` in a new (cold) context; on a failure its screenshot, text and
-    console go to .local/miniapp/failures/."""
+    console go to .local/miniapp/failures/. `clock`: the page's clock starts there (Playwright's clock: the
+    stack's moved time); `routes`: {url glob: handler} for hosts outside the stack."""
     context = open_context(browser, init_data(uid, world["stack"]["bot_token"], language=lang),
                            scheme=scheme, language=lang, pay=pay)
+    for pattern, handler in (routes or {}).items():
+        context.route(pattern, handler)
+    if clock is not None:
+        context.clock.install(time=clock)
     page = context.new_page()
     console: list[str] = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
@@ -150,6 +166,8 @@ def _app(browser, world, uid: int, path: str = "/", *, lang: str = "ru", scheme:
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
         (out / f"{name}.txt").write_text(page.inner_text("body") + "\n---\n" + "\n".join(console), encoding="utf-8")
         raise
+    finally:
+        context.close()
 
 
 def _main(page, text: str | None) -> None:
@@ -272,6 +290,140 @@ def test_book_pay_and_cancel(browser, world, yookassa):
         assert world["db"].document(f"bookings/{booking.id}").get().get("status") == "cancelled"
         [refund] = yookassa.refunds(world["paid"][-1]["provider_payment_charge_id"])
         assert (refund["status"], refund["amount"]["value"]) == ("succeeded", "1500.00")
+
+
+# ---- the video room -----------------------------------------------------------------------------------------
+FAKE_MEDIA = "--use-fake-device-for-media-stream"     # Chromium's fake camera and microphone
+FAKE_UI = "--use-fake-ui-for-media-stream"            # ... and its permission prompt answered "allow"
+
+
+def _confirmed_booking(world, uid: int, pet: dict, day: int = 2) -> dict:
+    """A demo vet's slot `day` bookable days ahead, held, its invoice paid through the Bot API double
+    (YooKassa's double holding the payment): the confirmed booking."""
+    calendar = _api(world, uid, "GET", f"/api/vets/{DEMO_VET}/calendar?pet={pet['id']}&days=14")
+    slot = calendar["days"][day]["slots"][0]
+    booking = _api(world, uid, "POST", "/api/bookings",
+                   {"pet": pet["id"], "vet": calendar["vet"]["id"], "start": slot["start"], "reason": "Кашляет"})["booking"]
+    link = _api(world, uid, "POST", f"/api/bookings/{booking['id']}/invoice")["invoice_link"]
+    assert _payer(world, uid, "ru")(link) == "paid"
+    booking = _api(world, uid, "GET", f"/api/bookings/{booking['id']}")["booking"]
+    assert booking["status"] == "confirmed"
+    return booking
+
+
+@contextlib.contextmanager
+def _in_room_time(world, booking: dict):
+    """The stack's clock (the functions') at 5 minutes before the booking's start, the room open; back after."""
+    start = datetime.fromisoformat(booking["start"].replace("Z", "+00:00"))
+    world["local_stack"].stack.move_clock(start - timedelta(minutes=5))
+    try:
+        yield start - timedelta(minutes=5)
+    finally:
+        world["local_stack"].stack.move_clock(None)
+
+
+def _daily_rooms(requests: list[str]) -> dict:
+    """Daily's room pages (the prebuilt call's frame, and daily-js's retry on dailywebrtc.com) are not
+    reachable here: each request the page's SDK makes for one is recorded and answered with an empty page."""
+    def handle(route):
+        requests.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Daily</title>")
+    return {"https://*.daily.co/**": handle, "https://*.dailywebrtc.com/**": handle}
+
+
+def _recorded(answers: list[dict]):
+    """The API's answers to the page, as it got them (passed through)."""
+    def handle(route):
+        response = route.fetch()
+        answers.append(response.json())
+        route.fulfill(response=response)
+    return handle
+
+
+@pytest.fixture(scope="module")
+def video(world, local_stack):
+    world["local_stack"] = local_stack
+    daily = local_stack.stack.video
+    if local_stack.stack.video_provider != "daily":
+        pytest.fail("the room tests play Daily's SDK: run the stack with VIDEO_PROVIDER=daily (the default)")
+    return daily
+
+
+def test_room_joins_with_the_apis_room_and_token_and_closes_at_the_end(playwright, world, yookassa, video):
+    """Camera and microphone allowed (Chromium's fake devices and permission prompt): the page asks for
+    them, then has Daily's SDK join the room with the URL and meeting token the room endpoint gave - the
+    frame requests the room's page with that token, one the Daily double admits at this time for this room
+    (Daily's own call page cannot load here, so the call itself is not played) - and at the slot's end the
+    room closes: the frame gone, 'over' shown."""
+    uid = _owner(world)
+    pet = _pet(world, uid)
+    booking = _confirmed_booking(world, uid, pet)
+    frames: list[str] = []
+    answers: list[dict] = []
+    browser = launch(playwright, FAKE_MEDIA, FAKE_UI)
+    try:
+        with _in_room_time(world, booking) as now, _app(
+                browser, world, uid, f"/room/{booking['id']}", clock=now,
+                routes={**_daily_rooms(frames), "**/room": _recorded(answers)}) as page:
+            expect(page.get_by_test_id("room-stage")).not_to_have_attribute("data-stage", "loading")
+            [room] = answers
+            stage = page.get_by_test_id("room-stage")
+            expect(stage).to_have_attribute("data-stage", "joining")
+            expect(page.get_by_text(t("ru", "webapp.room.joining"))).to_be_visible()
+            expect(page.frame_locator("[data-testid=room-stage] iframe").locator("title")).to_have_count(1)
+            assert room["provider"] == "daily" and room["url"].startswith("https://telemed-test.daily.co/")
+            frame = frames[0]
+            requested = urllib.parse.urlsplit(frame)
+            assert f"https://{requested.netloc}{requested.path}" == room["url"]
+            assert urllib.parse.parse_qs(requested.query)["t"] == [room["token"]]
+            name = room["url"].rsplit("/", 1)[-1]
+            props = video.token_properties(room["token"], verify_time=True, at=now.timestamp())
+            assert props["room_name"] == name and not props.get("is_owner")          # the owner's own token
+            assert name in video.rooms
+            assert room["join_url"] == f"{room['url']}?t={room['token']}"
+            assert tg_log(page)["main"]["visible"] is False                          # no fallback offered
+
+            ends = datetime.fromisoformat(room["ends_at"].replace("Z", "+00:00"))
+            assert ends == datetime.fromisoformat(booking["end"].replace("Z", "+00:00"))
+            page.clock.fast_forward(int((ends - now).total_seconds() * 1000) + 1000)
+            expect(stage).to_have_attribute("data-stage", "ended")
+            expect(page.get_by_text(t("ru", "webapp.room.ended"))).to_be_visible()
+            expect(page.locator("[data-testid=room-stage] iframe")).to_have_count(0)    # Daily's frame destroyed
+    finally:
+        browser.close()
+
+
+def test_room_refused_camera_offers_the_browser_link(playwright, world, yookassa, video):
+    """Fake devices but the permission prompt refused (no fake UI: Playwright denies what it is not given):
+    the page says so and Telegram's main button opens the chat's join link in the browser (openLink); nothing
+    is joined; at the slot's end the page says the room is closed and offers nothing more."""
+    uid = _owner(world, "en")
+    pet = _pet(world, uid, "en")
+    booking = _confirmed_booking(world, uid, pet, day=3)
+    frames: list[str] = []
+    answers: list[dict] = []
+    browser = launch(playwright, FAKE_MEDIA)
+    try:
+        with _in_room_time(world, booking) as now, _app(
+                browser, world, uid, f"/room/{booking['id']}", lang="en", clock=now,
+                routes={**_daily_rooms(frames), "**/room": _recorded(answers)}) as page:
+            expect(page.get_by_test_id("room-stage")).not_to_have_attribute("data-stage", "loading")
+            [room] = answers
+            fallback = page.get_by_test_id("room-fallback")
+            expect(fallback).to_contain_text(t("en", "webapp.room.denied"))
+            expect(fallback).to_contain_text(t("en", "webapp.room.browser_hint"))
+            _main(page, t("en", "webapp.room.open_browser"))
+            log = tg_log(page)
+            assert log["links"] == [room["join_url"]] and "error" in log["haptics"]
+            assert frames == [] and page.locator("iframe").count() == 0
+
+            ends = datetime.fromisoformat(room["ends_at"].replace("Z", "+00:00"))
+            page.clock.fast_forward(int((ends - now).total_seconds() * 1000) + 1000)
+            expect(page.get_by_text(t("en", "webapp.room.ended"))).to_be_visible()
+            expect(fallback).to_have_count(0)
+            expect(page.locator("#tg-main-button")).to_be_hidden()
+    finally:
+        browser.close()
 
 
 # ---- every screen: light and dark, Russian and English; screenshots and axe-core -----------------------

@@ -409,7 +409,10 @@ class LocalStack:
             env.update(livekit_env(self.video.url))
         elif self.video is not None:
             env.update({"DAILY_API_KEY": DAILY_API_KEY, "DAILY_API_URL": self.video.api_url,
-                        "DAILY_DOMAIN": DAILY_DOMAIN, "DAILY_WEBHOOK_SECRET": self.video.webhook_secret})
+                        "DAILY_DOMAIN": DAILY_DOMAIN, "DAILY_WEBHOOK_SECRET": self.video.webhook_secret,
+                        # the Mini App's room page frames the domain's rooms (its CSP's frame-src); daily-js
+                        # retries a room page that does not load on its dailywebrtc.com twin
+                        "MINIAPP_MEDIA_ORIGINS": f"https://{DAILY_DOMAIN}.daily.co,https://{DAILY_DOMAIN}.dailywebrtc.com"})
         if self.yookassa is not None:
             env.update({"YOOKASSA_SHOP_ID": self.yookassa.shop_id, "YOOKASSA_SECRET_KEY": self.yookassa.secret_key,
                         "YOOKASSA_API_URL": self.yookassa.api_url, "YOOKASSA_CHECK_IP": "1"})

@@ -21,16 +21,24 @@ async function askDevices() {
   }
 }
 
-async function joinDaily(room, container) {
+// Each join hands its way out (`hold`) as soon as there is something to leave, so that the room's end
+// closes a call still connecting too.
+async function joinDaily(room, container, hold) {
   const { default: Daily } = await import("@daily-co/daily-js");
   const frame = Daily.createFrame(container, { showLeaveButton: true, iframeStyle: { width: "100%", height: "100%", border: "0" } });
+  // destroy() first leaves the call, which waits for Daily's page; the frame goes at once either way
+  hold(() => {
+    const iframe = frame.iframe();
+    frame.destroy().catch(() => {});
+    if (iframe) iframe.remove();
+  });
   await frame.join({ url: room.url, token: room.token });
-  return () => frame.destroy();
 }
 
-async function joinLivekit(room, container) {
+async function joinLivekit(room, container, hold) {
   const { Room: LkRoom, RoomEvent, Track } = await import("livekit-client");
   const lk = new LkRoom({ adaptiveStream: true, dynacast: true });
+  hold(() => lk.disconnect());
   lk.on(RoomEvent.TrackSubscribed, (track) => {
     if (track.kind === Track.Kind.Video || track.kind === Track.Kind.Audio) {
       const el = track.attach();
@@ -48,7 +56,6 @@ async function joinLivekit(room, container) {
     el.muted = true;
     container.appendChild(el);
   }
-  return () => lk.disconnect();
 }
 
 export default function Room({ bookingId }) {
@@ -64,7 +71,13 @@ export default function Room({ bookingId }) {
   useEffect(() => {
     let live = true;
     let leave = null;
-    let timer = null;
+    let closer = null;
+    const close = () => {
+      live = false;
+      if (leave) leave();
+      leave = null;
+      setStage("ended");
+    };
     (async () => {
       let info;
       try {
@@ -75,26 +88,30 @@ export default function Room({ bookingId }) {
       }
       if (!live) return;
       setRoom(info);
-      if (Date.parse(info.ends_at) <= Date.now()) { setStage("ended"); return; }
+      // The room closes at the slot's end whatever the page is doing then (asking, joining, in the call).
+      const left = Date.parse(info.ends_at) - Date.now();
+      if (left <= 0) { close(); return; }
+      closer = setTimeout(close, left);
       setStage("asking");
       const access = await askDevices();
       if (!live) return;
       if (access !== "granted") { haptic.error(); setStage(access); return; }
       setStage("joining");
       try {
-        leave = await (info.provider === "livekit" ? joinLivekit : joinDaily)(info, stage_.current);
-        if (!live) { leave(); return; }
+        await (info.provider === "livekit" ? joinLivekit : joinDaily)(info, stage_.current, (out) => {
+          if (live) leave = out;
+          else out();
+        });
+        if (!live) return;
         haptic.success();
         setStage("joined");
-        timer = setTimeout(() => { leave && leave(); leave = null; setStage("ended"); },
-          Math.max(0, Date.parse(info.ends_at) - Date.now()));
       } catch (err) {
         if (live) { haptic.error(); setStage("failed"); }
       }
     })();
     return () => {
       live = false;
-      clearTimeout(timer);
+      clearTimeout(closer);
       if (leave) leave();
     };
   }, [bookingId]);
@@ -117,7 +134,7 @@ export default function Room({ bookingId }) {
         <p className="hint small" data-testid="room-joined">{t("webapp.room.until", { time: formatTime(room.ends_at, me.timezone) })}</p>
       )}
       <div ref={stage_} className={stage === "joined" || stage === "joining" ? "room-stage" : "room-stage room-idle"}
-           data-provider={room ? room.provider : undefined} />
+           data-testid="room-stage" data-stage={stage} data-provider={room ? room.provider : undefined} />
     </Screen>
   );
 }
