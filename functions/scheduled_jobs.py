@@ -1,6 +1,7 @@
-"""HTTPS target for Cloud Scheduler: due vaccination/treatment reminders (more jobs later).
+"""HTTPS target for Cloud Scheduler: due vaccination/treatment reminders (every 15 min) and the pruning of
+vets' calendars and slot locks (daily).
 
-POST {"job": "due_reminders"} with header X-Jobs-Token: $JOBS_AUTH_TOKEN. With ALLOW_CLOCK_OVERRIDE=1
+POST {"job": "due_reminders" | "prune_calendars"} with header X-Jobs-Token: $JOBS_AUTH_TOKEN. With ALLOW_CLOCK_OVERRIDE=1
 (local stack, demo) the body may carry "now" (ISO 8601) to move the clock.
 """
 import hmac
@@ -47,6 +48,6 @@ def scheduled_jobs(request):
         except (TypeError, ValueError):
             return _reply(400, {"error": "bad now"})
         now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-    if body.get("job") != "due_reminders":
+    if body.get("job") not in JobsInstance.JOBS:
         return _reply(400, {"error": "unknown job"})
     return _reply(200, _instance().run(body["job"], now))

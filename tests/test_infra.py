@@ -34,6 +34,9 @@ def test_serverless_yml_declares_the_functions():
     jobs = CONFIG.functions["scheduled_jobs"]
     assert jobs.schedules and json.loads(jobs.schedules[0].body) == {"job": "due_reminders"}
     assert jobs.schedules[0].token_secret == "JOBS_AUTH_TOKEN"
+    prune = {s.name: s for s in jobs.schedules}["prune-calendars"]  # daily, at night in Moscow
+    assert json.loads(prune.body) == {"job": "prune_calendars"} and prune.token_secret == "JOBS_AUTH_TOKEN"
+    assert (prune.rate, prune.time_zone) == ("0 3 * * *", "Europe/Moscow")
 
 
 def test_bucket_variable_follows_the_environment():
@@ -100,6 +103,8 @@ def test_dry_run_prints_firestore_queue_scheduler_and_webhook(dry_run):
     assert "--schedule='*/15 * * * *'" in script
     assert "--http-method=POST" in script
     assert """--message-body='{"job": "due_reminders"}'""" in script
+    assert "gcloud scheduler jobs create http prune-calendars" in script
+    assert """--message-body='{"job": "prune_calendars"}'""" in script
     assert "X-Jobs-Token=${JOBS_TOKEN}" in script
     assert "/setWebhook" in script and "secret_token=${WEBHOOK_SECRET}" in script
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # valid bash

@@ -13,7 +13,9 @@ Layout (top level: a booking has two parties; services check who may see or chan
 - `vet_calendars/{vet id}`: {busy: {booking id: {start, end, buffer_minutes, expires_at}}}: what the
   vet's live holds and bookings block, written in the same batch as their cells. One read gives a vet's
   whole calendar (a query of bookings would cost a read per booking). Entries of holds that ran out
-  read as free and are removed by the expiry, by whoever takes their cells, and by `prune_calendar`.
+  read as free and are removed by the expiry, by whoever takes their cells, and by `prune_calendar`
+  (the scheduled job prune_calendars, daily), which also drops consultations long over and deletes their
+  cells: the document holds what is live, not the vet's history (the bookings are that).
 - `payments/{telegram_payment_charge_id}`: the ledger. Created in the same batch as the confirmation it
   pays for (or as the record of a refund it is owed), so a charge is applied once however often
   Telegram delivers it; refunds are appended with their idempotence keys. A cancellation owes back what
@@ -39,11 +41,12 @@ from typing import Iterable
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.field_path import FieldPath
 
 from shared.domain.bookings import (ERASED, Booking, BookingStatus, Currency, PaymentOutcome, Price,  # noqa: F401
                                     SlotTaken, payment_outcome)
 from shared.domain.pets import InvalidInput
-from shared.domain.slots import Busy, as_utc
+from shared.domain.slots import Busy, as_utc, outdated, past_cells_bound
 from shared.services.unit_of_work import OwnerGone
 
 _CONFLICTS = (gexc.FailedPrecondition, gexc.NotFound, gexc.AlreadyExists, gexc.Aborted, gexc.Conflict)
@@ -133,11 +136,12 @@ def _entry(b: Booking, expires_at: datetime | None) -> dict:
     return {"start": b.start, "end": b.end, "buffer_minutes": b.buffer_minutes, "expires_at": expires_at}
 
 
+def _busy_of(item: dict) -> Busy:
+    return Busy(item["start"], item["end"], int(item.get("buffer_minutes") or 0), item.get("expires_at"))
+
+
 def _busy(data: dict | None) -> list[Busy]:
-    busy = []
-    for item in ((data or {}).get("busy") or {}).values():
-        busy.append(Busy(item["start"], item["end"], int(item.get("buffer_minutes") or 0), item.get("expires_at")))
-    return busy
+    return [_busy_of(item) for item in ((data or {}).get("busy") or {}).values()]
 
 
 def _history(status: BookingStatus, at: datetime, note: str | None = None) -> dict:
@@ -365,19 +369,68 @@ class FirestoreBookings:
             return True
         raise Contention()
 
-    async def prune_calendar(self, vet_id: int, before: datetime) -> int:
-        """Drops calendar entries that ended before `before` or whose hold ran out by then."""
-        before = as_utc(before)
+    # ---- pruning (the scheduled job prune_calendars) ----------------------------------------------------
+
+    async def calendar_vets(self) -> list[int]:
+        """The vets that have a calendar document (a listing of their ids, no fields)."""
+        vets = [int(ref.id) async for ref in self._calendars.list_documents() if ref.id.isdigit()]
+        self._stats.reads += max(1, len(vets))
+        return vets
+
+    async def prune_calendar(self, vet_id: int, now: datetime) -> tuple[int, int]:
+        """Keeps the vet's calendar and slot locks to what a read can still need (domain.slots.outdated,
+        past_cells_bound); the bookings and the ledger are records and are never touched. Returns (calendar
+        entries removed, cells deleted); run again, it finds nothing."""
+        now = as_utc(now)
+        return await self._prune_entries(vet_id, now), await self._prune_cells(vet_id, now)
+
+    async def _prune_entries(self, vet_id: int, now: datetime) -> int:
+        """The outdated entries removed in one update conditional on the calendar's update time as read:
+        every hold, payment, move or cancellation writes the calendar document, so one committing meanwhile
+        makes ours fail as a whole and it is decided again on what that one wrote (a new hold's entry is
+        never in our list; a run-out hold paid late comes back permanent and is kept)."""
         ref = self._calendars.document(str(vet_id))
-        self._stats.reads += 1
-        snap = await ref.get()
-        busy = (snap.to_dict() or {}).get("busy") or {} if snap.exists else {}
-        old = [k for k, v in busy.items()
-               if as_utc(v["end"]) < before or (v.get("expires_at") is not None and as_utc(v["expires_at"]) <= before)]
-        if old:
-            await ref.set({"busy": {k: firestore.DELETE_FIELD for k in old}}, merge=True)
+        for _ in range(MAX_ATTEMPTS):
+            self._stats.reads += 1
+            snap = await ref.get()
+            busy = (snap.to_dict() or {}).get("busy") or {} if snap.exists else {}
+            old = [k for k, item in busy.items() if outdated(_busy_of(item), now)]
+            if not old:
+                return 0
+            try:
+                await ref.update({FieldPath("busy", k).to_api_repr(): firestore.DELETE_FIELD for k in old},
+                                 option=self._client.write_option(last_update_time=snap.update_time))
+            except _CONFLICTS:
+                continue
             self._stats.writes += 1
-        return len(old)
+            return len(old)
+        raise Contention()
+
+    async def _prune_cells(self, vet_id: int, now: datetime, page: int = 400) -> int:
+        """The vet's cells that ended PAST_KEPT ago (a range of document names: "{vet}-" up to the first
+        kept cell; no index), deleted a page per batch, each conditional on its update time as read."""
+        name = FieldPath.document_id()
+        query = (self._locks.where(filter=firestore.FieldFilter(name, ">=", self._locks.document(f"{vet_id}-")))
+                 .where(filter=firestore.FieldFilter(name, "<", self._locks.document(past_cells_bound(str(vet_id), now))))
+                 .limit(page))
+        deleted = conflicts = 0
+        while True:
+            snaps = [s async for s in query.stream()]
+            self._stats.reads += max(1, len(snaps))
+            if not snaps:
+                return deleted
+            batch = self._client.batch()
+            for c in snaps:
+                batch.delete(c.reference, option=self._client.write_option(last_update_time=c.update_time))
+            try:
+                await batch.commit()
+            except _CONFLICTS:  # a cell changed or went meanwhile (another run, an erasure): read again
+                conflicts += 1
+                if conflicts >= MAX_ATTEMPTS:
+                    raise Contention() from None
+                continue
+            self._stats.writes += len(snaps)
+            deleted += len(snaps)
 
     # ---- payments --------------------------------------------------------------------------------------
 

@@ -32,6 +32,13 @@ freedom by the same cells, computed from the bookings and holds it is given.
 Expired holds: a hold whose `expires_at` is at or before now is free for every read here, before the
 task that releases it has run (the write that takes its cells must replace them, e.g. in a transaction
 that checks their `expires_at`, since `create()` fails on a document that still exists).
+
+Pruning: what no read here can need any more may be dropped from a vet's calendar and locks
+(`outdated`, `past_cells_bound`): a hold that ran out (free for every read already), and a consultation
+whose blocked time ended `PAST_KEPT` ago. A consultation over before now blocks no slot offered (they
+all start after now); it counts only for the daily cap, and only if it started on the vet-local today,
+which began at most about 26 hours ago in any zone (a day lasts 25 hours when the clock goes back): two
+days leave a margin.
 """
 from __future__ import annotations
 
@@ -47,6 +54,7 @@ from shared.domain.schedule import BUFFERS, DAY_MINUTES, GRID_MINUTES, SLOT_LENG
 UTC = timezone.utc
 GRID = timedelta(minutes=GRID_MINUTES)
 HOLD_TTL = timedelta(minutes=10)
+PAST_KEPT = timedelta(days=2)  # a consultation stays in the calendar and its locks this long after its blocked time
 # The longest interval one consultation blocks: read bookings this far around a window.
 MAX_BLOCK = timedelta(minutes=max(SLOT_LENGTHS) + max(BUFFERS))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -191,6 +199,20 @@ def lock_cells(vet_id: str, start: datetime, end_with_buffer: datetime) -> list[
 def slot_cells(vet_id: str, slot: Slot, buffer_minutes: int) -> list[str]:
     """The cells a consultation in `slot` locks, its buffer included."""
     return lock_cells(vet_id, slot.start, slot.end + timedelta(minutes=buffer_minutes))
+
+
+def outdated(item: Busy, now: datetime) -> bool:
+    """Whether a calendar entry can no longer matter to any read at `now` (see Pruning above): a hold that
+    ran out, or a consultation whose blocked time (its buffer included) ended `PAST_KEPT` ago or more."""
+    now = as_utc(now)
+    return not item.active(now) or item.end + timedelta(minutes=item.buffer_minutes) <= now - PAST_KEPT
+
+
+def past_cells_bound(vet_id: str, now: datetime) -> str:
+    """The first lock cell of `vet_id` kept at `now`: every cell named from "{vet_id}-" up to, not
+    including, this one ended `PAST_KEPT` ago or more (names compare as their times: fixed-width UTC)."""
+    first_kept = _floor_to_grid(as_utc(now) - PAST_KEPT)
+    return lock_cells(vet_id, first_kept, first_kept + GRID)[0]
 
 
 # Free slots.

@@ -183,6 +183,16 @@ class Vets(Protocol):
 
 
 @runtime_checkable
+class Calendars(Protocol):
+    """Vets' calendars and slot locks (shared.adapters.firestore_bookings) as the job that prunes them sees
+    them: what is over goes, every write conditional on what was read (services.calendars)."""
+
+    async def calendar_vets(self) -> list[int]: ...
+
+    async def prune_calendar(self, vet_id: int, now: datetime) -> tuple[int, int]: ...
+
+
+@runtime_checkable
 class UnitOfWork(Protocol):
     """One owner's update: repositories that stage writes, applied all or none by commit()."""
 
