@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Callable
 from shared.config import CallbacksSettings, MiniAppSettings, Settings
 from shared.domain.owners import Owner
 from shared.services.repositories import (
-    Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog, Vets,
+    Calendars, Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog,
+    Vets,
 )
 
 
@@ -89,9 +90,11 @@ class WebhookServices:
 
 @dataclass(frozen=True, kw_only=True)
 class JobsServices:
-    """What the scheduled_jobs function is given: reminders only (no bot layer, no telegram.ext)."""
+    """What the scheduled_jobs function is given: reminders, and the vets' calendars it prunes (no bot
+    layer, no telegram.ext)."""
 
     reminders: Reminders
+    calendars: Calendars
     stats: Stats
     clock: Callable[[], datetime] = utcnow
 
@@ -235,10 +238,12 @@ def _payment_provider(settings: Settings):
 
 
 def jobs_services(settings: Settings) -> JobsServices:
+    from shared.adapters.firestore_bookings import FirestoreBookings
     from shared.adapters.firestore_diary import FirestoreReminders
 
     client, stats = _firestore(settings)
-    return JobsServices(reminders=FirestoreReminders(client, stats), stats=stats, clock=service_clock(settings))
+    return JobsServices(reminders=FirestoreReminders(client, stats), calendars=FirestoreBookings(client, stats),
+                        stats=stats, clock=service_clock(settings))
 
 
 def miniapp_services(settings: Settings, callbacks: CallbacksSettings | None = None) -> MiniAppServices:
@@ -351,6 +356,8 @@ class JobsInstance:
     """Everything a scheduled_jobs instance keeps between requests: Firestore and a bare Bot (no
     Application, no handlers: the cold path stays light)."""
 
+    JOBS = ("due_reminders", "prune_calendars")
+
     def __init__(self, settings: Settings):
         from telegram import Bot
 
@@ -366,12 +373,17 @@ class JobsInstance:
         return self.runner.run(self._run(job, now or self.services.clock()), timeout=280)
 
     async def _run(self, job: str, now: datetime) -> dict:
-        from shared.services import reminders as reminder_service
+        if job == "due_reminders":
+            from shared.services import reminders as reminder_service
 
-        if job != "due_reminders":
+            result = await reminder_service.due_reminders(self.services.reminders, self.sender, now,
+                                                          stats=self.services.stats)
+        elif job == "prune_calendars":
+            from shared.services import calendars as calendar_service
+
+            result = await calendar_service.prune_calendars(self.services.calendars, now)
+        else:
             raise KeyError(job)
-        result = await reminder_service.due_reminders(self.services.reminders, self.sender, now,
-                                                      stats=self.services.stats)
         return {"job": job, "now": now.isoformat(), **result.as_dict()}
 
 

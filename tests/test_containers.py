@@ -37,7 +37,7 @@ _NO_EXT = ("ext=[m for m in sys.modules if m == 'telegram.ext' or m.startswith('
 
 def test_the_scheduled_job_builds_its_instance_without_telegram_ext():
     res = _run("import sys; import functions.scheduled_jobs as f; i = f._instance();"
-               "import shared.services.reminders;"
+               "import shared.services.reminders, shared.services.calendars;"
                "assert type(i.services).__name__ == 'JobsServices';" + _NO_EXT)
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -52,7 +52,7 @@ def test_the_triage_trigger_builds_its_instance_without_telegram_ext():
 
 
 def test_each_function_gets_only_what_it_uses():
-    assert _fields(JobsServices) == {"reminders", "stats", "clock"}
+    assert _fields(JobsServices) == {"reminders", "calendars", "stats", "clock"}
     assert _fields(TriageServices) == {"pets", "triage", "photos", "clock"}
     assert _fields(WebhookServices) == {"owners", "pets", "diary", "reminders", "triage", "photos", "vets",
                                         "update_log", "unit_of_work", "stats", "clock", "bookings", "payments",
@@ -89,11 +89,11 @@ def test_the_mini_app_builds_its_instance_and_answers_a_forged_request_without_r
 def test_containers_are_built_once_and_never_changed():
     from tests.fakes import FakeReminders, FakeStats
 
-    services = JobsServices(reminders=FakeReminders(), stats=FakeStats())
+    services = JobsServices(reminders=FakeReminders(), calendars=object(), stats=FakeStats())
     with pytest.raises(dataclasses.FrozenInstanceError):
         services.reminders = FakeReminders()
     with pytest.raises(TypeError):  # keywords only: nothing is wired by position
-        JobsServices(FakeReminders(), FakeStats())
+        JobsServices(FakeReminders(), object(), FakeStats())
 
 
 def test_an_owners_update_sees_its_unit_of_works_repositories_and_the_instance_keeps_its_own():
@@ -135,6 +135,7 @@ def test_an_owners_update_sees_its_unit_of_works_repositories_and_the_instance_k
     (ports.TriageRecords, ("shared.adapters.firestore_triage:FirestoreTriage", "tests.fakes:FakeTriageResults")),
     (ports.PhotoStore, ("shared.adapters.photo_storage:PhotoStorage", "tests.fakes:FakePhotoStorage")),
     (ports.Vets, ("shared.adapters.firestore_vets:FirestoreVets", "tests.fakes:FakeVets")),
+    (ports.Calendars, ("shared.adapters.firestore_bookings:FirestoreBookings",)),
     (ports.StagedOwners, ("shared.adapters.firestore_uow:_StagedOwner", "tests.fakes:FakeUnitOfWork")),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_adapters_and_fakes_implement_the_ports(port, implementations):
