@@ -47,6 +47,8 @@ from typing import Any
 
 import httpx
 
+from infra.local.http_double import LoopbackServer
+
 __all__ = [
     "BotApiDouble",
     "BotApiDoubleClient",
@@ -522,12 +524,15 @@ class _Server(ThreadingHTTPServer):
 OWN_UPDATE_IDS = 1_500_000_000  # above any UpdateFactory's (1e8 + clock seconds mod 1e5 * 1000 + n)
 
 
-class BotApiDouble:
+class BotApiDouble(LoopbackServer):
     """In-process Telegram Bot API double (ThreadingHTTPServer on 127.0.0.1).
 
     ``BotApiDouble(token, host='127.0.0.1', port=0, *, webhook_url=None, secret=None,
     bot_username='telemed_pet_bot', bot_first_name='Telemed-Pet', delivery_timeout=10.0)``
     """
+
+    thread_name = "bot-api-double"
+    server_class = _Server
 
     def __init__(
         self,
@@ -542,11 +547,8 @@ class BotApiDouble:
         delivery_timeout: float = 10.0,
         verbose: bool = False,
     ):
-        if host not in ("127.0.0.1", "localhost"):
-            raise ValueError("the Bot API double binds 127.0.0.1 only")
+        super().__init__(host, port)
         self.token = token
-        self.host = "127.0.0.1"
-        self.port = port
         self.verbose = verbose
         self.delivery_timeout = delivery_timeout
         self.pre_checkout_timeout = PRE_CHECKOUT_TIMEOUT  # tests may shorten Telegram's 10 s
@@ -560,50 +562,18 @@ class BotApiDouble:
         self._spec = load_spec()["methods"]
         self._method_names = {name.lower(): name for name in self._spec}
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._webhook: dict[str, Any] = {"url": webhook_url or "", "secret": secret}
         self._reset_state()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def bound_handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("BoundHandler", (_Handler,), {"double": self})
 
     @property
     def api_url(self) -> str:
         """``base_url/bot<token>`` — prefix of the method URLs."""
         return f"{self.base_url}/bot{self.token}"
-
-    def start(self) -> "BotApiDouble":
-        if self._server is not None:
-            return self
-        handler = type("BoundHandler", (_Handler,), {"double": self})
-        self._server = _Server((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"bot-api-double:{self.port}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> "BotApiDouble":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def client(self) -> "BotApiDoubleClient":
         return BotApiDoubleClient(self.base_url)

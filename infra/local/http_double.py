@@ -11,7 +11,8 @@ and ``fault_body`` (how the provider words a 5xx/429). Use it in-process as a co
         daily.calls_to("POST", "/rooms")        # what the client sent
 
 Failure injection only touches provider calls, never the double's own helpers. Only the standard
-library and httpx (webhook deliveries) are used.
+library and httpx (webhook deliveries) are used. The server's lifecycle alone (:class:`LoopbackServer`) is
+shared with the Bot API and YooKassa doubles, which keep their own call logs and failure injection.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["HttpDouble", "Call", "Fault", "Reply", "deliver_webhook"]
+__all__ = ["LoopbackServer", "HttpDouble", "Call", "Fault", "Reply", "deliver_webhook"]
 
 Reply = tuple[int, dict[str, str], bytes]
 
@@ -50,29 +51,25 @@ class Fault:
     path: str | None = None     # only calls whose path starts with this
 
 
-class HttpDouble(ABC):
-    """Base of an in-process provider double (ThreadingHTTPServer on 127.0.0.1, port 0 = any free one)."""
+class LoopbackServer(ABC):
+    """An HTTP server on 127.0.0.1 (port 0 = any free one) in a daemon thread, started and stopped with the
+    object or as a context manager: the part every in-process double (the providers', the Bot API's,
+    YooKassa's) shares. A subclass answers requests with the handler class ``bound_handler`` gives."""
 
     thread_name = "http-double"
-    server_header = "double"
+    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
         if host not in ("127.0.0.1", "localhost"):
-            raise ValueError("a provider double binds 127.0.0.1 only")
+            raise ValueError(f"{self.thread_name} binds 127.0.0.1 only")
         self.host = "127.0.0.1"
         self.port = port
-        self.verbose = verbose
-        self.lock = threading.RLock()
-        self.calls: list[Call] = []
-        self._faults: list[Fault] = []
-        self.webhook_url: str | None = None
-        self.webhooks_sent: list[dict] = []   # {"event", "headers", "body", "status"} (headers None: no URL set)
-        self._outbox: list[Any] = []
-        self._flush_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    # ---- lifecycle -------------------------------------------------------------------------
+    @abstractmethod
+    def bound_handler(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler class, bound to this double."""
 
     @property
     def base_url(self) -> str:
@@ -81,8 +78,7 @@ class HttpDouble(ABC):
     def start(self):
         if self._server is not None:
             return self
-        handler = type("BoundHandler", (_Handler,), {"double": self, "server_version": self.server_header})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server = self.server_class((self.host, self.port), self.bound_handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -105,6 +101,26 @@ class HttpDouble(ABC):
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class HttpDouble(LoopbackServer):
+    """Base of an in-process provider double (ThreadingHTTPServer on 127.0.0.1, port 0 = any free one)."""
+
+    server_header = "double"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False):
+        super().__init__(host, port)
+        self.verbose = verbose
+        self.lock = threading.RLock()
+        self.calls: list[Call] = []
+        self._faults: list[Fault] = []
+        self.webhook_url: str | None = None
+        self.webhooks_sent: list[dict] = []   # {"event", "headers", "body", "status"} (headers None: no URL set)
+        self._outbox: list[Any] = []
+        self._flush_lock = threading.Lock()
+
+    def bound_handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("BoundHandler", (_Handler,), {"double": self, "server_version": self.server_header})
 
     # ---- failure injection -----------------------------------------------------------------
 
