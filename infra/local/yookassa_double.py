@@ -56,7 +56,7 @@ import urllib.parse
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ import httpx
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from infra.local.http_double import LoopbackServer
 from shared.adapters.yookassa import amount as money
 from shared.adapters.yookassa import value_to_kopecks
 
@@ -153,38 +154,34 @@ def _copy(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-class YooKassaDouble:
+class YooKassaDouble(LoopbackServer):
     """In-process YooKassa API double (ThreadingHTTPServer on 127.0.0.1, port 0 = any free one).
 
     ``refund_status``: the status new refunds get ("succeeded" as for cards, or "pending": settle them
     with :meth:`set_refund_status`). ``receipts_required``: partial refunds need a receipt.
     """
 
+    thread_name = "yookassa-double"
+
     def __init__(self, shop_id: str = DEFAULT_SHOP_ID, secret_key: str = DEFAULT_SECRET_KEY,
                  host: str = "127.0.0.1", port: int = 0, *, refund_status: str = "succeeded",
                  receipts_required: bool = False, verbose: bool = False):
-        if host not in ("127.0.0.1", "localhost"):
-            raise ValueError("the YooKassa double binds 127.0.0.1 only")
+        super().__init__(host, port)
         if refund_status not in ("succeeded", "pending"):
             raise ValueError("refund_status: succeeded or pending")
         self.shop_id = str(shop_id)
         self.secret_key = secret_key
-        self.host = "127.0.0.1"
-        self.port = port
         self.refund_status = refund_status
         self.receipts_required = receipts_required
         self.verbose = verbose
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._reset_state()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def bound_handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("BoundHandler", (_Handler,), {"double": self})
 
     @property
     def api_url(self) -> str:
@@ -192,35 +189,14 @@ class YooKassaDouble:
         return f"{self.base_url}/v3"
 
     def start(self) -> "YooKassaDouble":
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        handler = type("BoundHandler", (_Handler,), {"double": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"yookassa-double:{self.port}", daemon=True)
-        self._thread.start()
-        return self
+        if self._server is None:
+            self._stopping.clear()
+        return super().start()
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()  # wakes handlers holding a "timeout"
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> "YooKassaDouble":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        if self._server is not None:
+            self._stopping.set()  # wakes handlers holding a "timeout"
+        super().stop()
 
     def client(self) -> "YooKassaDoubleClient":
         return YooKassaDoubleClient(self.base_url)
