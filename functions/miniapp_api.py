@@ -75,6 +75,16 @@ def _json(status: int, body: dict, request) -> Response:
                     content_type="application/json; charset=utf-8")
 
 
+def _file(body, request) -> Response:
+    """A file answer of the API (the PDF): private, not cached, named for the download."""
+    from urllib.parse import quote
+
+    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+               "Content-Disposition": f"attachment; filename=\"export.pdf\"; filename*=UTF-8''{quote(body.filename)}"}
+    _cors(request, headers)
+    return Response(body.data, status=200, headers=headers, content_type=body.content_type)
+
+
 def serve_static(path: str, config: MiniAppSettings) -> Response:
     base = static_dir(config).resolve()
     index = base / "index.html"
@@ -109,12 +119,16 @@ def miniapp_api(request):
             response = Response(status=204)
             _cors(request, response.headers)
             return response
-        from shared.miniapp.api import Request
+        from shared.miniapp.api import MAX_PHOTO, FileBody, Request
 
+        if (request.content_length or 0) > MAX_PHOTO + 64 * 1024:  # not read at all (a photo and its form)
+            return _json(413, {"error": "too_large"}, request)
         req = Request(method=request.method, path=path,
                       headers={k.lower(): v for k, v in request.headers.items()},
                       query={k: v for k, v in request.args.items()}, body=request.get_data(cache=False))
         status, body = _instance().handle(req)
+        if isinstance(body, FileBody):
+            return _file(body, request)
         return _json(status, body, request)
     if request.method not in ("GET", "HEAD"):
         return Response("method not allowed\n", status=405, content_type="text/plain")

@@ -15,7 +15,8 @@ import pytest
 from shared.domain.owners import Owner
 from shared.domain.vets import VetStatus
 from tests.booking_harness import NOW, TOKEN, BookingBot, client, double, vet, yookassa  # noqa: F401
-from tests.miniapp_harness import OPS_ID, MiniApp, dump, signed_init_data
+from shared.miniapp.api import Request
+from tests.miniapp_harness import OPS_ID, MiniApp, _query, dump, signed_init_data
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +24,26 @@ OWNER, OTHER, VET, OTHER_VET, UNKNOWN = 7_100_000_001, 7_100_000_002, 7_200_000_
 PERSONAS = {"owner": OWNER, "other_owner": OTHER, "vet": VET, "other_vet": OTHER_VET, "ops": OPS_ID,
             "unknown": UNKNOWN, "no_init_data": None, "forged": None, "other_bot": None}
 REASON = "Чешет ухо секретно"
+DOG_FOOD = "pedigree_dry"
+
+
+def photo_jpeg(size=(900, 700), gps: bool = True, fmt: str = "JPEG") -> bytes:
+    """A photo as a phone takes it: a camera's make and the place it was taken in its EXIF."""
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", size)
+    for x in range(0, size[0], 30):  # something to see (and to measure: not flat)
+        for y in range(0, size[1], 30):
+            img.paste(((x * 7) % 255, (y * 5) % 255, 120), (x, y, x + 15, y + 15))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    if gps:
+        exif[0x8825] = {1: "N", 2: (55.0, 45.0, 21.0), 3: "E", 4: (37.0, 37.0, 4.0)}
+    out = io.BytesIO()
+    img.save(out, fmt, exif=exif.tobytes()) if fmt == "JPEG" else img.save(out, fmt)
+    return out.getvalue()
 
 
 def auth_for(persona: str) -> str | None:
@@ -119,6 +140,13 @@ def matrix(world) -> list[tuple[str, str, object, set[str]]]:
         ("GET", f"/api/bookings/{b}/reschedule", None, {"owner"}),
         ("GET", f"/api/bookings/{b}/room", None, set()),            # days ahead: nobody yet (see test_the_room)
         ("POST", f"/api/bookings/{b}/invoice", None, set()),        # paid already: nobody gets a link
+        ("POST", f"/api/pets/{pet}/treatments", {"kind": "vaccine", "product": "Нобивак", "given_on": "2026-11-20"},
+         {"owner"}),
+        ("GET", f"/api/pets/{pet}/meals", None, {"owner"}),
+        ("POST", f"/api/pets/{pet}/meals", {"food_id": DOG_FOOD, "grams": 200}, {"owner"}),
+        ("POST", f"/api/pets/{pet}/activity", {"minutes": 40, "mood": 4}, {"owner"}),
+        ("GET", f"/api/pets/{pet}/export.pdf", None, {"owner"}),
+        ("POST", f"/api/pets/{pet}/photos?area=skin", photo_jpeg(), {"owner"}),
         ("GET", "/api/vet/schedule", None, {"vet", "other_vet"}),
         ("PUT", "/api/vet/schedule", {"daily_cap": 20}, {"vet", "other_vet"}),
         ("GET", "/api/vet/bookings", None, {"vet", "other_vet"}),
@@ -465,3 +493,119 @@ async def test_the_conclusion_written_in_the_app(world):
     assert card["can_conclude"] is False and card["conclusion"]["follow_up"] == follow
     diary = await bot.say("/diary", OWNER)
     assert any("Отит наружный" in text for text in diary), diary
+
+
+async def test_diary_entries_from_the_app_with_the_bots_rules(world):
+    """Treatments (the proposed next date and its reminders), meals against the energy need, activity: the
+    bot's limits refuse with the field, nothing written; what is saved is in the bot's /vaccines, the week."""
+    app, bot, client = world["app"], world["bot"], world["client"]
+    pet = world["pet"].id
+    before = await dump(client)
+    bad = [("treatments", {"kind": "pill", "product": "X"}, "kind"),
+           ("treatments", {"kind": "vaccine", "product": "  "}, "product"),
+           ("treatments", {"kind": "vaccine", "product": "Нобивак", "given_on": "2027-01-01"}, "given_on"),
+           ("treatments", {"kind": "vaccine", "product": "Нобивак", "given_on": "1.12"}, "given_on"),
+           ("treatments", {"kind": "vaccine", "product": "Нобивак", "given_on": "2026-11-20",
+                           "next_due": "2026-11-01"}, "next_due"),
+           ("meals", {"food_id": DOG_FOOD, "grams": 0}, "grams"),
+           ("meals", {"food_id": DOG_FOOD, "grams": 6000}, "grams"),
+           ("meals", {"food_id": "royal_canin_indoor_dry", "grams": 50}, "food_id"),
+           ("meals", {"name": "Курица", "kcal_per_100g": 1000, "grams": 80}, "kcal_per_100g"),
+           ("meals", {"name": "", "kcal_per_100g": 190, "grams": 80}, "name"),
+           ("activity", {}, "minutes"),
+           ("activity", {"minutes": 5000}, "minutes"),
+           ("activity", {"mood": 7}, "mood"),
+           ("activity", {"appetite": True}, "appetite"),
+           ("activity", {"notes": "x" * 600}, "notes")]
+    for what, body, field in bad:
+        status, answer = await app.call("POST", f"/api/pets/{pet}/{what}", OWNER, body)
+        assert status == 400 and answer["field"] == field, (what, body, answer)
+    assert await dump(client) == before
+    status, saved = await app.call("POST", f"/api/pets/{pet}/treatments", OWNER,
+                                   {"kind": "vaccine", "product": "Нобивак Rabies", "given_on": "2026-11-20"})
+    assert status == 201 and saved["treatment"]["next_due"] == "2027-11-20"  # the dog's yearly vaccine proposed
+    reminders = await bot.services.reminders.active_for_owner(OWNER, pet)
+    assert {r.treatment_id for r in reminders} == {saved["treatment"]["id"]}
+    assert any("Нобивак Rabies" in text for text in await bot.say("/vaccines", OWNER))
+    status, meal = await app.call("POST", f"/api/pets/{pet}/meals", OWNER, {"food_id": DOG_FOOD, "grams": 150})
+    assert status == 201 and meal["meal"]["kcal"] > 0
+    status, free = await app.call("POST", f"/api/pets/{pet}/meals", OWNER,
+                                  {"name": "Курица", "kcal_per_100g": 190, "grams": 80})
+    assert status == 201 and free["meal"]["kcal"] == 152.0
+    status, day = await app.call("GET", f"/api/pets/{pet}/meals", OWNER)
+    assert day["total_kcal"] == round(meal["meal"]["kcal"] + 152.0, 1) and day["requirement_kcal"] > 0
+    assert DOG_FOOD in {f["id"] for f in day["foods"]}
+    status, act = await app.call("POST", f"/api/pets/{pet}/activity", OWNER,
+                                 {"minutes": 45, "mood": 4, "appetite": 5, "notes": "Гуляли в парке"})
+    assert status == 201 and act["activity"]["minutes"] == 45
+    status, week = await app.call("GET", f"/api/pets/{pet}/week", OWNER)
+    assert week["minutes"] == 45 and week["mood"] == 4 and week["kcal_per_day"] == day["total_kcal"]
+
+
+async def test_the_clinic_pdf(world):
+    app = world["app"]
+    pet = world["pet"].id
+    await app.call("POST", f"/api/pets/{pet}/weights", OWNER, {"kg": 12.5})
+    status, pdf = await app.call("GET", f"/api/pets/{pet}/export.pdf", OWNER)
+    assert status == 200 and pdf.content_type == "application/pdf" and pdf.data.startswith(b"%PDF-")
+    assert pdf.filename == f"{world['pet'].name}.pdf" and len(pdf.data) > 5000
+    assert (await app.call("GET", f"/api/pets/{world['other_pet'].id}/export.pdf", OWNER))[0] == 404
+
+
+async def test_a_photo_from_the_app_goes_through_the_bots_intake_and_trigger(world):
+    """The upload is cleaned (EXIF and GPS gone) and stored with its record where the chat's photos go; the
+    trigger's answer reaches the chat, and GET /api/photos/{id} shows it with the chat's text."""
+    import io
+
+    from PIL import Image
+
+    from shared.adapters import images
+    from shared.adapters.telegram_chat import BotChat
+    from shared.bot import triage_messages
+    from shared.services import triage as triage_service
+
+    app, bot, client = world["app"], world["bot"], world["client"]
+    pet, storage = world["pet"].id, bot.services.photos
+    before = await dump(client)
+    for path, body, headers, field, key in (
+            (f"/api/pets/{pet}/photos?area=nose", photo_jpeg(), {}, "area", "err.use_buttons"),
+            (f"/api/pets/{pet}/photos", b"not an image at all", {}, "photo", None),
+            (f"/api/pets/{pet}/photos", photo_jpeg(fmt="GIF"), {}, "photo", "photo.gif"),
+            (f"/api/pets/{pet}/photos", photo_jpeg(size=(40, 30)), {}, "photo", "photo.too_small"),
+            (f"/api/pets/{pet}/photos", b"", {}, "photo", "photo.not_image")):
+        status, answer = await app.api.handle(Request("POST", path.split("?")[0], {
+            "authorization": "tma " + signed_init_data(OWNER), **headers}, _query(path), body))
+        assert status == 400 and answer["field"] == field and (key is None or answer["key"] == key), (path, answer)
+    assert await dump(client) == before and storage.objects == {}
+    status, up = await app.call("POST", f"/api/pets/{pet}/photos?area=skin", OWNER, photo_jpeg())
+    assert status == 202 and up["photo"]["status"] == "analysing", up
+    photo_id = up["photo"]["id"]
+    [name] = [n for n in storage.objects if n.endswith(f"/{photo_id}.jpg") and "/analysis/" not in n]
+    stored, meta = storage.objects[name]
+    assert meta["photo_id"] == photo_id and meta["pet_id"] == pet
+    cleaned = Image.open(io.BytesIO(stored))
+    assert not cleaned.getexif() and b"PhoneMaker" not in stored, "EXIF (GPS) kept"
+    assert str(OWNER) not in name  # the path carries no Telegram id (PHOTO_PATH_KEY)
+    # a multipart form as a browser sends it
+    boundary = "----tp" + "x" * 12
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + photo_jpeg() + f"\r\n--{boundary}--\r\n".encode()
+    status, multi = await app.api.handle(Request("POST", f"/api/pets/{pet}/photos", {
+        "authorization": "tma " + signed_init_data(OWNER), "content-type": f"multipart/form-data; boundary={boundary}"},
+        {"area": "eye"}, form))
+    assert status == 202 and multi["photo"]["area"] == "eye", multi
+    await check_row(world, "GET", f"/api/photos/{photo_id}", None, {"owner"})
+    assert (await app.call("GET", f"/api/photos/{photo_id}", OWNER))[1]["photo"]["status"] == "analysing"
+    # the photo_triage trigger on it (no model here: the quality gate and the answer as deployed without one)
+    record = await bot.services.triage.photo_record(OWNER, pet, photo_id)
+    since = bot.seq()
+    await triage_service.run_triage(
+        triage_service.StoredPhoto.from_record(name, "1", record, meta.get("analysis_copy") and
+                                               triage_service.analysis_name(name)),
+        pets=bot.services.pets, results=bot.services.triage, storage=storage,
+        chat=BotChat(app._bot, triage_messages.render), model=None, images=images, clock=lambda: bot.now)
+    [chat_text] = [t for t in bot.texts(OWNER, since)]
+    status, seen = await app.call("GET", f"/api/photos/{photo_id}", OWNER)
+    assert seen["photo"]["status"] == "done" and seen["photo"]["result"]["text"] == chat_text, (seen, chat_text)
+    assert (await app.call("GET", f"/api/photos/{photo_id}", OTHER))[0] == 404
+    assert (await app.call("GET", "/api/photos/" + "0" * 32, OWNER))[0] == 404

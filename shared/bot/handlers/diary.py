@@ -280,39 +280,47 @@ async def _show_week(update: Update, context: BotContext, pet: Pet) -> None:
 
 
 async def _send_pdf(update: Update, context: BotContext, pet: Pet) -> None:
-    from shared.adapters.pdf_export import fmt_date, pet_record_pdf
-
-    services, lang = context.services, context.language
+    services = context.services
     record = await diary_service.pet_record(services.pets, services.diary, context.owner.id, pet.id)
-    today = _today(context)
-    pdf = pet_record_pdf(
-        context.t("diary.pdf.title", name=pet.name),
-        [(context.t("field.name"), pet.name), (context.t("field.species"), context.t(f"species.{pet.species.value}")),
-         (context.t("field.breed"), pet.breed or context.t("value.unknown")),
-         (context.t("field.sex"), context.t(f"sex.{pet.sex.value}")),
-         (context.t("field.birth_date"), render.birth(lang, pet, today)),
-         (context.t("field.weight_kg"), render.weight(lang, pet.weight_kg)),
-         (context.t("field.neutered"), context.t(f"neutered.{pet.neutered.value}"))],
-        [(context.t("diary.pdf.weights"), [context.t("diary.pdf.date"), context.t("diary.unit_kg")],
-          [[fmt_date(w.on), _num(lang, w.kg, 3)] for w in record.weights]),
-         (context.t("diary.pdf.vaccinations"),
-          [context.t("diary.pdf.date"), context.t("diary.pdf.product"), context.t("diary.pdf.next")],
-          [[fmt_date(x.given_on), x.product, fmt_date(x.next_due)] for x in record.treatments if x.kind == Kind.VACCINE]),
-         (context.t("diary.pdf.treatments"),
-          [context.t("diary.pdf.date"), context.t("diary.pdf.kind"), context.t("diary.pdf.product"),
-           context.t("diary.pdf.next")],
-          [[fmt_date(x.given_on), context.t(f"diary.kind.{x.kind.value}"), x.product, fmt_date(x.next_due)]
-           for x in record.treatments if x.kind != Kind.VACCINE]),
-         (context.t("diary.pdf.notes"), [context.t("diary.pdf.date"), context.t("diary.pdf.note")],
-          [[fmt_date(a.on), a.notes] for a in record.activity if a.notes]),
-         (context.t("conclusion.pdf.section"),
-          [context.t("diary.pdf.date"), context.t("conclusion.pdf.vet"), context.t("conclusion.pdf.summary"),
-           context.t("conclusion.pdf.recommendations"), context.t("conclusion.pdf.follow_up")],
-          [[fmt_date(c.on), c.vet_name, c.summary, c.recommendations or "—", fmt_date(c.follow_up)]
-           for c in record.consultations])],
-        context.t("diary.pdf.footer", date=format_date(lang, today)))
+    pdf = record_pdf(context.language, record, _today(context))
     await update.effective_chat.send_document(InputFile(pdf, filename=f"{pet.name}.pdf"),
                                               caption=context.t("diary.pdf.caption", name=pet.name))
+
+
+def record_pdf(lang: str, record: diary_service.PetRecord, today) -> bytes:
+    """The pet's record for a clinic, in the owner's language (the chat's /diary and the Mini App's export)."""
+    from shared.adapters.pdf_export import fmt_date, pet_record_pdf
+
+    def tr(key: str, **params) -> str:
+        return t(lang, key, **params)
+
+    pet = record.pet
+    return pet_record_pdf(
+        tr("diary.pdf.title", name=pet.name),
+        [(tr("field.name"), pet.name), (tr("field.species"), tr(f"species.{pet.species.value}")),
+         (tr("field.breed"), pet.breed or tr("value.unknown")),
+         (tr("field.sex"), tr(f"sex.{pet.sex.value}")),
+         (tr("field.birth_date"), render.birth(lang, pet, today)),
+         (tr("field.weight_kg"), render.weight(lang, pet.weight_kg)),
+         (tr("field.neutered"), tr(f"neutered.{pet.neutered.value}"))],
+        [(tr("diary.pdf.weights"), [tr("diary.pdf.date"), tr("diary.unit_kg")],
+          [[fmt_date(w.on), _num(lang, w.kg, 3)] for w in record.weights]),
+         (tr("diary.pdf.vaccinations"),
+          [tr("diary.pdf.date"), tr("diary.pdf.product"), tr("diary.pdf.next")],
+          [[fmt_date(x.given_on), x.product, fmt_date(x.next_due)] for x in record.treatments if x.kind == Kind.VACCINE]),
+         (tr("diary.pdf.treatments"),
+          [tr("diary.pdf.date"), tr("diary.pdf.kind"), tr("diary.pdf.product"),
+           tr("diary.pdf.next")],
+          [[fmt_date(x.given_on), tr(f"diary.kind.{x.kind.value}"), x.product, fmt_date(x.next_due)]
+           for x in record.treatments if x.kind != Kind.VACCINE]),
+         (tr("diary.pdf.notes"), [tr("diary.pdf.date"), tr("diary.pdf.note")],
+          [[fmt_date(a.on), a.notes] for a in record.activity if a.notes]),
+         (tr("conclusion.pdf.section"),
+          [tr("diary.pdf.date"), tr("conclusion.pdf.vet"), tr("conclusion.pdf.summary"),
+           tr("conclusion.pdf.recommendations"), tr("conclusion.pdf.follow_up")],
+          [[fmt_date(c.on), c.vet_name, c.summary, c.recommendations or "—", fmt_date(c.follow_up)]
+           for c in record.consultations])],
+        tr("diary.pdf.footer", date=format_date(lang, today)))
 
 
 # ---- buttons -----------------------------------------------------------------------------------
