@@ -59,13 +59,14 @@ def built():
 
 
 @pytest.fixture(scope="module")
-def world(stack, built):
+def world(stack, built, local_stack):
     """An empty Firestore with the demo vets (their weekday hours make the next 14 days bookable)."""
     clear_firestore(stack["firestore_emulator_host"], stack["project"])
     code, lines = ops_cli(stack, "vets", "demo", "--as", str(stack["ops_user_ids"]).split(",")[0])
     assert code == 0, lines
     with BotApiDoubleClient(stack["telegram_api_base"]) as client:
-        yield {"stack": stack, "client": client, "db": firestore.Client(project=stack["project"])}
+        yield {"stack": stack, "client": client, "db": firestore.Client(project=stack["project"]),
+               "local_stack": local_stack}
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,9 @@ def browser(playwright):
     b.close()
 
 
-def _owner(world, lang: str = "ru") -> int:
-    """A new owner who pressed Start and agreed to the terms in the bot."""
-    uid = next(_IDS)
+def _owner(world, lang: str = "ru", uid: int | None = None) -> int:
+    """A new owner (or a vet, `uid`) who pressed Start and agreed to the terms in the bot."""
+    uid = uid or next(_IDS)
     chat = OwnerChat(world["client"], uid, lang, "Анна" if lang == "ru" else "Anna")
     chat.send("/start")
     chat.press(data="consent:yes:")
@@ -342,7 +343,6 @@ def _recorded(answers: list[dict]):
 
 @pytest.fixture(scope="module")
 def video(world, local_stack):
-    world["local_stack"] = local_stack
     daily = local_stack.stack.video
     if local_stack.stack.video_provider != "daily":
         pytest.fail("the room tests play Daily's SDK: run the stack with VIDEO_PROVIDER=daily (the default)")
@@ -424,6 +424,115 @@ def test_room_refused_camera_offers_the_browser_link(playwright, world, yookassa
             expect(page.locator("#tg-main-button")).to_be_hidden()
     finally:
         browser.close()
+
+
+# ---- the vet's screens ------------------------------------------------------------------------------------
+EXOTICS_VET = 910000003           # infra/local/demo_vets.py: Dana Omarova, birds, reptiles, other (no test books her)
+SKIN_TRIAGE = {"area": "skin", "urgency": "consult",
+               "findings": [{"label": "dermatitis", "p": 0.71}, {"label": "healthy", "p": 0.2}]}
+
+
+def _vet(world, uid: int, lang: str = "ru") -> int:
+    """A demo vet who also pressed Start in the bot (the Mini App needs a user record), once."""
+    if not world["db"].document(f"users/{uid}").get().exists:
+        _owner(world, lang, uid)
+    return uid
+
+
+def test_vet_edits_the_schedule_a_refusal_at_its_field_then_saved(browser, world):
+    vet = _vet(world, EXOTICS_VET)
+    before = _api(world, vet, "GET", "/api/vet/schedule")["schedule"]
+    assert before["weekly"][1] == ["09:00-13:00", "14:00-18:00"] and before["weekly"][5] == []
+    with _app(browser, world, vet) as page:
+        page.get_by_role("link", name=t("ru", "webapp.vet.title")).click()
+        page.get_by_role("link", name=t("ru", "webapp.vet.schedule")).click()
+        tuesday = page.locator("#f-weekly_1")
+        expect(tuesday).to_have_value("09:00-13:00, 14:00-18:00")
+        tuesday.fill("18:00-10:00")                                  # inverted: the bot's parser refuses it
+        _main(page, t("ru", "webapp.save"))
+        error = page.locator("#weekly_1-error")
+        expect(error).to_be_visible()
+        expect(tuesday).to_have_attribute("aria-invalid", "true")
+        expect(tuesday).to_be_focused()
+        assert "18:00" in error.inner_text() and tg_log(page)["haptics"][-1] == "error"
+        assert _api(world, vet, "GET", "/api/vet/schedule")["schedule"] == before          # nothing written
+
+        tuesday.fill("10:00-14:00")
+        page.locator("#f-weekly_5").fill("11:00-15:00")             # Saturday
+        page.get_by_role("radio", name=t("ru", "webapp.vet.minutes", n=45)).first.check()   # the slot length
+        page.get_by_label(t("ru", "webapp.vet.cap")).fill("4")
+        page.get_by_role("button", name=t("ru", "webapp.vet.override_add")).click()
+        day_off = (datetime.now() + timedelta(days=9)).date().isoformat()
+        page.locator(".override").last.get_by_label(t("ru", "webapp.vet.override_date")).fill(day_off)
+        _main(page, t("ru", "webapp.save"))
+        expect(page.get_by_test_id("schedule-saved")).to_have_text(t("ru", "webapp.vet.saved"))
+        expect(error).to_have_count(0)
+        assert tg_log(page)["haptics"][-1] == "success"
+    after = _api(world, vet, "GET", "/api/vet/schedule")["schedule"]
+    assert after["weekly"][1] == ["10:00-14:00"] and after["weekly"][5] == ["11:00-15:00"]
+    assert (after["slot_minutes"], after["daily_cap"]) == (45, 4)
+    assert after["overrides"] == [{"date": day_off, "hours": []}]
+    # the owners' calendar follows: 45-minute slots, Saturdays 11-15 (the vet's zone), nothing on the day off
+    owner = _owner(world)
+    days = _api(world, owner, "GET", f"/api/vets/{EXOTICS_VET}/calendar?species=bird&days=14")["days"]
+    slots = [slot for day in days for slot in day["slots"]]
+    assert slots and all(datetime.fromisoformat(x["end"][:-1]) - datetime.fromisoformat(x["start"][:-1])
+                         == timedelta(minutes=45) for x in slots)
+    assert day_off not in [day["date"] for day in days]
+
+
+def test_vet_reads_the_patient_and_sends_the_conclusion(browser, world, yookassa):
+    """A booking made from a photo check (its triage snapshot on the booking): the vet's desk lists it with the
+    pet and the reason; its card shows the triage and the diary's week; once the consultation has begun the
+    conclusion form takes the summary, recommendations, a follow-up date (one in the past refused by the
+    server under its field) and the vet's word on the AI's answer; the owner is told in the chat and the
+    booking is completed."""
+    owner = _owner(world)
+    pet = _pet(world, owner)
+    _seed_weights(world, owner, pet["id"], [12.0, 12.3])
+    booking = _confirmed_booking(world, owner, pet, day=4)
+    world["db"].document(f"bookings/{booking['id']}").update({"triage_result_id": "tr-ui-1", "triage": SKIN_TRIAGE})
+    vet = _vet(world, int(DEMO_VET))
+    start = datetime.fromisoformat(booking["start"].replace("Z", "+00:00"))
+    world["local_stack"].stack.move_clock(start + timedelta(minutes=10))
+    try:
+        with _app(browser, world, vet, "/vet", clock=start + timedelta(minutes=10)) as page:
+            row = page.locator(f'[data-booking="{booking["id"]}"]')
+            expect(row).to_contain_text(pet["name"])
+            expect(row).to_contain_text(t("ru", "booking.vet_reason", reason="Кашляет"))
+            row.get_by_role("link").click()
+            expect(page.get_by_role("heading", name=pet["name"])).to_be_visible()
+            expect(page.get_by_test_id("reason")).to_have_text(t("ru", "booking.vet_reason", reason="Кашляет"))
+            expect(page.get_by_test_id("triage")).to_have_text(t(
+                "ru", "booking.vet_triage", urgency=t("ru", "triage.urgency.consult"), findings="dermatitis 71%, healthy 20%"))
+            expect(page.get_by_test_id("week")).to_contain_text(t("ru", "diary.week_no_activity"))
+            expect(page.get_by_role("button", name=t("ru", "webapp.vet.join"))).to_be_visible()   # the slot is on
+
+            page.get_by_label(t("ru", "webapp.vet.summary")).fill("Аллергический дерматит")
+            page.get_by_label(t("ru", "webapp.vet.recommendations")).fill("Гипоаллергенный корм 6 недель")
+            follow = page.get_by_label(t("ru", "webapp.vet.follow_up"))
+            follow.fill((start - timedelta(days=2)).date().isoformat())        # the past: refused by the server
+            page.get_by_role("radio", name=t("ru", "conclusion.btn.right")).check()
+            _main(page, t("ru", "webapp.vet.send"))
+            expect(page.locator("#follow_up-error")).to_be_visible()
+            expect(follow).to_have_attribute("aria-invalid", "true")
+            assert world["db"].document(f"bookings/{booking['id']}").get().get("status") == "confirmed"
+
+            follow_up = (start + timedelta(days=14)).date().isoformat()
+            follow.fill(follow_up)
+            _main(page, t("ru", "webapp.vet.send"))
+            expect(page.get_by_test_id("conclusion-sent")).to_have_text(t("ru", "webapp.vet.sent"))
+            expect(page.get_by_test_id("conclusion")).to_contain_text("Аллергический дерматит")
+            expect(page.locator("#tg-main-button")).to_be_hidden()                 # written once
+        card = _api(world, vet, "GET", f"/api/vet/bookings/{booking['id']}")
+        assert card["conclusion"]["summary"] == "Аллергический дерматит"
+        assert card["conclusion"]["follow_up"] == follow_up and card["can_conclude"] is False
+        assert card["conclusion"]["label"]["verdict"] == "right" and card["conclusion"]["label"]["label"] == "dermatitis"
+        assert world["db"].document(f"bookings/{booking['id']}").get().get("status") == "completed"
+        told = [m.get("text") or "" for m in world["client"].messages(owner)]
+        assert any("Аллергический дерматит" in text and "Гипоаллергенный корм" in text for text in told)
+    finally:
+        world["local_stack"].stack.move_clock(None)
 
 
 # ---- every screen: light and dark, Russian and English; screenshots and axe-core -----------------------

@@ -12,8 +12,11 @@ import Checkout from "./screens/Checkout.jsx";
 import BookingDone from "./screens/BookingDone.jsx";
 import Bookings from "./screens/Bookings.jsx";
 
-// The video room and its SDKs load only when a room is opened.
+// The video room and its SDKs load only when a room is opened; the vet's screens only for a vet.
 const Room = lazy(() => import("./screens/Room.jsx"));
+const VetHome = lazy(() => import("./screens/vet/VetHome.jsx"));
+const VetSchedule = lazy(() => import("./screens/vet/Schedule.jsx"));
+const VetBooking = lazy(() => import("./screens/vet/VetBooking.jsx"));
 
 const ROUTES = [
   ["/", () => <PetsList />],
@@ -26,6 +29,9 @@ const ROUTES = [
   ["/bookings", () => <Bookings />],
   ["/bookings/:booking", (p) => <BookingDone key={p.booking} bookingId={p.booking} />],
   ["/room/:booking", (p) => <Room bookingId={p.booking} />],
+  ["/vet", () => <VetHome />],
+  ["/vet/schedule", () => <VetSchedule />],
+  ["/vet/bookings/:booking", (p) => <VetBooking key={p.booking} bookingId={p.booking} />],
 ];
 
 export function Blocked({ reason }) {

@@ -8,7 +8,7 @@ import { confirmDialog, haptic, useBackButton, useMainButton } from "../tg.js";
 import { ErrorNote, Loading, Screen, Section, errorText } from "../components/ui.jsx";
 import WeightChart from "../components/WeightChart.jsx";
 
-function Details({ pet }) {
+export function Details({ pet }) {
   const rows = [
     ["field.species", speciesLabel(pet.species)],
     ["field.breed", pet.breed || t("skip.breed")],
@@ -76,26 +76,32 @@ function LogWeight({ petId, petName, onLogged }) {
   );
 }
 
+export function TreatmentList({ treatments }) {
+  return (
+    <ul className="list">
+      {treatments.map((item) => (
+        <li key={item.id} className="row">
+          <span className="row-main">
+            <span className="row-title">{item.product || t(`diary.kind.${item.kind}`)}</span>
+            <span className="row-sub">
+              {item.given_on && t("webapp.treatments.given", { date: formatDate(item.given_on) })}
+              {item.next_due && ` · ${t("webapp.treatments.due", { date: formatDate(item.next_due) })}`}
+            </span>
+          </span>
+          {item.status === "overdue" && <span className="badge badge-danger">{t("webapp.treatments.overdue")}</span>}
+          {item.status === "due" && <span className="badge">{t("webapp.treatments.soon")}</span>}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 function Treatments({ petId }) {
   const { data } = useApi(`/api/pets/${encodeURIComponent(petId)}/treatments`);
   if (!data || !data.treatments || !data.treatments.length) return null;
   return (
     <Section id="treatments" title={t("webapp.treatments.title")}>
-      <ul className="list">
-        {data.treatments.map((item) => (
-          <li key={item.id} className="row">
-            <span className="row-main">
-              <span className="row-title">{item.product || t(`diary.kind.${item.kind}`)}</span>
-              <span className="row-sub">
-                {item.given_on && t("webapp.treatments.given", { date: formatDate(item.given_on) })}
-                {item.next_due && ` · ${t("webapp.treatments.due", { date: formatDate(item.next_due) })}`}
-              </span>
-            </span>
-            {item.status === "overdue" && <span className="badge badge-danger">{t("webapp.treatments.overdue")}</span>}
-            {item.status === "due" && <span className="badge">{t("webapp.treatments.soon")}</span>}
-          </li>
-        ))}
-      </ul>
+      <TreatmentList treatments={data.treatments} />
     </Section>
   );
 }

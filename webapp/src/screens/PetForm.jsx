@@ -7,6 +7,7 @@ import { goBack, navigate } from "../router.js";
 import { formatKg } from "../format.js";
 import { haptic, useBackButton, useMainButton } from "../tg.js";
 import { ErrorNote, Loading, Screen, errorText } from "../components/ui.jsx";
+import { Choice, Text } from "../components/fields.jsx";
 
 const SPECIES = ["cat", "dog", "bird", "rodent", "reptile", "other"];
 const SEXES = ["male", "female", "unknown"];
@@ -23,38 +24,6 @@ function toForm(pet) {
     age: pet.birth_date ? `${d}.${m}.${y}` : "", weight_kg: pet.weight_kg != null ? formatKg(pet.weight_kg) : "",
     neutered: pet.neutered,
   };
-}
-
-function Choice({ name, legend, options, value, onChange, labelOf, error }) {
-  return (
-    <fieldset className="field" aria-invalid={Boolean(error)} aria-describedby={error ? `${name}-error` : undefined}>
-      <legend className="label">{legend}</legend>
-      <div className="chips">
-        {options.map((option) => (
-          <label key={option} className={value === option ? "chip chip-on" : "chip"}>
-            <input type="radio" name={name} value={option} checked={value === option}
-                   onChange={() => { haptic.select(); onChange(option); }} />
-            <span>{labelOf(option)}</span>
-          </label>
-        ))}
-      </div>
-      {error && <p id={`${name}-error`} className="field-error" role="alert">{error}</p>}
-    </fieldset>
-  );
-}
-
-function Text({ name, label, value, onChange, error, hint, inputMode, maxLength, refs }) {
-  return (
-    <div className="field">
-      <label className="label" htmlFor={`f-${name}`}>{label}</label>
-      <input id={`f-${name}`} name={name} className="input" value={value} inputMode={inputMode} maxLength={maxLength}
-             autoComplete="off" aria-invalid={Boolean(error)}
-             aria-describedby={[error && `${name}-error`, hint && `${name}-hint`].filter(Boolean).join(" ") || undefined}
-             ref={(el) => { refs.current[name] = el; }} onChange={(e) => onChange(e.target.value)} />
-      {hint && <p id={`${name}-hint`} className="hint small">{hint}</p>}
-      {error && <p id={`${name}-error`} className="field-error" role="alert">{error}</p>}
-    </div>
-  );
 }
 
 export default function PetForm({ petId }) {

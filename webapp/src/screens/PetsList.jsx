@@ -4,6 +4,7 @@ import { navigate } from "../router.js";
 import { ageText, formatKg } from "../format.js";
 import { useBackButton, useMainButton } from "../tg.js";
 import { ErrorNote, Loading, Screen } from "../components/ui.jsx";
+import { useMe } from "../me.js";
 
 export function petLine(pet) {
   const parts = [pet.breed, ageText(pet.birth_date, pet.birth_date_approximate)];
@@ -11,7 +12,18 @@ export function petLine(pet) {
   return parts.filter(Boolean).join(" · ");
 }
 
+function Link({ href, icon, title }) {
+  return (
+    <a className="row row-link" href={href} onClick={(e) => { e.preventDefault(); navigate(href); }}>
+      <span className="avatar" aria-hidden="true">{icon}</span>
+      <span className="row-main"><span className="row-title">{title}</span></span>
+      <span className="chevron" aria-hidden="true">›</span>
+    </a>
+  );
+}
+
 export default function PetsList() {
+  const me = useMe();
   const { data, error, loading, reload } = useApi("/api/pets");
   useBackButton(null);
   useMainButton(t("webapp.pets.add"), () => navigate("/pets/new"));
@@ -39,11 +51,10 @@ export default function PetsList() {
         </ul>
       )}
       <nav className="links">
-        <a className="row row-link" href="/bookings" onClick={(e) => { e.preventDefault(); navigate("/bookings"); }}>
-          <span className="avatar" aria-hidden="true">🗓</span>
-          <span className="row-main"><span className="row-title">{t("webapp.bookings.title")}</span></span>
-          <span className="chevron" aria-hidden="true">›</span>
-        </a>
+        <ul className="list">
+          <li><Link href="/bookings" icon="🗓" title={t("webapp.bookings.title")} /></li>
+          {(me.roles || []).includes("vet") && <li><Link href="/vet" icon="🩺" title={t("webapp.vet.title")} /></li>}
+        </ul>
       </nav>
     </Screen>
   );
