@@ -24,17 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "webapp" / "src" / "i18n" / "catalog.json"
 WEBAPP_PREFIX = "webapp."
 # The bot's labels the webapp shows as they are: species, sex, neutered, the pet card's field names, the
-# diary's treatment kinds, the triage's urgencies; the diary's week, the vet's booking notice and the conclusion
-# dialog's questions as the chat words them (the vet's screens).
-REUSED_PREFIXES = ("species.", "species_icon.", "sex.", "neutered.", "field.", "diary.kind.", "triage.urgency.")
+# diary's treatment kinds, the triage's urgencies and areas; the diary's week, the vet's booking notice and the
+# conclusion dialog's questions as the chat words them (the vet's screens); the photo check's and the diary's
+# buttons and notes.
+REUSED_PREFIXES = ("species.", "species_icon.", "sex.", "neutered.", "field.", "diary.kind.", "triage.urgency.",
+                   "triage.area.")
 REUSED_KEYS = ("ask.species", "ask.birth_date", "ask.weight_kg", "skip.breed", "skip.birth_date",
                "err.name_empty", "err.weight_not_number", "err.internal", "value.age_approx",
                "diary.weight_warning_loss", "diary.weight_warning_gain",
-               "diary.week_weight", "diary.week_no_weight", "diary.week_activity", "diary.week_mood",
+               "diary.week_weight", "diary.week_no_weight", "diary.week_mood",
                "diary.week_appetite", "diary.week_no_activity", "diary.week_kcal", "booking.vet_reason",
                "booking.vet_triage", "conclusion.ask.ai_right", "conclusion.ask.which_class",
                "conclusion.ask.class_no_ai", "conclusion.btn.right", "conclusion.btn.cannot_tell",
-               "conclusion.err.summary_empty")
+               "conclusion.err.summary_empty", "triage.btn.check", "triage.btn.book", "triage.analysing",
+               "triage.disclaimer", "diary.btn.food", "diary.btn.activity", "diary.btn.pdf")
 
 
 def exported(key: str) -> bool:

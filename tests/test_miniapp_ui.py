@@ -293,6 +293,92 @@ def test_book_pay_and_cancel(browser, world, yookassa):
         assert (refund["status"], refund["amount"]["value"]) == ("succeeded", "1500.00")
 
 
+# ---- the owner's extras -----------------------------------------------------------------------------------
+DEMO_PHOTO = ROOT / "infra" / "local" / "demo_photos" / "dog_skin.jpg"
+
+
+def test_reschedule_once(browser, world, yookassa):
+    """A confirmed booking days ahead moved to another free time of the same vet; then it cannot be moved again."""
+    uid = _owner(world)
+    pet = _pet(world, uid)
+    booking = _confirmed_booking(world, uid, pet, day=5)
+    assert booking["can_reschedule"]
+    with _app(browser, world, uid, "/bookings") as page:
+        card = page.locator(f'[data-booking="{booking["id"]}"]')
+        card.get_by_role("button", name=t("ru", "webapp.bookings.reschedule")).click()
+        expect(page.get_by_role("heading", name=t("ru", "webapp.bookings.reschedule_title"))).to_be_visible()
+        page.locator(".day:not([disabled])").nth(3).click()
+        slot = page.locator(".slot").last
+        start = slot.get_attribute("data-start")
+        assert start != booking["start"]
+        slot.click()
+        _main(page, None)
+        expect(page.get_by_test_id("rescheduled")).to_be_visible()
+        assert tg_log(page)["haptics"][-1] == "success"
+        moved = _api(world, uid, "GET", f"/api/bookings/{booking['id']}")["booking"]
+        assert (moved["start"], moved["status"], moved["can_reschedule"]) == (start, "confirmed", False)
+        _main(page, t("ru", "webapp.bookings.title"))
+        expect(card).to_be_visible()
+        expect(card.get_by_role("button", name=t("ru", "webapp.bookings.reschedule"))).to_have_count(0)   # once
+
+
+def test_photo_check_shows_the_chats_answer(browser, world):
+    """A photo picked in the app goes through the bot's intake and triage; the page polls and shows the answer
+    the chat gets, and offers to book a vet."""
+    uid = _owner(world)
+    pet = _pet(world, uid)
+    with _app(browser, world, uid, f"/pets/{pet['id']}") as page:
+        page.get_by_role("link", name=t("ru", "triage.btn.check")).click()
+        page.get_by_role("radio", name=t("ru", "triage.area.skin")).check()
+        page.locator("#photo-input").set_input_files(str(DEMO_PHOTO))
+        result = page.get_by_test_id("triage-result")
+        expect(result).to_be_visible(timeout=90_000)
+        text = result.inner_text()
+        assert text.strip()
+        told = [m.get("text") or m.get("caption") or "" for m in world["client"].messages(uid)]
+        assert any(text.strip() in said for said in told), told[-3:]          # the same answer as in the chat
+        expect(page.locator("#tg-main-button")).to_have_text(t("ru", "triage.btn.book"))
+        press_main(page)
+        expect(page.locator(f'[data-vet="{DEMO_VET}"]')).to_be_visible()
+
+
+def test_week_pdf_food_and_activity(browser, world):
+    """The pet card's week in the chat's words and its PDF for the clinic; a meal against the daily need and
+    the day's activity logged, both in the week afterwards."""
+    uid = _owner(world)
+    pet = _pet(world, uid)
+    _seed_weights(world, uid, pet["id"], [12.2])
+    with _app(browser, world, uid, f"/pets/{pet['id']}") as page:
+        week = page.get_by_test_id("week")
+        expect(week).to_contain_text(t("ru", "diary.week_no_activity"))
+        with page.expect_download() as got:
+            page.get_by_test_id("pdf").click()
+        pdf = Path(got.value.path()).read_bytes()
+        assert pdf.startswith(b"%PDF") and got.value.suggested_filename == f"{pet['name']}.pdf"
+
+        page.get_by_role("link", name=t("ru", "diary.btn.food")).click()
+        expect(page.get_by_text(t("ru", "webapp.food.none"))).to_be_visible()
+        page.get_by_label(t("ru", "webapp.food.grams")).fill("120")
+        _main(page, t("ru", "webapp.food.add"))
+        expect(page.locator(".list .row")).to_have_count(1)
+        meals = _api(world, uid, "GET", f"/api/pets/{pet['id']}/meals")
+        assert [m["grams"] for m in meals["meals"]] == [120] and meals["total_kcal"] > 0
+        expect(page.get_by_test_id("food-total")).to_contain_text(str(round(meals["total_kcal"])))
+        press_back(page)
+
+        page.get_by_role("link", name=t("ru", "diary.btn.activity")).click()
+        page.get_by_label(t("ru", "webapp.activity.minutes")).fill("45")
+        page.get_by_role("group", name=t("ru", "webapp.activity.mood")).get_by_role("radio", name="4").check()
+        page.get_by_role("group", name=t("ru", "webapp.activity.appetite")).get_by_role("radio", name="5").check()
+        _main(page, t("ru", "webapp.save"))
+        expect(page.get_by_test_id("activity-saved")).to_be_visible()
+        press_back(page)
+        expect(week).to_contain_text(t("ru", "webapp.week.activity", minutes=45))
+        expect(week).to_contain_text(t("ru", "diary.week_mood", mood="4"))
+    summary = _api(world, uid, "GET", f"/api/pets/{pet['id']}/week")
+    assert (summary["minutes"], summary["mood"], summary["appetite"]) == (45, 4, 5) and summary["kcal_per_day"]
+
+
 # ---- the video room -----------------------------------------------------------------------------------------
 FAKE_MEDIA = "--use-fake-device-for-media-stream"     # Chromium's fake camera and microphone
 FAKE_UI = "--use-fake-ui-for-media-stream"            # ... and its permission prompt answered "allow"

@@ -11,12 +11,13 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+// `raw`: a body sent as it is (a file, with its own type); `blob`: the answer read as a file.
+export async function api(method, path, body, { raw = false, blob = false } = {}) {
   const headers = { Authorization: `tma ${webApp()?.initData || ""}` };
   const init = { method, headers, cache: "no-store" };
   if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    headers["Content-Type"] = raw ? (body.type || "application/octet-stream") : "application/json";
+    init.body = raw ? body : JSON.stringify(body);
   }
   let response;
   try {
@@ -24,6 +25,7 @@ export async function api(method, path, body) {
   } catch (err) {
     throw new ApiError(0, { error: "network" });
   }
+  if (blob && response.ok) return response.blob();
   const text = await response.text();
   let data = null;
   if (text) {
@@ -42,3 +44,5 @@ export const post = (path, body) => api("POST", path, body === undefined ? {} : 
 export const patch = (path, body) => api("PATCH", path, body);
 export const put = (path, body) => api("PUT", path, body);
 export const del = (path) => api("DELETE", path);
+export const upload = (path, file) => api("POST", path, file, { raw: true });
+export const download = (path) => api("GET", path, undefined, { blob: true });

@@ -55,8 +55,18 @@ function BookingItem({ booking, tz, onChanged }) {
           {t("webapp.room.join")}
         </button>
       )}
-      {booking.can_cancel && !preview && (
-        <button type="button" className="btn btn-danger-text" disabled={busy} onClick={ask}>{t("webapp.bookings.cancel")}</button>
+      {!preview && (booking.can_reschedule || booking.can_cancel) && (
+        <div className="actions actions-flush">
+          {booking.can_reschedule && (
+            <button type="button" className="btn btn-secondary"
+                    onClick={() => navigate(`/bookings/${encodeURIComponent(booking.id)}/reschedule`)}>
+              {t("webapp.bookings.reschedule")}
+            </button>
+          )}
+          {booking.can_cancel && (
+            <button type="button" className="btn btn-danger-text" disabled={busy} onClick={ask}>{t("webapp.bookings.cancel")}</button>
+          )}
+        </div>
       )}
       {preview && (
         <div className="confirm" role="group" aria-label={t("webapp.bookings.cancel")}>

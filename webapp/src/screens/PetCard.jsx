@@ -1,12 +1,13 @@
 import { useState } from "react";
 import { t } from "../i18n.js";
-import { post, del, ApiError } from "../api.js";
+import { post, del, download, ApiError } from "../api.js";
 import { useApi } from "../data.js";
 import { goBack, navigate } from "../router.js";
 import { ageText, formatDate, formatKg, speciesLabel } from "../format.js";
 import { confirmDialog, haptic, useBackButton, useMainButton } from "../tg.js";
 import { ErrorNote, Loading, Screen, Section, errorText } from "../components/ui.jsx";
 import WeightChart from "../components/WeightChart.jsx";
+import WeekSummary from "../components/WeekSummary.jsx";
 
 export function Details({ pet }) {
   const rows = [
@@ -106,6 +107,64 @@ function Treatments({ petId }) {
   );
 }
 
+function Week({ petId, petName }) {
+  const base = `/api/pets/${encodeURIComponent(petId)}`;
+  const { data } = useApi(`${base}/week`);
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState(null);
+  async function pdf() {
+    setBusy(true);
+    setFailure(null);
+    try {
+      // fetched with the initData header, then handed to the browser as a file
+      const url = URL.createObjectURL(await download(`${base}/export.pdf`));
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = `${petName}.pdf`;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      haptic.success();
+    } catch (err) {
+      haptic.error();
+      setFailure(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <Section id="week" title={t("webapp.pet.week")}>
+      {data && <WeekSummary week={data} weights={data.weights} />}
+      <div className="actions">
+        <button type="button" className="btn btn-secondary" disabled={busy} onClick={pdf} data-testid="pdf">
+          {t("diary.btn.pdf")}
+        </button>
+      </div>
+      <ErrorNote error={failure} />
+    </Section>
+  );
+}
+
+function DiaryLinks({ petId }) {
+  const base = `/pets/${encodeURIComponent(petId)}`;
+  const links = [["photo", "triage.btn.check"], ["food", "diary.btn.food"], ["activity", "diary.btn.activity"]];
+  return (
+    <nav className="links" aria-label={t("webapp.pet.week")}>
+      <ul className="list">
+        {links.map(([path, key]) => (
+          <li key={path}>
+            <a className="row row-link" href={`${base}/${path}`} onClick={(e) => { e.preventDefault(); navigate(`${base}/${path}`); }}>
+              <span className="row-main"><span className="row-title">{t(key)}</span></span>
+              <span className="chevron" aria-hidden="true">›</span>
+            </a>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
 export default function PetCard({ petId }) {
   const base = `/api/pets/${encodeURIComponent(petId)}`;
   const pet = useApi(base);
@@ -145,6 +204,8 @@ export default function PetCard({ petId }) {
         {weights.data && <WeightChart weights={weights.data.weights} />}
         <LogWeight petId={petId} petName={p.name} onLogged={() => { weights.reload(); pet.reload(); }} />
       </Section>
+      <DiaryLinks petId={petId} />
+      <Week petId={petId} petName={p.name} />
       <Treatments petId={petId} />
     </Screen>
   );
