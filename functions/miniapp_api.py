@@ -65,7 +65,7 @@ def _cors(request, headers: dict) -> None:
     if origin and origin.rstrip("/") in settings().allowed_origins:
         headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
                         "Access-Control-Allow-Headers": "Authorization, Content-Type",
-                        "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE", "Access-Control-Max-Age": "600"})
+                        "Access-Control-Allow-Methods": "GET, POST, PATCH, PUT, DELETE", "Access-Control-Max-Age": "600"})
 
 
 def _json(status: int, body: dict, request) -> Response:

@@ -342,7 +342,8 @@ class WebhookInstance:
         self.runner = LoopThread()
         self.services = self.runner.run(_on_loop(webhook_services, settings))
         self.app = build_application(settings.bot_token, settings.telegram_api_base, self.services,
-                                     ops_ids=settings.ops_user_ids, ops_chat_id=settings.ops_chat_id)
+                                     ops_ids=settings.ops_user_ids, ops_chat_id=settings.ops_chat_id,
+                                     miniapp_url=MiniAppSettings.from_env().url)
         # a press's answer rides in the webhook's response (shared.bot.request.IN_RESPONSE)
         self.webhook = TelegramWebhook(self.app, settings.webhook_secret, self.services.update_log,
                                        self.services.clock, owners=self.services.owners, reply_in_response=True)

@@ -1074,6 +1074,11 @@ class BotApiDouble(LoopbackServer):
                     size = len(str(button["callback_data"]).encode("utf-8"))
                     if not 1 <= size <= 64:
                         raise bad_request("BUTTON_DATA_INVALID")
+                if "web_app" in button:  # Telegram opens Mini Apps at https URLs only
+                    url = button["web_app"].get("url") if isinstance(button["web_app"], dict) else None
+                    if not isinstance(url, str) or not url.lower().startswith("https://"):
+                        raise bad_request(f"inline keyboard button Web App URL '{url}' is invalid: "
+                                          "Only HTTPS links are allowed")
         return markup
 
     def _new_message(self, chat_id: Any, body: dict, p: dict) -> dict:

@@ -420,6 +420,8 @@ class LocalStack:
         for name, port in (getattr(self, "_function_ports", None) or {}).items():
             if self.config.functions[name].source_path(self.root).exists():
                 env[function_url_var(name)] = f"http://127.0.0.1:{port}/"
+                if name == "miniapp_api" and not env.get("MINIAPP_URL"):  # the webhook's web_app buttons
+                    env["MINIAPP_URL"] = f"http://127.0.0.1:{port}/"        # (shown only at https: none here)
         for key, var in (
             ("firestore_emulator_host", "FIRESTORE_EMULATOR_HOST"),
             ("storage_emulator_host", "STORAGE_EMULATOR_HOST"),

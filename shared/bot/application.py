@@ -41,9 +41,10 @@ class AnswerTrackingBot(ExtBot):
 
 
 def build_application(token: str, api_base: str, services, ops_ids: frozenset[int] = frozenset(),
-                      ops_chat_id: int | None = None) -> Application:
+                      ops_chat_id: int | None = None, miniapp_url: str = "") -> Application:
     """``ops_ids``: the Telegram ids of operations staff (Settings.ops_user_ids; BotContext.is_ops);
-    ``ops_chat_id``: where ops are told what needs them (Settings.ops_chat_id; handlers.vet_ops)."""
+    ``ops_chat_id``: where ops are told what needs them (Settings.ops_chat_id; handlers.vet_ops);
+    ``miniapp_url``: the Mini App (MINIAPP_URL), which /pets and /consult offer as a web_app button."""
     # PTB builds two HTTP clients (calls and getUpdates); each would load the CA bundle on its own,
     # a measurable part of a cold start, so they share one TLS context.
     tls = {"verify": ssl.create_default_context()}
@@ -60,6 +61,7 @@ def build_application(token: str, api_base: str, services, ops_ids: frozenset[in
     app.bot_data["services"] = services
     app.bot_data["ops_ids"] = frozenset(ops_ids)
     app.bot_data["ops_chat_id"] = ops_chat_id
+    app.bot_data["miniapp_url"] = miniapp_url
     # group -1: the consent gate and router (onboarding.require_consent says which updates pass).
     # group 0: the features, in order. Payment handlers (PreCheckoutQueryHandler, a MessageHandler on
     # filters.SUCCESSFUL_PAYMENT) and web_app_data handlers (filters.StatusUpdate.WEB_APP_DATA) go

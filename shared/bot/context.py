@@ -61,6 +61,11 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def t(self, key: str, **params) -> str:
         return t(self.language, key, **params)
 
+    @property
+    def miniapp_url(self) -> str:
+        """Where the Mini App opens (MINIAPP_URL; build_application), "" when not configured."""
+        return self.application.bot_data.get("miniapp_url", "")
+
     async def load_owner(self, update_id: int, user) -> None:
         """The webhook usually started this read while claiming the update; otherwise read it now."""
         prefetched = self.application.bot_data.get("prefetched", {}).get(update_id)

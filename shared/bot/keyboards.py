@@ -1,7 +1,7 @@
 """Inline keyboards. Callback data stays short (Telegram allows 64 bytes) and says what a press means."""
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from shared.domain.pet_form import COMMON_BREEDS, SKIPPABLE
 from shared.domain.pets import EDITABLE_FIELDS, Neutered, Pet, Sex, Species
@@ -14,6 +14,20 @@ def rows(*buttons: InlineKeyboardButton, per_row: int = 2) -> InlineKeyboardMark
 
 def button(text: str, data: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data)
+
+
+def open_app(lang: str, url: str | None) -> InlineKeyboardButton | None:
+    """The Mini App's button (MINIAPP_URL), or None: Telegram opens web_app buttons only at an https URL
+    (any other is refused, the whole message with it), so a local http:// stack gets none."""
+    if not url or not url.lower().startswith("https://"):
+        return None
+    return InlineKeyboardButton(t(lang, "menu.open_app"), web_app=WebAppInfo(url))
+
+
+def with_app(markup: InlineKeyboardMarkup, lang: str, url: str | None) -> InlineKeyboardMarkup:
+    """`markup` with the Mini App's button on a row of its own at the end (unchanged without one)."""
+    app = open_app(lang, url)
+    return InlineKeyboardMarkup([*markup.inline_keyboard, [app]]) if app else markup
 
 
 def consent(lang: str) -> InlineKeyboardMarkup:
@@ -43,9 +57,9 @@ def question(lang: str, field: str, species: Species | None) -> InlineKeyboardMa
     return rows(*extra) if extra else None
 
 
-def pet_list(lang: str, pets: list[Pet]) -> InlineKeyboardMarkup:
-    return rows(*(button(f"{t(lang, 'species_icon.' + p.species.value)} {p.name}", f"pet:v:{p.id}") for p in pets),
-                button(t(lang, "menu.add_pet"), "pet:add"))
+def pet_list(lang: str, pets: list[Pet], app_url: str | None = None) -> InlineKeyboardMarkup:
+    return with_app(rows(*(button(f"{t(lang, 'species_icon.' + p.species.value)} {p.name}", f"pet:v:{p.id}")
+                           for p in pets), button(t(lang, "menu.add_pet"), "pet:add")), lang, app_url)
 
 
 def pet_card(lang: str, pet: Pet) -> InlineKeyboardMarkup:

@@ -283,7 +283,9 @@ def schedule_changes(body: dict, current, today: date, lang: str) -> dict:
             changes["daily_cap"] = None
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            code = next(k for k, v in _SCHEDULE_FIELDS.items() if v == name)
+            code = ("schedule.err.slot_length" if name == "slot_minutes" else "schedule.err.buffer"
+                    if name == "buffer_minutes" else "schedule.err.horizon" if name == "horizon_days" else
+                    "schedule.err.notice" if name == "notice_minutes" else "schedule.err.daily_cap")
             raise ApiError(400, "invalid", field=name, key=code)
         if name == "notice_minutes":
             changes["min_notice"] = timedelta(minutes=value)
@@ -750,8 +752,10 @@ class MiniAppApi:
         if not isinstance(body, dict):
             raise ApiError(400, "bad_json")
         _only(body, {"food_id", "name", "kcal_per_100g", "grams"})
-        grams = _number(body.get("grams"), "grams", "diary.err.grams_invalid", 0, nutrition.MEAL_MAX_GRAMS,
-                        {"max": nutrition.MEAL_MAX_GRAMS})
+        grams = _number(body.get("grams"), 0, nutrition.MEAL_MAX_GRAMS)
+        if grams is None:
+            raise ApiError(400, "invalid", field="grams", key="diary.err.grams_invalid",
+                           params={"max": nutrition.MEAL_MAX_GRAMS})
         uow = self._uow(who)
         found = await self._pet(who, pet, uow.pets)
         if body.get("food_id") is not None:
@@ -760,8 +764,9 @@ class MiniAppApi:
                 raise ApiError(400, "invalid", field="food_id", key="err.use_buttons")
             name, kcal, food_id = food.name(who.language), food.kcal_per_100g, food.id
         else:
-            kcal = _number(body.get("kcal_per_100g"), "kcal_per_100g", "diary.err.free_meal", nutrition.KCAL_RANGE[0] - 1e-9,
-                           nutrition.KCAL_RANGE[1])
+            kcal = _number(body.get("kcal_per_100g"), nutrition.KCAL_RANGE[0] - 1e-9, nutrition.KCAL_RANGE[1])
+            if kcal is None:
+                raise ApiError(400, "invalid", field="kcal_per_100g", key="diary.err.free_meal")
             raw = body.get("name")
             try:
                 name = visible_text(" ".join(re.sub(r"[\x00-\x1f\x7f]", " ", raw).split())) if isinstance(raw, str) else ""
@@ -790,9 +795,11 @@ class MiniAppApi:
                            params={"max": rules.ACTIVITY_MAX_MINUTES})
         values: dict = {}
         if body.get("minutes") is not None:
-            values["minutes"] = int(_number(body["minutes"], "minutes", "diary.err.minutes_invalid", -1,
-                                            rules.ACTIVITY_MAX_MINUTES, {"max": rules.ACTIVITY_MAX_MINUTES},
-                                            whole=True))
+            minutes = _number(body["minutes"], -1, rules.ACTIVITY_MAX_MINUTES, whole=True)
+            if minutes is None:
+                raise ApiError(400, "invalid", field="minutes", key="diary.err.minutes_invalid",
+                               params={"max": rules.ACTIVITY_MAX_MINUTES})
+            values["minutes"] = int(minutes)
         for name in ("mood", "appetite"):
             if body.get(name) is not None:
                 value = body[name]
@@ -1326,12 +1333,11 @@ def _bad_date(field_name: str):
     raise ApiError(400, "invalid", field=field_name, key="err.date_invalid")
 
 
-def _number(value: Any, field_name: str, key: str, above: float, at_most: float, params: dict | None = None,
-            whole: bool = False) -> float:
-    """A JSON number in (above, at_most] (whole if asked), else 400 with the bot's message key."""
+def _number(value: Any, above: float, at_most: float, whole: bool = False) -> float | None:
+    """A JSON number in (above, at_most] (whole if asked); None otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)) \
             or not above < value <= at_most:
-        raise ApiError(400, "invalid", field=field_name, key=key, params=params)
+        return None
     return float(value)
 
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
+from shared.bot import keyboards
 from shared.bot.context import BotContext
 from shared.bot.handlers import pet_dialog
 from shared.bot.keyboards import button, rows
@@ -88,8 +89,8 @@ async def consult_command(update: Update, context: BotContext) -> None:
     if len(pets) == 1:
         await _start(update, context, pets[0])
         return
-    await update.effective_chat.send_message(context.t("booking.which_pet"),
-                                             reply_markup=rows(*(button(p.name, f"cs:p:{p.id}") for p in pets)))
+    await update.effective_chat.send_message(context.t("booking.which_pet"), reply_markup=keyboards.with_app(
+        rows(*(button(p.name, f"cs:p:{p.id}") for p in pets)), context.language, context.miniapp_url))
 
 
 async def on_pet(update: Update, context: BotContext) -> None:
@@ -220,7 +221,8 @@ async def _show_vets(update: Update, context: BotContext, page: int) -> None:
     if found.page + 1 < found.pages:
         nav.append(button(context.t("booking.btn.next"), f"cs:l:{found.page + 1}"))
     keyboard = [[b] for b in buttons] + ([nav] if nav else [])
-    await update.effective_chat.send_message("\n\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
+    await update.effective_chat.send_message("\n\n".join(lines), reply_markup=keyboards.with_app(
+        InlineKeyboardMarkup(keyboard), context.language, context.miniapp_url))
 
 
 async def on_list(update: Update, context: BotContext) -> None:

@@ -16,7 +16,7 @@ from shared.services.pets import PetNotFound
 async def list_pets(update: Update, context: BotContext) -> None:
     pets = await context.services.pets.list(context.owner.id)
     text = context.t("pets.list" if pets else "pets.empty")
-    markup = keyboards.pet_list(context.language, pets)
+    markup = keyboards.pet_list(context.language, pets, context.miniapp_url)
     if update.callback_query:
         await update.callback_query.answer()
         await edit_or_send(update, text, reply_markup=markup)
