@@ -81,7 +81,9 @@ class LoopbackServer(ABC):
         self._server = self.server_class((self.host, self.port), self.bound_handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+        # stop() waits for serve_forever to see the shutdown, up to one poll: 50 ms per double per test at
+        # the default, 10 ms here (a double is started and stopped by hundreds of tests)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
                                         name=f"{self.thread_name}:{self.port}", daemon=True)
         self._thread.start()
         return self
