@@ -11,7 +11,8 @@ page's own clock (performance.now(), from the navigation's start) when the first
 by a MutationObserver; GET /api/me and GET /api/pets are inside it. One load before the runs warms the
 function's process (its first request imports the services) and is printed apart. JS: the module scripts
 index.html loads (static) and every script response the browser received until the first screen (observed),
-each gzipped at level 9; the lazily loaded room chunk and video SDKs are listed apart.
+each gzipped at level 9; the lazily loaded chunks (the room and its video SDKs, the vet's screens, the photo
+check and the diary's forms) are listed apart.
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def main() -> None:
     first_kb, lazy = static_js()
     print(f"JS before the first screen (index.html's module scripts), gzip: {first_kb / 1024:.1f} KB")
     for name, n in sorted(lazy.items(), key=lambda x: -x[1]):
-        print(f"  lazy chunk {name:<48} {n / 1024:7.1f} KB gzip (loaded on the room page only)")
+        print(f"  lazy chunk {name:<48} {n / 1024:7.1f} KB gzip (loaded only when its screen opens)")
 
     from playwright.sync_api import sync_playwright
 

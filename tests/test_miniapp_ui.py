@@ -384,10 +384,10 @@ FAKE_MEDIA = "--use-fake-device-for-media-stream"     # Chromium's fake camera a
 FAKE_UI = "--use-fake-ui-for-media-stream"            # ... and its permission prompt answered "allow"
 
 
-def _confirmed_booking(world, uid: int, pet: dict, day: int = 2) -> dict:
+def _confirmed_booking(world, uid: int, pet: dict, day: int = 2, vet: str = DEMO_VET) -> dict:
     """A demo vet's slot `day` bookable days ahead, held, its invoice paid through the Bot API double
     (YooKassa's double holding the payment): the confirmed booking."""
-    calendar = _api(world, uid, "GET", f"/api/vets/{DEMO_VET}/calendar?pet={pet['id']}&days=14")
+    calendar = _api(world, uid, "GET", f"/api/vets/{vet}/calendar?pet={pet['id']}&days=14")
     slot = calendar["days"][day]["slots"][0]
     booking = _api(world, uid, "POST", "/api/bookings",
                    {"pet": pet["id"], "vet": calendar["vet"]["id"], "start": slot["start"], "reason": "Кашляет"})["booking"]
@@ -589,8 +589,11 @@ def test_vet_reads_the_patient_and_sends_the_conclusion(browser, world, yookassa
             row.get_by_role("link").click()
             expect(page.get_by_role("heading", name=pet["name"])).to_be_visible()
             expect(page.get_by_test_id("reason")).to_have_text(t("ru", "booking.vet_reason", reason="Кашляет"))
-            expect(page.get_by_test_id("triage")).to_have_text(t(
-                "ru", "booking.vet_triage", urgency=t("ru", "triage.urgency.consult"), findings="dermatitis 71%, healthy 20%"))
+            names = {c["id"]: c["name"] for c in
+                     _api(world, vet, "GET", f"/api/vet/bookings/{booking['id']}")["label_question"]["classes"]}
+            expect(page.get_by_test_id("triage")).to_have_text(t(       # the classes named as the question names them
+                "ru", "booking.vet_triage", urgency=t("ru", "triage.urgency.consult"),
+                findings=f"{names['dermatitis']} 71%, {names['healthy']} 20%"))
             expect(page.get_by_test_id("week")).to_contain_text(t("ru", "diary.week_no_activity"))
             expect(page.get_by_role("button", name=t("ru", "webapp.vet.join"))).to_be_visible()   # the slot is on
 
@@ -645,27 +648,37 @@ def _seed_weights(world, uid: int, pet_id: str, kgs: list[float]) -> None:
         col.add({"on": on.isoformat(), "kg": kg, "created_at": datetime.now()})
 
 
-@pytest.mark.parametrize("lang,scheme", [("ru", "light"), ("ru", "dark"), ("en", "light"), ("en", "dark")])
+def _shooter(lang: str, scheme: str, problems: dict[str, list[dict]]):
+    """screen(page, name): the page as shown, whole, saved as .local/miniapp/<name>-<lang>-<scheme>.png, and
+    its serious or critical axe-core violations added to `problems`."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    def screen(page, name: str) -> None:
+        page.wait_for_load_state("networkidle")
+        # the whole page in a viewport as tall as it, so that the main button sits below the content
+        height = 0
+        while height != (height := page.evaluate("() => document.documentElement.scrollHeight")):
+            page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], height)})   # until it fits
+        page.screenshot(path=str(SHOTS / f"{name}-{lang}-{scheme}.png"))
+        page.set_viewport_size(VIEWPORT)
+        bad = [v for v in _axe(page) if v["impact"] in SERIOUS]
+        if bad:
+            problems[name] = bad
+    return screen
+
+
+THEMES_AND_LANGUAGES = [("ru", "light"), ("ru", "dark"), ("en", "light"), ("en", "dark")]
+
+
+@pytest.mark.parametrize("lang,scheme", THEMES_AND_LANGUAGES)
 def test_every_screen_screenshots_and_accessibility(browser, world, yookassa, lang, scheme):
     uid = _owner(world, lang)
     pet = _pet(world, uid, lang)
     _pet(world, uid, lang, species="cat", name="Мурка" if lang == "ru" else "Misty", breed=None, sex="female",
          birth_date="8 месяцев" if lang == "ru" else "8 months", weight_kg=3.1, neutered="yes")
     _seed_weights(world, uid, pet["id"], [11.2, 11.6, 11.9, 12.4, 12.1])
-    SHOTS.mkdir(parents=True, exist_ok=True)
     problems: dict[str, list[dict]] = {}
-
-    def screen(page, name: str) -> None:
-        page.wait_for_load_state("networkidle")
-        # the whole page in a viewport as tall as it, so that the main button sits below the content
-        height = page.evaluate("() => document.documentElement.scrollHeight")
-        page.set_viewport_size({**VIEWPORT, "height": max(VIEWPORT["height"], height)})
-        page.screenshot(path=str(SHOTS / f"{name}-{lang}-{scheme}.png"))
-        page.set_viewport_size(VIEWPORT)
-        bad = [v for v in _axe(page) if v["impact"] in SERIOUS]
-        if bad:
-            problems[name] = bad
-
+    screen = _shooter(lang, scheme, problems)
     with _app(browser, world, uid, lang=lang, scheme=scheme, pay=_payer(world, uid, lang)) as page:
         expect(page.get_by_role("link", name=pet["name"])).to_be_visible()
         assert page.evaluate("() => document.documentElement.dataset.scheme") == scheme
@@ -700,4 +713,61 @@ def test_every_screen_screenshots_and_accessibility(browser, world, yookassa, la
         page.get_by_role("button", name=t(lang, "webapp.bookings.cancel")).click()
         expect(page.get_by_test_id("refund-terms")).to_be_visible()
         screen(page, "08-bookings")
+    assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.parametrize("lang,scheme", THEMES_AND_LANGUAGES)
+def test_more_screens_screenshots_and_accessibility(browser, world, yookassa, lang, scheme):
+    """The owner's photo check, feeding, activity and reschedule screens, the vet's desk, schedule editor (a
+    refusal shown), patient card with the conclusion form and the room's fallback, in light and dark, Russian
+    and English: screenshots and axe-core as above."""
+    uid = _owner(world, lang)
+    pet = _pet(world, uid, lang)
+    _seed_weights(world, uid, pet["id"], [11.9, 12.4, 12.1])
+    vet = _vet(world, int(DEMO_VET) if lang == "ru" else 910000002, lang)
+    booking = _confirmed_booking(world, uid, pet, day=6, vet=str(vet))
+    world["db"].document(f"bookings/{booking['id']}").update({"triage_result_id": "tr-shot", "triage": SKIN_TRIAGE})
+    problems: dict[str, list[dict]] = {}
+    screen = _shooter(lang, scheme, problems)
+    with _app(browser, world, uid, f"/pets/{pet['id']}/photo", lang=lang, scheme=scheme) as page:
+        page.locator("#photo-input").set_input_files(str(DEMO_PHOTO))
+        expect(page.get_by_test_id("triage-result")).to_be_visible(timeout=90_000)
+        screen(page, "09-photo")
+        press_back(page)
+        page.get_by_role("link", name=t(lang, "diary.btn.food")).click()
+        page.get_by_label(t(lang, "webapp.food.grams")).fill("150")
+        _main(page, t(lang, "webapp.food.add"))
+        expect(page.locator(".list .row")).to_have_count(1)
+        screen(page, "10-food")
+        press_back(page)
+        page.get_by_role("link", name=t(lang, "diary.btn.activity")).click()
+        page.get_by_label(t(lang, "webapp.activity.minutes")).fill("30")
+        page.get_by_role("group", name=t(lang, "webapp.activity.mood")).get_by_role("radio", name="4").check()
+        screen(page, "11-activity")
+        page.goto(world["stack"]["miniapp_api"].rstrip("/") + f"/bookings/{booking['id']}/reschedule")
+        page.locator(".day:not([disabled])").nth(1).click()
+        page.locator(".slot").first.click()
+        screen(page, "12-reschedule")
+    with _app(browser, world, vet, lang=lang, scheme=scheme) as page:
+        page.get_by_role("link", name=t(lang, "webapp.vet.title")).click()
+        expect(page.locator(f'[data-booking="{booking["id"]}"]')).to_be_visible()
+        screen(page, "13-vet-desk")
+        page.get_by_role("link", name=t(lang, "webapp.vet.schedule")).click()
+        page.locator("#f-weekly_2").fill("19:00-09:00")
+        _main(page, t(lang, "webapp.save"))
+        expect(page.locator("#weekly_2-error")).to_be_visible()
+        screen(page, "14-vet-schedule")
+    during = datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) + timedelta(minutes=10)
+    world["local_stack"].stack.move_clock(during)
+    try:
+        with _app(browser, world, vet, f"/vet/bookings/{booking['id']}", lang=lang, scheme=scheme, clock=during) as page:
+            page.get_by_label(t(lang, "webapp.vet.summary")).fill("Аллергический дерматит" if lang == "ru"
+                                                                  else "Allergic dermatitis")
+            page.get_by_role("radio", name=t(lang, "conclusion.btn.right")).check()
+            screen(page, "15-vet-booking")
+            page.get_by_role("button", name=t(lang, "webapp.vet.join")).click()
+            expect(page.get_by_test_id("room-fallback")).to_be_visible()        # no camera in this browser
+            screen(page, "16-room")
+    finally:
+        world["local_stack"].stack.move_clock(None)
     assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)

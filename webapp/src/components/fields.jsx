@@ -36,11 +36,13 @@ export function Choice({ name, legend, options, value, onChange, labelOf, error 
 }
 
 // A text input (or `multiline` textarea); `refs.current[name]` gets the element (to focus a refused one).
-export function Text({ name, label, value, onChange, error, hint, inputMode, maxLength, refs, type = "text", multiline }) {
+export function Text({ name, label, value, onChange, error, hint, inputMode, maxLength, refs, type = "text", multiline,
+                      placeholder }) {
   const safe = name.replace(/[^A-Za-z0-9_-]/g, "_");
   const id = `f-${safe}`;
   const props = {
-    id, name, className: multiline ? "input textarea" : "input", value, inputMode, maxLength, autoComplete: "off",
+    id, name, className: multiline ? "input textarea" : "input", value, inputMode, maxLength, placeholder,
+    autoComplete: "off",
     "aria-invalid": Boolean(error),
     "aria-describedby": [error && `${safe}-error`, hint && `${safe}-hint`].filter(Boolean).join(" ") || undefined,
     ref: (el) => { if (refs) refs.current[name] = el; },

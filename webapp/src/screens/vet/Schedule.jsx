@@ -111,6 +111,7 @@ export default function Schedule() {
             <p className="hint small" id="hours-hint">{t("webapp.vet.hours_hint")}</p>
             {form.weekly.map((hours, i) => (
               <Text key={i} name={`weekly.${i}`} label={weekday(i)} value={hours} refs={refs}
+                    placeholder={t("webapp.vet.day_off")}
                     onChange={(v) => setDay(i, v)} error={errors[`weekly.${i}`]} />
             ))}
           </div>

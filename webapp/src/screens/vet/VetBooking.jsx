@@ -16,8 +16,11 @@ import { useMe } from "../../me.js";
 
 const ROOM_BEFORE_MS = 10 * 60000;
 
-function triageText(triage) {
-  const findings = (triage.findings || []).map((f) => `${f.label} ${Math.round(f.p * 100)}%`).join(", ") || "—";
+// The findings named as the label question names its classes (the AI's raw label otherwise).
+function triageText(triage, question) {
+  const names = new Map(((question && question.classes) || []).map((c) => [c.id, c.name]));
+  const findings = (triage.findings || []).map((f) => `${names.get(f.label) || f.label} ${Math.round(f.p * 100)}%`)
+    .join(", ") || "—";
   return t("booking.vet_triage", { urgency: t(`triage.urgency.${triage.urgency || "none"}`), findings });
 }
 
@@ -122,7 +125,7 @@ export default function VetBooking({ bookingId }) {
       </Section>
       {data.triage && (
         <Section id="triage" title={t("webapp.vet.triage")}>
-          <p className="block" data-testid="triage">{triageText(data.triage)}</p>
+          <p className="block" data-testid="triage">{triageText(data.triage, data.label_question)}</p>
           {data.photo_url && (
             <div className="actions">
               <button type="button" className="btn btn-secondary" onClick={() => openLink(data.photo_url)}>{t("webapp.vet.photo")}</button>
