@@ -186,8 +186,10 @@ class MiniAppSettings:
         def origins(name: str) -> tuple[str, ...]:
             found = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
             for origin in found:
-                if not origin.startswith(("https://", "http://127.0.0.1", "http://localhost")) or " " in origin:
-                    raise RuntimeError(f"{name}: {origin!r} is no https origin")
+                # wss://: LiveKit's server, which livekit-client reaches by WebSocket (connect-src)
+                if not origin.startswith(("https://", "wss://", "http://127.0.0.1", "http://localhost", "ws://127.0.0.1")) \
+                        or " " in origin:
+                    raise RuntimeError(f"{name}: {origin!r} is no https or wss origin")
             return found
 
         return cls(init_data_max_age=max_age, allowed_origins=origins("MINIAPP_ALLOWED_ORIGINS"),

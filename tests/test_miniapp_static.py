@@ -2,6 +2,8 @@
 client-side routes to index.html, nothing outside the folder, 503 when not built, CSP on the page."""
 from __future__ import annotations
 
+import pytest
+
 from shared.config import MiniAppSettings
 
 
@@ -58,3 +60,14 @@ def test_the_function_answers_api_without_init_data_401_and_serves_pages(tmp_pat
 
         r = fn.miniapp_api(request)
         assert r.status_code == 204 and "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_media_origins_take_livekits_websocket_server():
+    """livekit-client connects by WebSocket: a wss:// server must reach the page's connect-src."""
+    from functions.miniapp_api import content_security_policy
+
+    config = MiniAppSettings.from_env({"MINIAPP_MEDIA_ORIGINS": "wss://lk.example.com, https://telemed.daily.co"})
+    assert config.frame_origins == ("wss://lk.example.com", "https://telemed.daily.co")
+    assert "connect-src 'self' wss://lk.example.com https://telemed.daily.co" in content_security_policy(config)
+    with pytest.raises(RuntimeError, match="MINIAPP_MEDIA_ORIGINS"):
+        MiniAppSettings.from_env({"MINIAPP_MEDIA_ORIGINS": "ws://lk.example.com"})

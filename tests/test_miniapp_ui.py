@@ -490,6 +490,9 @@ def test_room_refused_camera_offers_the_browser_link(playwright, world, yookassa
     answers: list[dict] = []
     browser = launch(playwright, FAKE_MEDIA)
     try:
+        with _app(browser, world, uid, f"/room/{booking['id']}", lang="en") as page:   # days ahead: not open yet
+            expect(page.get_by_test_id("room-closed")).to_have_text(t("en", "webapp.room.closed"))
+            assert page.locator("iframe").count() == 0 and tg_log(page)["main"]["visible"] is False
         with _in_room_time(world, booking) as now, _app(
                 browser, world, uid, f"/room/{booking['id']}", lang="en", clock=now,
                 routes={**_daily_rooms(frames), "**/room": _recorded(answers)}) as page:

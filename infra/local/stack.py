@@ -407,6 +407,8 @@ class LocalStack:
             env["PROVIDER_TOKEN"] = LOCAL_PROVIDER_TOKEN  # the Bot API double takes it as Telegram would
         if self.video is not None and self.video_provider == "livekit":
             env.update(livekit_env(self.video.url))
+            # the Mini App's room page connects to it by WebSocket (its CSP's connect-src)
+            env["MINIAPP_MEDIA_ORIGINS"] = self.video.url.replace("http://", "ws://", 1)
         elif self.video is not None:
             env.update({"DAILY_API_KEY": DAILY_API_KEY, "DAILY_API_URL": self.video.api_url,
                         "DAILY_DOMAIN": DAILY_DOMAIN, "DAILY_WEBHOOK_SECRET": self.video.webhook_secret,

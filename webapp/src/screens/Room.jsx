@@ -62,7 +62,7 @@ export default function Room({ bookingId }) {
   const me = useMe();
   const [room, setRoom] = useState(null);
   const [error, setError] = useState(null);
-  const [stage, setStage] = useState("loading"); // loading|asking|denied|no_device|unsupported|joining|joined|ended|failed
+  const [stage, setStage] = useState("loading"); // loading|closed|asking|denied|no_device|unsupported|joining|joined|ended|failed
   const stage_ = useRef(null);
   useBackButton(() => goBack("/bookings"));
   const fallback = ["denied", "no_device", "unsupported", "failed"].includes(stage) && room && room.join_url;
@@ -83,7 +83,9 @@ export default function Room({ bookingId }) {
       try {
         info = await get(`/api/bookings/${encodeURIComponent(bookingId)}/room`);
       } catch (err) {
-        if (live) { setError(err); setStage("failed"); }
+        // 404: not this person's, or outside the room's window (from T-10 min to the end)
+        if (live && err.status === 404) setStage("closed");
+        else if (live) { setError(err); setStage("failed"); }
         return;
       }
       if (!live) return;
@@ -130,6 +132,7 @@ export default function Room({ bookingId }) {
       )}
       {stage === "failed" && room && <p className="note note-error" role="alert">{t("webapp.room.failed")}</p>}
       {stage === "ended" && <p className="note" role="status">{t("webapp.room.ended")}</p>}
+      {stage === "closed" && <p className="note" role="status" data-testid="room-closed">{t("webapp.room.closed")}</p>}
       {room && stage === "joined" && (
         <p className="hint small" data-testid="room-joined">{t("webapp.room.until", { time: formatTime(room.ends_at, me.timezone) })}</p>
       )}
