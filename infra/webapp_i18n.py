@@ -37,7 +37,8 @@ REUSED_KEYS = ("ask.species", "ask.birth_date", "ask.weight_kg", "skip.breed", "
                "booking.vet_triage", "conclusion.ask.ai_right", "conclusion.ask.which_class",
                "conclusion.ask.class_no_ai", "conclusion.btn.right", "conclusion.btn.cannot_tell",
                "conclusion.err.summary_empty", "triage.btn.check", "triage.btn.book", "triage.analysing",
-               "triage.disclaimer", "diary.btn.food", "diary.btn.activity", "diary.btn.pdf")
+               "triage.disclaimer", "diary.btn.food", "diary.btn.activity", "diary.btn.pdf",
+               "diary.btn.add_treatment")
 
 
 def exported(key: str) -> bool:

@@ -344,7 +344,8 @@ def test_photo_check_shows_the_chats_answer(browser, world):
 
 def test_week_pdf_food_and_activity(browser, world):
     """The pet card's week in the chat's words and its PDF for the clinic; a meal against the daily need and
-    the day's activity logged, both in the week afterwards."""
+    the day's activity logged, both in the week afterwards; a vaccination (refused without a product) with the
+    next date the species' interval proposes, in the pet card's treatments."""
     uid = _owner(world)
     pet = _pet(world, uid)
     _seed_weights(world, uid, pet["id"], [12.2])
@@ -375,6 +376,18 @@ def test_week_pdf_food_and_activity(browser, world):
         press_back(page)
         expect(week).to_contain_text(t("ru", "webapp.week.activity", minutes=45))
         expect(week).to_contain_text(t("ru", "diary.week_mood", mood="4"))
+
+        page.get_by_role("link", name=t("ru", "diary.btn.add_treatment")).click()
+        page.get_by_role("radio", name=t("ru", "diary.kind.vaccine")).check()
+        _main(page, t("ru", "webapp.save"))                               # no product: the bot's refusal
+        expect(page.locator("#product-error")).to_be_visible()
+        page.get_by_label(t("ru", "webapp.treatments.product")).fill("Нобивак Rabies")
+        _main(page, t("ru", "webapp.save"))
+        expect(page.get_by_test_id("treatment-saved")).to_contain_text("Нобивак Rabies")
+        [given] = _api(world, uid, "GET", f"/api/pets/{pet['id']}/treatments")["treatments"]
+        assert given["product"] == "Нобивак Rabies" and given["next_due"]      # the species' usual interval
+        press_back(page)
+        expect(page.locator("#treatments-title ~ .section-body")).to_contain_text("Нобивак Rabies")
     summary = _api(world, uid, "GET", f"/api/pets/{pet['id']}/week")
     assert (summary["minutes"], summary["mood"], summary["appetite"]) == (45, 4, 5) and summary["kcal_per_day"]
 
@@ -721,7 +734,8 @@ def test_every_screen_screenshots_and_accessibility(browser, world, yookassa, la
 
 @pytest.mark.parametrize("lang,scheme", THEMES_AND_LANGUAGES)
 def test_more_screens_screenshots_and_accessibility(browser, world, yookassa, lang, scheme):
-    """The owner's photo check, feeding, activity and reschedule screens, the vet's desk, schedule editor (a
+    """The owner's photo check, feeding, activity, treatment and reschedule screens, the vet's desk (and a
+    booking's card reached from "my bookings"), schedule editor (a
     refusal shown), patient card with the conclusion form and the room's fallback, in light and dark, Russian
     and English: screenshots and axe-core as above."""
     uid = _owner(world, lang)
@@ -747,6 +761,9 @@ def test_more_screens_screenshots_and_accessibility(browser, world, yookassa, la
         page.get_by_label(t(lang, "webapp.activity.minutes")).fill("30")
         page.get_by_role("group", name=t(lang, "webapp.activity.mood")).get_by_role("radio", name="4").check()
         screen(page, "11-activity")
+        page.goto(world["stack"]["miniapp_api"].rstrip("/") + f"/pets/{pet['id']}/treatments/new")
+        page.get_by_label(t(lang, "webapp.treatments.product")).fill("Nobivac")
+        screen(page, "17-treatment")
         page.goto(world["stack"]["miniapp_api"].rstrip("/") + f"/bookings/{booking['id']}/reschedule")
         page.locator(".day:not([disabled])").nth(1).click()
         page.locator(".slot").first.click()
@@ -755,6 +772,12 @@ def test_more_screens_screenshots_and_accessibility(browser, world, yookassa, la
         page.get_by_role("link", name=t(lang, "webapp.vet.title")).click()
         expect(page.locator(f'[data-booking="{booking["id"]}"]')).to_be_visible()
         screen(page, "13-vet-desk")
+        press_back(page)
+        page.get_by_role("link", name=t(lang, "webapp.bookings.title")).click()      # also in "my bookings"
+        page.locator(f'[data-booking="{booking["id"]}"]').get_by_role(
+            "button", name=t(lang, "webapp.vet.open_card")).click()
+        expect(page.get_by_role("heading", name=pet["name"])).to_be_visible()
+        page.goto(world["stack"]["miniapp_api"].rstrip("/") + "/vet")
         page.get_by_role("link", name=t(lang, "webapp.vet.schedule")).click()
         page.locator("#f-weekly_2").fill("19:00-09:00")
         _main(page, t(lang, "webapp.save"))

@@ -22,6 +22,7 @@ const VetBooking = lazy(() => import("./screens/vet/VetBooking.jsx"));
 const PhotoCheck = lazy(() => import("./screens/diary/PhotoCheck.jsx"));
 const Food = lazy(() => import("./screens/diary/Food.jsx"));
 const Activity = lazy(() => import("./screens/diary/Activity.jsx"));
+const TreatmentForm = lazy(() => import("./screens/diary/TreatmentForm.jsx"));
 
 const ROUTES = [
   ["/", () => <PetsList />],
@@ -31,6 +32,7 @@ const ROUTES = [
   ["/pets/:pet/photo", (p) => <PhotoCheck key={p.pet} petId={p.pet} />],
   ["/pets/:pet/food", (p) => <Food key={p.pet} petId={p.pet} />],
   ["/pets/:pet/activity", (p) => <Activity key={p.pet} petId={p.pet} />],
+  ["/pets/:pet/treatments/new", (p) => <TreatmentForm key={p.pet} petId={p.pet} />],
   ["/pets/:pet/vets", (p) => <Vets key={p.pet} petId={p.pet} />],
   ["/pets/:pet/vets/:vet", (p) => <Calendar key={`${p.pet}/${p.vet}`} petId={p.pet} vetId={p.vet} />],
   ["/pets/:pet/vets/:vet/book", (p, q) => <Checkout key={q.get("start")} petId={p.pet} vetId={p.vet} start={q.get("start")} />],

@@ -55,8 +55,14 @@ function BookingItem({ booking, tz, onChanged }) {
           {t("webapp.room.join")}
         </button>
       )}
-      {!preview && (booking.can_reschedule || booking.can_cancel) && (
+      {!preview && (booking.can_reschedule || booking.can_cancel || booking.role === "vet") && (
         <div className="actions actions-flush">
+          {booking.role === "vet" && (
+            <button type="button" className="btn btn-secondary"
+                    onClick={() => navigate(`/vet/bookings/${encodeURIComponent(booking.id)}`)}>
+              {t("webapp.vet.open_card")}
+            </button>
+          )}
           {booking.can_reschedule && (
             <button type="button" className="btn btn-secondary"
                     onClick={() => navigate(`/bookings/${encodeURIComponent(booking.id)}/reschedule`)}>

@@ -148,7 +148,8 @@ function Week({ petId, petName }) {
 
 function DiaryLinks({ petId }) {
   const base = `/pets/${encodeURIComponent(petId)}`;
-  const links = [["photo", "triage.btn.check"], ["food", "diary.btn.food"], ["activity", "diary.btn.activity"]];
+  const links = [["photo", "triage.btn.check"], ["food", "diary.btn.food"], ["activity", "diary.btn.activity"],
+    ["treatments/new", "diary.btn.add_treatment"]];
   return (
     <nav className="links" aria-label={t("webapp.pet.week")}>
       <ul className="list">
