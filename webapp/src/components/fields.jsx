@@ -1,6 +1,7 @@
 // Form fields with their label, hint and the error under them (the server's 400 names the field).
 import { useCallback, useRef, useState } from "react";
 import { haptic } from "../tg.js";
+import { errorText } from "./ui.jsx";
 
 // A form's field errors and its inputs (`refs.current[name]`); refuse() shows one under its field and
 // focuses it, as a 400 from the server or a check here names it.
@@ -15,6 +16,33 @@ export function useFieldErrors() {
   }, []);
   const clear = useCallback((field) => setErrors((e) => ({ ...e, [field]: null })), []);
   return { errors, setErrors, refs, refuse, clear };
+}
+
+// One submission at a time: `busy` while send() runs (its answer returned, haptic success); a 400 naming a
+// field refused under it (`fieldOf` maps the server's name to the form's), anything else the form's `failure`.
+export function useSubmit(refuse, fieldOf = (field) => field) {
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState(null);
+  async function submit(send) {
+    if (busy) return undefined;
+    setBusy(true);
+    setFailure(null);
+    try {
+      const answer = await send();
+      haptic.success();
+      return answer;
+    } catch (err) {
+      if (err.status === 400 && err.field) refuse(fieldOf(err.field), errorText(err));
+      else {
+        haptic.error();
+        setFailure(err);
+      }
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, failure, submit };
 }
 
 export function Choice({ name, legend, options, value, onChange, labelOf, error }) {

@@ -3,39 +3,26 @@ import { useState } from "react";
 import { t } from "../../i18n.js";
 import { post } from "../../api.js";
 import { goBack } from "../../router.js";
-import { haptic, useBackButton, useMainButton } from "../../tg.js";
-import { ErrorNote, Screen, errorText } from "../../components/ui.jsx";
-import { Choice, Text, useFieldErrors } from "../../components/fields.jsx";
+import { useBackButton, useMainButton } from "../../tg.js";
+import { ErrorNote, Screen } from "../../components/ui.jsx";
+import { Choice, Text, useFieldErrors, useSubmit } from "../../components/fields.jsx";
 
 const SCALE = [1, 2, 3, 4, 5];
 
 export default function Activity({ petId }) {
   const [form, setForm] = useState({ minutes: "", mood: null, appetite: null, notes: "" });
-  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
-  const [failure, setFailure] = useState(null);
   const { errors, refs, refuse, clear } = useFieldErrors();
+  const { busy, failure, submit } = useSubmit(refuse);
   const set = (key) => (value) => { setForm((f) => ({ ...f, [key]: value })); clear(key); setDone(false); };
 
   async function save() {
-    if (busy) return;
     const body = { mood: form.mood, appetite: form.appetite, notes: form.notes.trim() || null, minutes: null };
     if (form.minutes.trim()) {
       if (!/^\d+$/.test(form.minutes.trim())) { refuse("minutes", t("webapp.vet.whole_number")); return; }
       body.minutes = Number(form.minutes.trim());
     }
-    setBusy(true);
-    setFailure(null);
-    try {
-      await post(`/api/pets/${encodeURIComponent(petId)}/activity`, body);
-      haptic.success();
-      setDone(true);
-    } catch (err) {
-      if (err.status === 400 && err.field) refuse(err.field, errorText(err));
-      else { haptic.error(); setFailure(err); }
-    } finally {
-      setBusy(false);
-    }
+    if (await submit(() => post(`/api/pets/${encodeURIComponent(petId)}/activity`, body))) setDone(true);
   }
 
   useBackButton(() => goBack(`/pets/${encodeURIComponent(petId)}`));

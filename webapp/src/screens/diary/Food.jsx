@@ -4,38 +4,27 @@ import { t } from "../../i18n.js";
 import { post } from "../../api.js";
 import { useApi } from "../../data.js";
 import { goBack } from "../../router.js";
-import { haptic, useBackButton, useMainButton } from "../../tg.js";
-import { ErrorNote, Loading, Screen, Section, errorText } from "../../components/ui.jsx";
-import { Text, useFieldErrors } from "../../components/fields.jsx";
+import { useBackButton, useMainButton } from "../../tg.js";
+import { ErrorNote, Loading, Screen, Section } from "../../components/ui.jsx";
+import { Text, useFieldErrors, useSubmit } from "../../components/fields.jsx";
 
 export default function Food({ petId }) {
   const base = `/api/pets/${encodeURIComponent(petId)}/meals`;
   const { data, error, loading, reload } = useApi(base);
   const [food, setFood] = useState("");
   const [grams, setGrams] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState(null);
   const { errors, refs, refuse, clear } = useFieldErrors();
+  const { busy, failure, submit } = useSubmit(refuse, (field) => (field === "food_id" ? "food" : field));
   useEffect(() => {
     if (data && !food && data.foods.length) setFood(data.foods[0].id);
   }, [data, food]);
 
   async function add() {
-    if (busy) return;
     const amount = Number(grams.replace(",", ".").trim());
     if (!grams.trim() || !Number.isFinite(amount)) { refuse("grams", t("webapp.vet.whole_number")); return; }
-    setBusy(true);
-    setFailure(null);
-    try {
-      await post(base, { food_id: food, grams: amount });
-      haptic.success();
+    if (await submit(() => post(base, { food_id: food, grams: amount }))) {
       setGrams("");
       reload();
-    } catch (err) {
-      if (err.status === 400 && err.field) refuse(err.field === "food_id" ? "food" : err.field, errorText(err));
-      else { haptic.error(); setFailure(err); }
-    } finally {
-      setBusy(false);
     }
   }
 

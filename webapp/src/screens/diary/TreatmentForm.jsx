@@ -5,9 +5,9 @@ import { t } from "../../i18n.js";
 import { post } from "../../api.js";
 import { goBack } from "../../router.js";
 import { formatDate, todayIn } from "../../format.js";
-import { haptic, useBackButton, useMainButton } from "../../tg.js";
-import { ErrorNote, Screen, errorText } from "../../components/ui.jsx";
-import { Choice, Text, useFieldErrors } from "../../components/fields.jsx";
+import { useBackButton, useMainButton } from "../../tg.js";
+import { ErrorNote, Screen } from "../../components/ui.jsx";
+import { Choice, Text, useFieldErrors, useSubmit } from "../../components/fields.jsx";
 import { useMe } from "../../me.js";
 
 const KINDS = ["vaccine", "deworming", "flea_tick"];
@@ -15,28 +15,18 @@ const KINDS = ["vaccine", "deworming", "flea_tick"];
 export default function TreatmentForm({ petId }) {
   const me = useMe();
   const [form, setForm] = useState({ kind: "vaccine", product: "", given_on: todayIn(me.timezone), next_due: "" });
-  const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState(null);
-  const [failure, setFailure] = useState(null);
   const { errors, refs, refuse, clear } = useFieldErrors();
+  const { busy, failure, submit } = useSubmit(refuse);
   const set = (key) => (value) => { setForm((f) => ({ ...f, [key]: value })); clear(key); setSaved(null); };
 
   async function save() {
-    if (busy) return;
     const body = { kind: form.kind, product: form.product.trim(), given_on: form.given_on };
     if (form.next_due) body.next_due = form.next_due;
-    setBusy(true);
-    setFailure(null);
-    try {
-      const { treatment } = await post(`/api/pets/${encodeURIComponent(petId)}/treatments`, body);
-      haptic.success();
-      setSaved(treatment);
+    const answer = await submit(() => post(`/api/pets/${encodeURIComponent(petId)}/treatments`, body));
+    if (answer) {
+      setSaved(answer.treatment);
       setForm((f) => ({ ...f, product: "", next_due: "" }));
-    } catch (err) {
-      if (err.status === 400 && err.field) refuse(err.field, errorText(err));
-      else { haptic.error(); setFailure(err); }
-    } finally {
-      setBusy(false);
     }
   }
 

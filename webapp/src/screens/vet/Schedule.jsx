@@ -5,9 +5,9 @@ import { t } from "../../i18n.js";
 import { get, put } from "../../api.js";
 import { goBack } from "../../router.js";
 import { formatDate } from "../../format.js";
-import { haptic, useBackButton, useMainButton } from "../../tg.js";
-import { ErrorNote, Loading, Screen, Section, errorText } from "../../components/ui.jsx";
-import { Choice, Text, useFieldErrors } from "../../components/fields.jsx";
+import { useBackButton, useMainButton } from "../../tg.js";
+import { ErrorNote, Loading, Screen, Section } from "../../components/ui.jsx";
+import { Choice, Text, useFieldErrors, useSubmit } from "../../components/fields.jsx";
 
 // Russia's zones west to east, then the CIS capitals the bot's vets are in.
 const ZONES = ["Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk",
@@ -34,14 +34,16 @@ export default function Schedule() {
   const [loaded, setLoaded] = useState(null);
   const [form, setForm] = useState(null);
   const { errors, setErrors, refs, refuse, clear } = useFieldErrors();
-  const [failure, setFailure] = useState(null);
+  // weekly.<day>, overrides.<date> or a setting; a bad override date without one: the section
+  const { busy, failure, submit } = useSubmit(refuse, (field) => (field.startsWith("overrides.")
+    && !form.overrides.some((o) => `overrides.${o.date}` === field) ? "overrides" : field));
+  const [loadError, setLoadError] = useState(null);
   const [saved, setSaved] = useState(null);
-  const [busy, setBusy] = useState(false);
   useEffect(() => {
     let live = true;
     get("/api/vet/schedule").then(
       (answer) => { if (live) { setLoaded(answer.schedule); setForm(toForm(answer.schedule)); } },
-      (err) => live && setFailure(err));
+      (err) => live && setLoadError(err));
     return () => { live = false; };
   }, []);
   const set = (key, value) => {
@@ -61,7 +63,7 @@ export default function Schedule() {
   };
 
   async function save() {
-    if (busy || !form) return;
+    if (!form) return;
     const body = {
       timezone: form.timezone, weekly: form.weekly.map(splitHours),
       overrides: form.overrides.map((o) => ({ date: o.date, hours: splitHours(o.hours) })),
@@ -73,34 +75,19 @@ export default function Schedule() {
       if (!/^\d+$/.test(text)) { refuse(name, t("webapp.vet.whole_number")); return; }
       body[name] = Number(text);
     }
-    setBusy(true);
-    setFailure(null);
     setSaved(null);
-    try {
-      const answer = await put("/api/vet/schedule", body);
-      haptic.success();
+    const answer = await submit(() => put("/api/vet/schedule", body));
+    if (answer) {
       setLoaded(answer.schedule);
       setForm(toForm(answer.schedule));
       setErrors({});
       setSaved(answer.published ? "published" : "saved");
-    } catch (err) {
-      if (err.status === 400 && err.field) {
-        // weekly.<day>, overrides.<date> or a setting; a bad override date without one: the section
-        const field = err.field.startsWith("overrides.") && !form.overrides.some((o) => `overrides.${o.date}` === err.field)
-          ? "overrides" : err.field;
-        refuse(field, errorText(err));
-      } else {
-        haptic.error();
-        setFailure(err);
-      }
-    } finally {
-      setBusy(false);
     }
   }
 
   useBackButton(() => goBack("/vet"));
   useMainButton(form ? t("webapp.save") : null, save, { progress: busy });
-  if (!form) return <Screen title={t("webapp.vet.schedule")}>{failure ? <ErrorNote error={failure} /> : <Loading />}</Screen>;
+  if (!form) return <Screen title={t("webapp.vet.schedule")}>{loadError ? <ErrorNote error={loadError} /> : <Loading />}</Screen>;
   const zones = ZONES.includes(form.timezone) ? ZONES : [form.timezone, ...ZONES];
   const choices = loaded.choices;
   return (

@@ -8,8 +8,8 @@ import { useApi } from "../../data.js";
 import { goBack, navigate } from "../../router.js";
 import { formatDate, formatDateTime } from "../../format.js";
 import { haptic, openLink, useBackButton, useMainButton } from "../../tg.js";
-import { ErrorNote, Loading, Screen, Section, errorText } from "../../components/ui.jsx";
-import { Text, useFieldErrors } from "../../components/fields.jsx";
+import { ErrorNote, Loading, Screen, Section } from "../../components/ui.jsx";
+import { Text, useFieldErrors, useSubmit } from "../../components/fields.jsx";
 import WeekSummary from "../../components/WeekSummary.jsx";
 import { Details, TreatmentList } from "../PetCard.jsx";
 import { useMe } from "../../me.js";
@@ -72,9 +72,8 @@ export default function VetBooking({ bookingId }) {
   const { data, error, loading, reload } = useApi(path);
   const [form, setForm] = useState({ summary: "", recommendations: "", follow_up: "", answer: null });
   const { errors, refs, refuse, clear } = useFieldErrors();
-  const [failure, setFailure] = useState(null);
   const [sent, setSent] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, failure, submit } = useSubmit(refuse);
   const set = (key) => (value) => {
     setForm((f) => ({ ...f, [key]: value }));
     clear(key);
@@ -83,24 +82,15 @@ export default function VetBooking({ bookingId }) {
   const canWrite = Boolean(data && data.can_conclude && !sent);
 
   async function send() {
-    if (busy) return;
     if (!form.summary.trim()) { refuse("summary", t("conclusion.err.summary_empty")); return; }
     if (question && !form.answer) { refuse("answer", t("webapp.vet.choose_answer")); return; }
     const body = { summary: form.summary.trim(), recommendations: form.recommendations.trim(),
       follow_up: form.follow_up || null };
     if (question) body.answer = form.answer;
-    setBusy(true);
-    setFailure(null);
-    try {
-      const answer = await post(`${path}/conclusion`, body);
-      haptic.success();
+    const answer = await submit(() => post(`${path}/conclusion`, body));
+    if (answer) {
       setSent(answer);
       reload();
-    } catch (err) {
-      if (err.status === 400 && err.field) refuse(err.field, errorText(err));
-      else { haptic.error(); setFailure(err); }
-    } finally {
-      setBusy(false);
     }
   }
 
