@@ -119,7 +119,7 @@ def miniapp_api(request):
             response = Response(status=204)
             _cors(request, response.headers)
             return response
-        from shared.miniapp.api import MAX_PHOTO, FileBody, Request
+        from shared.miniapp.router import MAX_PHOTO, FileBody, Request
 
         if (request.content_length or 0) > MAX_PHOTO + 64 * 1024:  # not read at all (a photo and its form)
             return _json(413, {"error": "too_large"}, request)

@@ -483,7 +483,7 @@ class MiniAppInstance:
         return self._bot
 
     def handle(self, request) -> tuple[int, dict]:
-        """One /api/ request (shared.miniapp.api.Request)."""
+        """One /api/ request (shared.miniapp.router.Request)."""
         return self.runner.run(self.api.handle(request), timeout=50)
 
 

@@ -10,7 +10,8 @@ from telegram import Bot
 
 from shared.bootstrap import MiniAppServices
 from shared.miniapp import init_data
-from shared.miniapp.api import MiniAppApi, Request
+from shared.miniapp.api import MiniAppApi
+from shared.miniapp.router import Request
 from tests.booking_harness import TOKEN, BookingBot
 
 OPS_ID = 7_300_000_001

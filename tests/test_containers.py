@@ -68,7 +68,7 @@ def test_each_function_gets_only_what_it_uses():
              + (ROOT / "benchmarks" / "webhook.py").read_text(),  # stats: the webhook's budget per update
              # the Mini App's API, and the bot's notices it sends (handlers.bookings reads shared_services)
              MiniAppServices: inspect.getsource(bootstrap.MiniAppInstance)
-             + (ROOT / "shared" / "miniapp" / "api.py").read_text()
+             + "\n".join(p.read_text() for p in (ROOT / "shared" / "miniapp").glob("*.py"))
              + (ROOT / "benchmarks" / "miniapp_api.py").read_text()}
     for container, code in users.items():
         unused = {name for name in _fields(container) if not re.search(rf"\.{name}\b", code)}
@@ -78,7 +78,7 @@ def test_each_function_gets_only_what_it_uses():
 def test_the_mini_app_builds_its_instance_and_answers_a_forged_request_without_reading():
     code = ("import sys, types; import functions.miniapp_api as f; i = f._instance();"
             "assert type(i.services).__name__ == 'MiniAppServices';"
-            "from shared.miniapp.api import Request;"
+            "from shared.miniapp.router import Request;"
             "print(i.handle(Request('GET', '/api/pets', {'authorization': 'tma user=1&hash=00'})));"
             "assert i.services.stats.reads == 0, i.services.stats.reads")
     res = _run(code)

@@ -1,4 +1,4 @@
-"""The Mini App's API (shared/miniapp/api.py) on the Firestore emulator, beside the bot that shares its
+"""The Mini App's API (shared/miniapp/api.py and its feature modules) on the Firestore emulator, beside the bot that shares its
 services: an authorization matrix (every endpoint x the pet's owner, another owner, the booking's vet,
 another vet, ops, an unknown user, no or forged initData: only the right ones get 2xx, the others
 401/403/404 with nothing of anyone leaked and nothing written), bad input, the pet added here seen in the
@@ -15,7 +15,7 @@ import pytest
 from shared.domain.owners import Owner
 from shared.domain.vets import VetStatus
 from tests.booking_harness import NOW, TOKEN, BookingBot, client, double, vet, yookassa  # noqa: F401
-from shared.miniapp.api import Request
+from shared.miniapp.router import Request
 from tests.miniapp_harness import OPS_ID, MiniApp, _query, dump, signed_init_data
 
 pytestmark = pytest.mark.integration
@@ -609,3 +609,19 @@ async def test_a_photo_from_the_app_goes_through_the_bots_intake_and_trigger(wor
     assert seen["photo"]["status"] == "done" and seen["photo"]["result"]["text"] == chat_text, (seen, chat_text)
     assert (await app.call("GET", f"/api/photos/{photo_id}", OTHER))[0] == 404
     assert (await app.call("GET", "/api/photos/" + "0" * 32, OWNER))[0] == 404
+
+
+async def test_a_pet_added_with_null_optional_fields(world):
+    """The front end sends an optional field it has no value for as null: `"breed": null` was reported to answer
+    500 (not reproduced here: added, cleared and read back as null)."""
+    app = world["app"]
+    status, added = await app.call("POST", "/api/pets", OWNER, {"species": "cat", "name": "Соня", "breed": None,
+                                                               "birth_date": None, "weight_kg": None})
+    assert status == 201, added
+    assert added["pet"]["breed"] is None and added["pet"]["birth_date"] is None and added["pet"]["weight_kg"] is None
+    status, edited = await app.call("PATCH", f"/api/pets/{added['pet']['id']}", OWNER, {"breed": "Сиамская"})
+    assert status == 200 and edited["pet"]["breed"] == "Сиамская", edited
+    status, edited = await app.call("PATCH", f"/api/pets/{added['pet']['id']}", OWNER, {"breed": None})
+    assert status == 200 and edited["pet"]["breed"] is None, edited
+    status, got = await app.call("GET", f"/api/pets/{added['pet']['id']}", OWNER)
+    assert status == 200 and got["pet"]["breed"] is None, got
