@@ -4,8 +4,11 @@ and leave the transcript the demo prints; key lines are asserted."""
 from __future__ import annotations
 
 import io
+import re
+from datetime import datetime, timedelta
 
 import pytest
+from google.cloud import firestore
 from PIL import Image
 
 from infra.local import demo
@@ -164,3 +167,43 @@ def test_the_check_up_is_cancelled_with_its_refund_and_the_ledger_is_settled(pla
     assert "🤖 → Ирина: Владелец отменил консультацию" in text
     assert "refund " in text and "of 1500.00 RUB succeeded" in text
     assert "payments reconcile → exit 0: every charge ended with a confirmed booking or a refund" in text
+
+
+def test_the_mini_app_books_a_real_consultation_and_saves_its_screens(played, stack):
+    """The check-up booked again in the Mini App (headless Chromium): each screen told and saved, the payment
+    played by the Bot API double, the booking confirmed in Firestore with its charge in the ledger, the bot's
+    /bookings listing it."""
+    chat, _, out = played
+    text = _section(chat, "The Mini App")
+    assert "📱 Mini App: «Мои питомцы»: Шарик (Дворняга · 16,4 кг)" in text
+    assert "«🐶 Шарик»: the card (Вид: 🐶 Собака" in text and "the weight chart with 6 weighings" in text
+    vets = next(line for line in text.split("\n") if line.startswith("📱 Mini App: «Ветеринары» for Шарик: "))
+    assert "Ирина Волкова (★ 5.0 (1)" in vets and "Анна Соколова (демо)" in vets
+    day = demo.consultation_day() + timedelta(days=7)
+    assert "(Ирина Волкова · 1\u00a0500\u00a0₽ · " in text and "Анна picks 10:00" in text
+    assert "👤 Анна: [pays 1 500 ₽ in Telegram's payment form, opened by the app]" in text
+    assert _count(text, "🤖 → Анна: Готово, вы записаны!") == 1 and "Причина: Контрольный осмотр кожи" in text
+    assert _count(text, "🤖 → Ирина: Новая консультация") == 1
+    [booking_id] = re.findall(r"\(booking (\w+)\)", text)
+    assert "📱 Mini App: «Запись подтверждена»: ✅" in text and "Врач: Ирина Волкова" in text
+
+    booking = firestore.Client(project=stack["project"]).document(f"bookings/{booking_id}").get().to_dict()
+    assert (booking["status"], booking["owner_id"], booking["vet_id"]) == ("confirmed", USER, USER + 10)
+    assert booking["reason"] == "Контрольный осмотр кожи"
+    assert booking["start"] == datetime(day.year, day.month, day.day, 10, 0, tzinfo=demo.OWNER_TZ)
+    ledger = firestore.Client(project=stack["project"]).document(f"payments/{booking['charge_id']}").get()
+    assert ledger.get("booking_id") == booking_id
+    listed = text.split("👤 Анна: /bookings")[1]
+    assert f"🗓 {['пн', 'вт', 'ср', 'чт', 'пт', 'сб', 'вс'][day.weekday()]}, {day.day} " in listed
+    assert "10:00 — Ирина Волкова, Шарик (30 мин), 1\u00a0500 ₽" in listed
+
+    names = ["01-pets", "02-pet", "03-vets", "04-calendar", "05-checkout", "06-confirmed", "07-bookings",
+             "08-bookings-dark"]
+    assert sorted(p.stem for p in (out / "miniapp").iterdir()) == names
+    for name in names:
+        path = out / "miniapp" / f"{name}.png"
+        assert f"→ {path}" in text
+        shot = Image.open(path)
+        assert shot.format == "PNG" and shot.width == 390 and shot.height >= 780
+        corner = sum(shot.convert("RGB").getpixel((2, 2))) / 3             # Telegram's theme behind the screen
+        assert corner < 60 if name.endswith("-dark") else corner > 200

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from infra.local import demo_consultation as consultation
+from infra.local import demo_miniapp
 from infra.local.bot_api_double import BotApiDoubleClient
 from infra.local.owner_chat import OwnerChat, render_call
 from infra.local.stack import LocalStack, move_clock, ops_cli
@@ -252,6 +253,17 @@ def cancellation(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> Non
     note(chat, f"ops: python -m infra.ops payments reconcile → exit {code}: " + " / ".join(lines))
 
 
+def mini_app(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
+    """The check-up booked again, this time in the Mini App (headless Chromium, screenshots in
+    .local/demo/miniapp/), paid there; the bot's /bookings lists it."""
+    section(chat, "The Mini App: the check-up booked again, in the app")
+    s = _scene(info, client, chat)
+    booked = demo_miniapp.book(s, pet="Шарик", vet_id=s.vet.user_id, day=consultation_day() + timedelta(days=7),
+                               reason="Контрольный осмотр кожи", out=OUT_DIR / "miniapp")
+    note(chat, f"the booking made in the app, {booked.booking_id}, in the bot's /bookings:")
+    chat.send("/bookings")
+
+
 def language(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
     section(chat, "Language")
     chat.send("/language")
@@ -260,7 +272,7 @@ def language(info: dict, client: BotApiDoubleClient, chat: OwnerChat) -> None:
 
 
 PARTS = (profiles, diary, reminders, photo_triage, a_vet_joins, booking, the_call, after_the_call, cancellation,
-         language)
+         mini_app, language)
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -407,7 +419,8 @@ def main() -> int:
             play(info, client, chat, echo=True)
             menus = client.calls(method="setMyCommands")
             print(f"\n(command menus published: {', '.join(c['params'].get('language_code', 'default') for c in menus)})")
-    print(f"(files the bot sent are in {OUT_DIR.relative_to(ROOT)}/; the demo took {time.monotonic() - t0:.0f} s)")
+    print(f"(files the bot sent are in {OUT_DIR.relative_to(ROOT)}/, the Mini App's screenshots in "
+          f"{(OUT_DIR / 'miniapp').relative_to(ROOT)}/; the demo took {time.monotonic() - t0:.0f} s)")
     return 0
 
 
