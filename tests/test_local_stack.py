@@ -107,11 +107,13 @@ def test_stack_comes_up_and_writes_stack_json(stack, local_stack):
     assert http_get(f"{stack['storage_emulator_host']}/storage/v1/b/{stack['photos_bucket']}")[0] == 200
     assert stack["tasks_emulator_host"].startswith("127.0.0.1:")
     # each function is up and refuses a bare GET: the HTTP ones in their own code (a 500 would be an
-    # instance that cannot start), the CloudEvent one in functions-framework (which imported it)
-    refusal = {"telegram_webhook": 403, "scheduled_jobs": 403, "photo_triage": 405, "booking_callbacks": 404}
+    # instance that cannot start), the CloudEvent one in functions-framework (which imported it); the Mini
+    # App's API refuses its JSON without initData
+    refusal = {"telegram_webhook": 403, "scheduled_jobs": 403, "photo_triage": 405, "booking_callbacks": 404,
+               "miniapp_api": 401}
     for name, url in stack["functions"].items():
         assert url.startswith("http://127.0.0.1:"), name
-        assert http_get(url)[0] == refusal[name], name
+        assert http_get(url + ("api/me" if name == "miniapp_api" else ""))[0] == refusal[name], name
     # every function whose source exists is running; the others were skipped with a warning
     for name, fn in local_stack.stack.config.functions.items():
         assert (name in stack["functions"]) == (ROOT / fn.source).exists(), name
