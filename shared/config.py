@@ -194,4 +194,15 @@ class MiniAppSettings:
 
         return cls(init_data_max_age=max_age, allowed_origins=origins("MINIAPP_ALLOWED_ORIGINS"),
                    static_dir=env.get("MINIAPP_STATIC_DIR", ""), url=env.get("MINIAPP_URL", "").strip(),
-                   frame_origins=origins("MINIAPP_MEDIA_ORIGINS"))
+                   frame_origins=origins("MINIAPP_MEDIA_ORIGINS") or _video_origins(env))
+
+
+def _video_origins(env) -> tuple[str, ...]:
+    """The room page's media origins when MINIAPP_MEDIA_ORIGINS names none: the configured video provider's
+    (Daily's room frame and daily-js's retry domain; LiveKit's server, by WebSocket), so that a deployment
+    with only the video settings does not get a page whose CSP blocks its own rooms."""
+    if env.get("VIDEO_PROVIDER", "daily").strip().lower() == "livekit":
+        url = env.get("LIVEKIT_URL", "").strip().rstrip("/")
+        return (url.replace("https://", "wss://", 1),) if url.startswith(("https://", "wss://")) else ()
+    domain = env.get("DAILY_DOMAIN", "").strip()
+    return (f"https://{domain}.daily.co", f"https://{domain}.dailywebrtc.com") if domain else ()

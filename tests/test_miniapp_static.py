@@ -71,3 +71,15 @@ def test_media_origins_take_livekits_websocket_server():
     assert "connect-src 'self' wss://lk.example.com https://telemed.daily.co" in content_security_policy(config)
     with pytest.raises(RuntimeError, match="MINIAPP_MEDIA_ORIGINS"):
         MiniAppSettings.from_env({"MINIAPP_MEDIA_ORIGINS": "ws://lk.example.com"})
+
+
+def test_the_media_origins_default_to_the_configured_video_provider():
+    """A deployment that sets only its video settings still frames its rooms (serverless.yml leaves
+    MINIAPP_MEDIA_ORIGINS empty by default)."""
+    daily = MiniAppSettings.from_env({"DAILY_DOMAIN": "telemed-pet"})
+    assert daily.frame_origins == ("https://telemed-pet.daily.co", "https://telemed-pet.dailywebrtc.com")
+    livekit = MiniAppSettings.from_env({"VIDEO_PROVIDER": "livekit", "LIVEKIT_URL": "https://lk.example.com/"})
+    assert livekit.frame_origins == ("wss://lk.example.com",)
+    assert MiniAppSettings.from_env({"VIDEO_PROVIDER": "livekit"}).frame_origins == ()
+    named = MiniAppSettings.from_env({"DAILY_DOMAIN": "telemed-pet", "MINIAPP_MEDIA_ORIGINS": "https://x.daily.co"})
+    assert named.frame_origins == ("https://x.daily.co",)
