@@ -357,6 +357,16 @@ class ChaosRun:
             fault = dict(self.rng.choice(menu))
             self.yookassa.inject(fault.pop("answer"), **fault)
 
+    async def outlasted_refund(self, late_taken: list[Payer]) -> None:
+        """One late payment for a taken time arrives alone while YooKassa is down for longer than the
+        client's retries: its refund stays owed (settle_pending's work in E). The seeded faults alone
+        cannot promise that: concurrent refunds share them, so none may meet enough in a row."""
+        late = next(p for p in late_taken if p.paid_update)
+        self.yookassa.inject(503, count=self.bot.services.payment_provider.retry.attempts)
+        await self.telegram(late.paid_update)
+        entry = await self.bookings.ledger(late.paid_update["message"]["successful_payment"]["telegram_payment_charge_id"])
+        assert entry.status == "refund_pending", entry
+
     async def run(self) -> Report:
         timer = time.perf_counter()
         report = self.report
@@ -418,6 +428,7 @@ class ChaosRun:
         await self.press(self.of("taker"))
         await self.gather(self.pre_checkout(p) for p in self.of("taker") if p.invoice)
         await self.gather(self.payments_of(self.of("taker")))
+        await self.outlasted_refund(self.of("late_taken"))
         self.refund_faults(max(6, len(self.of("late_taken")) // 2))
         self.bot_faults("sendMessage", "answerCallbackQuery", "sendInvoice")
         racers = self.of("racer")
