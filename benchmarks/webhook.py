@@ -370,7 +370,8 @@ def decomposition(info: dict, warm: dict, owners: int = 7) -> None:
 def webhook_reply_saving(instance, info: dict, factory: UpdateFactory, owners: int = 40) -> None:
     """What answering through the webhook response saves, in-process, with and without it on alternate
     owners (the same steps, the same minute): with it (as shipped), a dialog's next question rides in the
-    response (request.last_word; a press's answer and keyboard drop are sent while the step commits);
+    response (request.last_word; after a press, as the edit of the pressed question, the press's answer
+    sent while the step commits);
     without it, every call is a request of its own. Whatever a webhook answers is then executed by the
     double, as Telegram would (untimed)."""
     webhook = instance.webhook
@@ -393,7 +394,7 @@ def webhook_reply_saving(instance, info: dict, factory: UpdateFactory, owners: i
     finally:
         webhook._reply_in_response = shipped
     print("the next question in the webhook's response, in-process p50 (ms), alternate owners with and without it:")
-    for kind, calls in (("press", "answer + keyboard drop sent while committing; question"),
+    for kind, calls in (("press", "answer sent while committing; pressed question edited"),
                         ("text", "question (the only call)")):
         normal, reply = pct(times[kind, False], 50), pct(times[kind, True], 50)
         print(f"  {kind:<5} steps ({calls:<54}) sent {normal:5.1f}   in the response {reply:5.1f}"

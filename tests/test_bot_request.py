@@ -202,11 +202,11 @@ async def test_a_dialog_step_survives_telegram_failing_for_a_while(harness, doub
     await harness.onboard(1001)
     await harness.press("pet:add", 1001)
     double.inject_error("answerCallbackQuery", 502, count=1)
-    double.inject_error("sendMessage", 429, retry_after=1)
+    double.inject_error("editMessageText", 429, retry_after=1)  # the pressed question edited into the next
     replies = await harness.press("f:species:cat", 1001)
     assert replies  # the next question arrived
     assert statuses(double, "answerCallbackQuery")[-2:] == [502, 200]
-    assert statuses(double)[-2:] == [429, 200]
+    assert statuses(double, "editMessageText")[-2:] == [429, 200]
     assert double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
 
 

@@ -81,6 +81,7 @@ def _templates() -> dict[str, set[tuple[str, ...]]]:
                                         *vet_application.STEPS, *vet_schedule.TYPED_STEPS)},  # the vets' dialogs
         "breed.{}": {(breed,) for breeds in pet_form.COMMON_BREEDS.values() for breed in breeds},
         "skip.{}": {(field,) for field in pet_form.SKIPPABLE},
+        "field.{}": {(field,) for field in (*pet_form.ADD_STEPS, *pets.EDITABLE_FIELDS)},  # render.answered
         "{}.{}": {(field, member.value) for field, enum in pet_form.CHOICE_FIELDS.items() for member in enum},
         "species.{}": values(pets.Species), "species_icon.{}": values(pets.Species),
         "sex.{}": values(pets.Sex), "neutered.{}": values(pets.Neutered),

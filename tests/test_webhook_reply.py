@@ -1,6 +1,6 @@
 """What rides in the webhook's response (shared.bot.request): a press's answer (IN_RESPONSE), or, in a
-dialog, the next question (request.last_word) while the press's answer and keyboard drop go as requests as
-the step commits. One request fewer per update on the critical path, each press still answered exactly
+dialog, the next question (request.last_word: after a press, the pressed question edited into it) while
+the press's answer goes as a request as the step commits. One request fewer per update on the critical path, each press still answered exactly
 once, the order of what the person reads kept, and nothing lost when the response is thrown away."""
 from __future__ import annotations
 
@@ -56,14 +56,40 @@ async def test_a_dialog_press_is_answered_at_once_and_its_next_question_rides_in
     update = harness.updates.callback("f:species:cat", user_id=USER)
     status, answer = await deliver(harness, update)
     assert status == 200
-    assert answer["method"] == "sendMessage" and answer["chat_id"] == USER
-    assert answer["text"] == "Как зовут питомца?"
-    calls = sent(harness.double, seq)
-    # the answer and the keyboard's removal went as requests of their own (in either order: they do not
-    # wait for each other), the question came last, from Telegram executing the response
-    assert sorted(calls[:2]) == [("answerCallbackQuery", "http"), ("editMessageReplyMarkup", "http")]
-    assert calls[2:] == [("sendMessage", "webhook_reply")]
+    # the pressed question becomes the next one, the answer chosen kept above it
+    assert answer["method"] == "editMessageText" and answer["chat_id"] == USER
+    assert answer["message_id"] == update["callback_query"]["message"]["message_id"]
+    assert answer["text"] == "✓ Вид: 🐱 Кошка\n\nКак зовут питомца?" and "reply_markup" not in answer
+    # the answer went as a request of its own, the question came last, from Telegram executing the response
+    assert sent(harness.double, seq) == [("answerCallbackQuery", "http"), ("editMessageText", "webhook_reply")]
+    [message] = [m for m in harness.double.messages(USER) if m["message_id"] == answer["message_id"]]
+    assert message["text"] == answer["text"] and not message.get("reply_markup")  # no buttons left to press
     assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
+
+
+async def test_a_press_on_a_question_out_of_reach_gets_its_next_question_as_a_new_message(harness):
+    """Telegram sends no content for a message the bot cannot reach any more: nothing to edit."""
+    await onboard_and_open_the_form(harness)
+    update = harness.updates.callback("f:species:cat", user_id=USER)
+    update["callback_query"]["message"] = {"chat": {"id": USER, "type": "private"}, "message_id": 1, "date": 0}
+    status, answer = await deliver(harness, update)
+    assert answer["method"] == "sendMessage" and answer["text"] == "✓ Вид: 🐱 Кошка\n\nКак зовут питомца?"
+
+
+async def test_a_refused_edit_of_the_pressed_question_sends_the_next_one(harness):
+    """Without the response (the harness's own webhook), the edit is a request; refused (the question was
+    deleted meanwhile), the next question comes as a new message."""
+    plain = BotHarness(harness.double)
+    await plain.onboard(USER + 1)
+    await plain.press("pet:add", USER + 1)
+    update = plain.updates.callback("f:species:dog", user_id=USER + 1)
+    update["callback_query"]["message"]["message_id"] += 1000  # no such message
+    seq = plain._seq()
+    assert await plain.deliver(update) == 200
+    calls = [(c["method"], c["status"]) for c in plain.double.calls(since=seq) if c["method"] != "answerCallbackQuery"]
+    assert calls == [("editMessageText", 400), ("sendMessage", 200)]
+    assert plain.replies(seq)[-1] == "✓ Вид: 🐶 Собака\n\nКак зовут питомца?"
+    await plain.app.shutdown()
 
 
 async def test_a_typed_answer_gets_its_next_question_in_the_response_and_a_redelivery_nothing(harness):
@@ -113,17 +139,16 @@ async def test_a_step_taken_meanwhile_still_answers_once(harness, monkeypatch):
     assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
 
 
-async def test_the_answer_and_the_question_go_even_when_the_keyboard_drop_was_undelivered(harness, caplog):
+async def test_the_question_goes_even_when_the_answer_was_undelivered(harness, caplog):
     await onboard_and_open_the_form(harness)
-    harness.double.inject_error("editMessageReplyMarkup", 429, retry_after=120, count=5)  # past the send budget
+    harness.double.inject_error("answerCallbackQuery", 429, retry_after=120, count=5)  # past the send budget
     seq = harness._seq()
     with caplog.at_level(logging.ERROR, logger="shared.bot.webhook"):
         status, answer = await deliver(harness, harness.updates.callback("f:species:cat", user_id=USER))
-    # the keyboard's removal is lost (logged); the question, in no order with it, still rides in the response
-    assert status == 200 and answer["text"] == "Как зовут питомца?"
-    assert "reply undelivered" in caplog.text and "editMessageReplyMarkup (429)" in caplog.text
-    assert [m for m, _ in sent(harness.double, seq)].count("answerCallbackQuery") == 1
-    assert harness.double.callback_query_faults() == {"unanswered": [], "answered_twice": []}
+    # the answer is lost (logged; the button's spinner stops by itself); the question, in no order with it,
+    # still rides in the response
+    assert status == 200 and answer["text"].endswith("Как зовут питомца?")
+    assert "reply undelivered" in caplog.text and "answerCallbackQuery (429)" in caplog.text
 
 
 async def test_an_infrastructure_failure_after_the_step_still_delivers_its_question(harness, monkeypatch):
@@ -146,8 +171,8 @@ async def test_an_infrastructure_failure_after_the_step_still_delivers_its_quest
     status, answer = await harness.webhook.handle(SECRET, json.dumps(update).encode())
     assert status == 200 and answer["method"] == "answerCallbackQuery"  # "outdated": the step was taken
     harness.double.webhook_reply(answer)
-    questions = [c["params"]["text"] for c in harness.double.calls(since=seq, method="sendMessage")]
-    assert questions == ["Как зовут питомца?"]
+    questions = [c["params"]["text"] for c in harness.double.calls(since=seq, method="editMessageText")]
+    assert questions == ["✓ Вид: 🐱 Кошка\n\nКак зовут питомца?"]
     faults = harness.double.callback_query_faults()
     assert faults["unanswered"] == [] and [q["id"] for q in faults["answered_twice"]] == [update["callback_query"]["id"]]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from shared.domain.pet_form import CHOICE_FIELDS
 from shared.domain.pets import Pet, age_years
 from shared.i18n import t
 
@@ -30,6 +31,12 @@ def birth(lang: str, pet: Pet, today: date) -> str:
     if pet.birth_date_approximate:
         return t(lang, "value.age_approx", age=age)
     return f"{pet.birth_date.strftime('%d.%m.%Y')} ({age})"
+
+
+def answered(lang: str, field: str, value) -> str:
+    """A dialog's answer as the card shows it ("✓ Вид: 🐱 Кошка"), kept above the question that follows."""
+    shown = t(lang, f"{field}.{value}") if field in CHOICE_FIELDS else value
+    return f"✓ {t(lang, 'field.' + field)}: {shown or t(lang, 'value.unknown')}"
 
 
 def pet_card(lang: str, pet: Pet, today: date) -> str:

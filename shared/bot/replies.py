@@ -49,11 +49,18 @@ async def send_last(update: Update, text: str, reply_markup: ReplyMarkup | None 
         await update.get_bot().send_message(chat_id, text, reply_markup=reply_markup)
 
 
-async def acknowledge(update: Update) -> None:
-    """A dialog's button press taken: its answer and its keyboard's removal, sent at once (while the step
-    commits), leaving the webhook's response to the next question (send_last)."""
-    with request.sent_now():
-        await together(answer_now(update.callback_query), drop_keyboard(update))
+async def replace_pressed(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """The pressed message becomes `text` (a dialog's next question, or the record it saved), its buttons
+    with it: one edit, as the update's last word (request.last_word: in the webhook's response when nothing
+    else took it), so a press costs one request besides (its answer). A new message when the pressed one is
+    out of reach (Telegram sent no content) or the edit is refused."""
+    message = update.callback_query.message
+    if message is None or not message.is_accessible:
+        await send_last(update, text, reply_markup)
+        return
+    params = {"chat_id": message.chat.id, "message_id": message.message_id, "text": text, "reply_markup": reply_markup}
+    if not request.last_word("editMessageText", params):
+        await edit_or_send(update, text, reply_markup)
 
 
 async def answer_now(query) -> None:

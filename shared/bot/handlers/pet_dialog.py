@@ -5,7 +5,7 @@ draft = answers so far (for edit_pet: the pet id and species).
 """
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from shared.bot import keyboards, render, replies
@@ -36,10 +36,13 @@ async def ask_current(update: Update, context: BotContext) -> None:
     if dialog.name not in (ADD, EDIT):
         await update.effective_chat.send_message(context.t("hint.open_question"))
         return
+    await replies.send_last(update, *_question(context, dialog))
+
+
+def _question(context: BotContext, dialog: Dialog) -> tuple[str, InlineKeyboardMarkup | None]:
     species = Species(dialog.draft["species"]) if dialog.draft.get("species") else None
     name = dialog.draft.get("name", "")
-    await replies.send_last(update, context.t(f"ask.{dialog.step}", name=name),
-                            keyboards.question(context.language, dialog.step, species))
+    return context.t(f"ask.{dialog.step}", name=name), keyboards.question(context.language, dialog.step, species)
 
 
 async def start_add(update: Update, context: BotContext) -> None:
@@ -103,10 +106,9 @@ async def on_choice(update: Update, context: BotContext) -> None:
         await query.answer()
         await _reject(update, context, err)
         return
-    # The step is committed while the press is answered and its keyboard dropped (the chosen answer stays
-    # visible, the buttons cannot be pressed twice): only the next question waits for the commit, and it
-    # rides in the webhook's response (replies.send_last).
-    await together(_advance(update, context, changes), replies.acknowledge(update))
+    # The press is answered while the step commits; only the next question waits for the commit, and it
+    # replaces the pressed one (its buttons cannot be pressed twice) in the webhook's response (_tell).
+    await together(_advance(update, context, changes), replies.answer_now(query))
 
 
 async def _reject(update: Update, context: BotContext, err: InvalidInput) -> None:
@@ -134,11 +136,17 @@ async def _advance(update: Update, context: BotContext, changes: dict) -> None:
             await update.effective_chat.send_message(context.t("pet.not_found"))
         else:
             card = render.pet_card(context.language, pet, services.clock().date())
-            await replies.send_last(update, context.t("pet.saved") + "\n\n" + card, keyboards.pet_card(context.language, pet))
+            await _tell(update, context.t("pet.saved") + "\n\n" + card, keyboards.pet_card(context.language, pet))
         return
     following = pet_form.next_step(dialog.step)
     if following:
-        await _go_to(update, context, dialog.at(following, **changes))
+        moved = dialog.at(following, **changes)
+        context.owner = await owner_service.set_dialog(services.owners, context.owner, moved)
+        await context.commit()  # the question only once the step is ours (as in _go_to)
+        question, buttons = _question(context, moved)
+        if update.callback_query:  # the pressed question gives way to the next: the answer stays above it
+            question = render.answered(context.language, dialog.step, changes[dialog.step]) + "\n\n" + question
+        await _tell(update, question, buttons)
         return
     try:
         pet = await pet_service.add_pet(services.pets, context.owner.id, {**dialog.draft, **changes}, today)
@@ -148,8 +156,16 @@ async def _advance(update: Update, context: BotContext, changes: dict) -> None:
     context.owner = await owner_service.set_dialog(services.owners, context.owner, None)
     await context.commit()
     card = render.pet_card(context.language, pet, services.clock().date())
-    await replies.send_last(update, context.t("pet.added", name=pet.name) + "\n\n" + card,
-                            keyboards.main_menu(context.language))
+    await _tell(update, context.t("pet.added", name=pet.name) + "\n\n" + card, keyboards.main_menu(context.language))
+
+
+async def _tell(update: Update, text: str, buttons: InlineKeyboardMarkup | None) -> None:
+    """The dialog's next word after an answer: a pressed question becomes it (replies.replace_pressed); a
+    typed answer gets it as a new message. Either way it is the update's last word."""
+    if update.callback_query:
+        await replies.replace_pressed(update, text, buttons)
+    else:
+        await replies.send_last(update, text, buttons)
 
 
 def register(app: Application) -> None:
