@@ -1,4 +1,5 @@
-"""Ops on the command line, through the same use cases as the bot's ops buttons (services.vets).
+"""Ops on the command line, through the same use cases as the bot's ops buttons (services.vets,
+services.cancellations, services.payments).
 
     python -m infra.ops vets pending                       applications waiting for a decision
     python -m infra.ops vets show ID [--save-documents DIR] one vet, their decisions; the photos saved to DIR
@@ -9,13 +10,22 @@
     python -m infra.ops vets demo                          demo vets (emulators only)
     python -m infra.ops vets rebuild-directory             the vet directory (owners' vet lists) written
                                                            afresh from the vets' records
+    python -m infra.ops payments list [--since YYYY-MM-DD] [--status confirmed|refunded|refund_pending]
+                                                           the ledger, a charge a line, newest first, and
+                                                           its totals per currency (infra/ops_payments.py)
     python -m infra.ops payments reconcile [--settle]      charges with neither a booking nor a refund
-                                                           (infra/ops_payments.py)
+    python -m infra.ops bookings show ID                   a booking: status, vet, owner, start (UTC), price,
+                                                           its charge and the ledger's status of it
+    python -m infra.ops bookings cancel ID --reason TEXT [--as OPS_ID]
+                                                           as the bot's ops "Cancel with refund": a full
+                                                           refund, the time freed, both people told
+                                                           (infra/ops_bookings.py)
 
 Acts as a configured ops id (OPS_USER_IDS; --as picks one when there are several): the service refuses
 anyone else. Reads GOOGLE_CLOUD_PROJECT and PHOTOS_BUCKET, and reaches the local stack's emulators through
 FIRESTORE_EMULATOR_HOST / STORAGE_EMULATOR_HOST (or production with the operator's own credentials). With
-TELEGRAM_BOT_TOKEN (and TELEGRAM_API_BASE) set, the vet is told of the decision as from the ops chat.
+TELEGRAM_BOT_TOKEN (and TELEGRAM_API_BASE) set, the vet is told of the decision as from the ops chat (and
+the owner and the vet of a cancelled booking, as the bot tells them).
 Exit codes: 0 done, 1 refused (the reason is printed), 2 usage or configuration.
 """
 from __future__ import annotations
@@ -26,7 +36,7 @@ import os
 import sys
 from pathlib import Path
 
-from infra import ops_payments
+from infra import ops_bookings, ops_payments
 from shared.bootstrap import OpsServices, ops_services
 from shared.config import TELEGRAM_API, parse_user_ids
 from shared.domain.pets import InvalidInput
@@ -60,7 +70,8 @@ def parser() -> argparse.ArgumentParser:
     vets.add_parser("rebuild-directory", help="write the vet directory (owners' vet lists) afresh from the records")
     for cmd in vets.choices.values():
         cmd.add_argument("--lang", default="en", choices=("en", "ru"), help="language of the output")
-    ops_payments.add_parser(area)  # payments reconcile [--settle]: infra/ops_payments.py
+    ops_payments.add_parser(area)  # payments list|reconcile: infra/ops_payments.py
+    ops_bookings.add_parser(area)  # bookings show|cancel: infra/ops_bookings.py
     return p
 
 
@@ -160,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as err:
         print(err, file=sys.stderr)
         return 2
+    if args.area == "bookings":
+        return asyncio.run(ops_bookings.run(args, ops_ids, acting_ops))
     try:
         return asyncio.run(_main(args, ops_ids))
     except Refused as err:

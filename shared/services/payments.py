@@ -270,3 +270,49 @@ async def reconcile(bookings) -> list[Problem]:
             problems.append(Problem(b.charge_id, b.id, b.price.amount, b.price.currency.value,
                                     "a paid booking whose charge is not in the ledger"))
     return problems
+
+
+# ---- the ledger as ops read it ------------------------------------------------------------------------
+
+LEDGER_STATUSES = ("confirmed", "refund_pending", "refunded")
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """One currency's sums over a ledger listing, in minor units. Fees and vets' shares are what the entries
+    say now: a cancellation splits again what is kept, so a charge refunded in full adds none."""
+
+    currency: str
+    charges: int
+    charged: int
+    refunded: int         # paid back
+    owed: int             # to pay back (refund_pending: settle_pending retries)
+    fees: int
+    vet_shares: int
+
+
+async def ledger(bookings, since: datetime | None = None,
+                 status: str | None = None) -> tuple[list, list[LedgerTotals]]:
+    """The charges made at or after `since` (UTC), only those in `status` if given, newest first, and their
+    totals per currency: (entries, totals)."""
+    entries = [e for e in await bookings.ledger_all()
+               if (since is None or (e.created_at is not None and e.created_at >= since))
+               and (status is None or e.status == status)]
+    # entries without a time (none are written so) go last rather than break the order
+    entries.sort(key=lambda e: (e.created_at is not None, e.created_at or 0, e.charge_id), reverse=True)
+    totals = []
+    for currency in sorted({e.currency for e in entries}):
+        of = [e for e in entries if e.currency == currency]
+        totals.append(LedgerTotals(currency, len(of), sum(e.amount for e in of), sum(e.refunded for e in of),
+                                   sum(e.refund_due for e in of if e.status == "refund_pending"),
+                                   sum(e.fee for e in of), sum(e.vet_share for e in of)))
+    return entries, totals
+
+
+async def booking_and_charge(bookings, booking_id: str) -> tuple[Booking, object | None]:
+    """A booking and its charge's ledger entry (None while unpaid), as ops look one up;
+    booking.err.not_found when there is no such booking."""
+    booking = await bookings.get(booking_id)
+    if booking is None:
+        raise InvalidInput("booking.err.not_found")
+    return booking, (await bookings.ledger(booking.charge_id) if booking.charge_id else None)
