@@ -99,6 +99,9 @@ async def test_a_page_of_five_vets_with_their_next_slots_costs_at_most_twelve_re
     assert page.offers[ids.index(103)].next_slot.start == slot_at(11, 1) + timedelta(minutes=30)  # after the hold
     rest = await svc.list_vets(vets, bookings, Species.DOG, NOW, CONFIG.pricing, page=1)
     assert [o.vet.id for o in rest.offers][-1] == 106 and rest.offers[-1].next_slot is None  # no hours: last
+    stats.reset()
+    after = await svc.list_vets(vets, bookings, Species.DOG, NOW, CONFIG.pricing, page=1, shown=ids)
+    assert after == rest and stats.reads <= 12, stats.reads  # the vets of page 0 left out: the same page
     stars = await svc.list_vets(vets, bookings, Species.DOG, NOW, payments.PaymentsConfig(mode="stars").pricing)
     assert stars.offers[1].price == Price(1000, Currency.XTR)  # 101: 2000 roubles at 2 roubles a star
 

@@ -13,9 +13,11 @@ import pytest
 from shared.domain.owners import Dialog
 from shared.domain.photos import Area as PhotoArea
 from shared.domain.pets import Species
+from shared.domain.schedule import parse_hours
 from shared.domain.slots import HOLD_TTL
 from shared.domain.triage import Outcome, TriageResult, Urgency
 from shared.domain.vets import VetStatus
+from shared.i18n import t
 from shared.services import booking as booking_service
 from shared.services import payments
 from tests.booking_harness import (NOW, PROVIDER_TOKEN, BookingBot, client, double, pay, schedule, vet,  # noqa: F401
@@ -312,3 +314,55 @@ async def test_help_repeats_the_open_consult_question(bot):
     await bot.say("Чешет ухо", OWNER)
     said = await bot.say("/help", OWNER)
     assert "Анна Петрова" in said[-1]  # the vets again
+
+
+def listed_vets(bot: BookingBot, user_id: int) -> list[int]:
+    """The vets of the newest list the owner sees, in its order."""
+    return [int(data.split(":")[2]) for data in bot.buttons(user_id).values() if data.startswith("cs:v:")]
+
+
+def pager(bot: BookingBot, user_id: int) -> dict[str, str]:
+    """"next" / "prev" -> the callback data of the newest list's page buttons."""
+    buttons = bot.buttons(user_id)
+    return {way: buttons[t("ru", f"booking.btn.{way}")] for way in ("next", "prev")
+            if t("ru", f"booking.btn.{way}") in buttons}
+
+
+async def test_the_vet_list_pages_on_past_the_vets_shown_before_at_the_cost_of_the_first_page(bot):
+    await bot.vets(*(vet(300 + n, hours=schedule(weekly={d: parse_hours(f"{8 + n % 10:02d}:00-20:00") for d in range(7)}))
+                     for n in range(20)))  # 22 bookable vets with ANNA and BORIS: 5 pages
+    await bot.owner(OWNER)
+    await to_the_vets(bot, OWNER)
+    pages, reads = [listed_vets(bot, OWNER)], []
+    while "next" in pager(bot, OWNER):
+        bot.stats.reset()
+        await bot.press(pager(bot, OWNER)["next"], OWNER)
+        reads.append(bot.stats.reads)  # the whole update: the owner, the directory, the page's calendars
+        pages.append(listed_vets(bot, OWNER))
+    services = bot.services
+    exact = await booking_service.list_vets(services.vets, services.bookings, Species.DOG, NOW,
+                                            services.payments.pricing, page_size=100)
+    assert [vet_id for page in pages for vet_id in page] == [o.vet.id for o in exact.offers]  # each vet once, in order
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 2] and max(reads) <= 12, reads
+    draft = (await services.owners.get(OWNER)).dialog.draft
+    assert draft["pages"] == [{"vets": page} for page in pages]
+    for n in (3, 2, 1, 0):  # Prev: the same vets, page by page; the pages after the one shown forgotten
+        await bot.press(pager(bot, OWNER)["prev"], OWNER)
+        assert listed_vets(bot, OWNER) == pages[n]
+        assert (await services.owners.get(OWNER)).dialog.draft["pages"] == [{"vets": page} for page in pages[:n + 1]]
+
+    await bot.press(pager(bot, OWNER)["next"], OWNER)
+    await bot.press(pager(bot, OWNER)["next"], OWNER)
+    await bot.press(f"cs:v:{pages[2][0]}", OWNER)
+    await bot.press(bot.buttons(OWNER)[t("ru", "booking.btn.other_vets")], OWNER)  # the vet's card: from the start
+    assert listed_vets(bot, OWNER) == pages[0]
+    assert (await services.owners.get(OWNER)).dialog.draft["pages"] == [{"vets": pages[0]}]
+    await bot.press(pager(bot, OWNER)["next"], OWNER)
+    assert listed_vets(bot, OWNER) == pages[1]
+
+    # a button from before the draft kept its pages: that page exactly (the old way, more reads)
+    del draft["pages"]
+    await services.owners.ref(OWNER).update({"dialog": {"name": "consult", "step": "c_pick", "draft": draft}})
+    await bot.press("cs:l:3", OWNER)
+    assert listed_vets(bot, OWNER) == pages[3]
+    assert "pages" not in (await services.owners.get(OWNER)).dialog.draft  # pages 0-2 unknown: nothing to keep

@@ -277,6 +277,10 @@ async def test_bad_input_is_a_400_with_the_field(world):
         ("POST", "/api/bookings", {"pet": pet, "vet": VET, "start": world["slots"][0]["start"], "reason": ""}, "reason"),
         ("POST", "/api/bookings", {"pet": pet, "vet": VET, "start": "2026-12-03T07:07:00Z", "reason": "x"}, "start"),
         ("POST", "/api/bookings", {"pet": pet, "vet": "1", "start": world["slots"][0]["start"], "reason": "x"}, "vet"),
+        ("GET", f"/api/pets/{pet}/vets?page=1&shown={VET},x", None, "shown"),
+        ("GET", f"/api/pets/{pet}/vets?page=1&shown={VET},,{OTHER_VET}", None, "shown"),
+        ("GET", f"/api/pets/{pet}/vets?page=1&shown=-{VET}", None, "shown"),
+        ("GET", f"/api/pets/{pet}/vets?page=41&shown=" + ",".join(str(VET + n) for n in range(201)), None, "shown"),
     ]
     for method, path, body, field in cases:
         status, answer = await app.call(method, path, OWNER, body)
@@ -286,6 +290,25 @@ async def test_bad_input_is_a_400_with_the_field(world):
     status, answer = await app.call("GET", f"/api/vets/{VET}/calendar?pet={pet}&days=99", OWNER)
     assert status == 400 and answer["field"] == "days"
     assert await dump(client) == before
+
+
+async def test_the_vets_pages_after_the_ones_the_app_showed(world):
+    bot, app, pet = world["bot"], world["app"], world["pet"].id
+    await bot.vets(*(vet(7_500_000_000 + n) for n in range(10)))  # 12 bookable dog vets: 3 pages
+    shown, pages, reads = [], [], []
+    for n in range(3):
+        bot.stats.reset()
+        status, answer = await app.call("GET", f"/api/pets/{pet}/vets?page={n}&shown={','.join(map(str, shown))}",
+                                        OWNER)
+        reads.append(bot.stats.reads)  # the request's own included: initData's owner, the pet
+        assert status == 200 and (answer["page"], answer["pages"]) == (n, 3), answer
+        pages.append([card["id"] for card in answer["vets"]])
+        shown += pages[-1]
+    assert [len(page) for page in pages] == [5, 5, 2] and len(set(shown)) == 12 and max(reads) <= 12, reads
+    status, old_way = await app.call("GET", f"/api/pets/{pet}/vets?page=2", OWNER)  # exact positions, more reads
+    assert [card["id"] for card in old_way["vets"]] == pages[2]
+    status, again = await app.call("GET", f"/api/pets/{pet}/vets?page=1&shown={','.join(map(str, pages[0]))}", OWNER)
+    assert [card["id"] for card in again["vets"]] == pages[1]  # Prev from page 2: the same vets
 
 
 async def test_a_pet_added_in_the_app_is_in_the_bots_pets(world):

@@ -9,14 +9,17 @@ screenshots under .local/miniapp/ and an axe-core pass with no serious or critic
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
 import json
+import re
 import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -291,6 +294,56 @@ def test_book_pay_and_cancel(browser, world, yookassa):
         assert world["db"].document(f"bookings/{booking.id}").get().get("status") == "cancelled"
         [refund] = yookassa.refunds(world["paid"][-1]["provider_payment_charge_id"])
         assert (refund["status"], refund["amount"]["value"]) == ("succeeded", "1500.00")
+
+
+def _reptile_vets(world, count: int) -> list[int]:
+    """`count` bookable vets of reptiles alone (with the demo's exotics vet, a list of two pages)."""
+    from shared.adapters.firestore_repositories import OpStats
+    from shared.adapters.firestore_vets import FirestoreVets
+    from tests.booking_harness import vet
+
+    ids = [8_300_000_000 + n for n in range(count)]
+
+    async def create() -> None:
+        client = firestore.AsyncClient(project=world["stack"]["project"])
+        vets = FirestoreVets(client, OpStats())
+        for vet_id in ids:
+            await vets.create(vet(vet_id, species=("reptile",), name=f"Герпетолог {vet_id % 100}"))
+        client.close()
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API runs its event loop in this one
+        thread.submit(asyncio.run, create()).result()
+    return ids
+
+
+def test_the_vets_next_page_is_asked_past_the_vets_shown(browser, world):
+    uid = _owner(world)
+    pet = _pet(world, uid, species="reptile", name="Гоша", breed=None, weight_kg=None)
+    everyone = {str(i) for i in [*_reptile_vets(world, 6), EXOTICS_VET]}
+    asked: list[dict] = []
+
+    def record(route) -> None:
+        asked.append(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(route.request.url).query)))
+        route.continue_()
+
+    with _app(browser, world, uid, f"/pets/{pet['id']}/vets", routes={re.compile(r"/api/pets/[^/?]+/vets\?"): record}) \
+            as page:
+        rows = page.locator("[data-vet]")
+
+        def listed(count: int) -> list[str]:
+            expect(rows).to_have_count(count)
+            return [row.get_attribute("data-vet") for row in rows.all()]
+
+        first = listed(5)
+        page.get_by_role("button", name=t("ru", "webapp.next")).click()
+        second = listed(2)
+        assert set(first) | set(second) == everyone and not set(first) & set(second)
+        page.get_by_role("button", name=t("ru", "webapp.prev")).click()
+        assert listed(5) == first
+        page.get_by_role("button", name=t("ru", "webapp.next")).click()
+        assert listed(2) == second
+    shown = ",".join(first)
+    assert asked == [{"page": "0"}, {"page": "1", "shown": shown}, {"page": "0"}, {"page": "1", "shown": shown}]
 
 
 # ---- the owner's extras -----------------------------------------------------------------------------------

@@ -94,8 +94,9 @@ async def hold_all(bookings, v: Vet, until: datetime) -> int:
 
 # ---- reads ---------------------------------------------------------------------------------------------
 
-async def test_a_page_of_a_hundred_vets_costs_at_most_twelve_reads_and_is_the_exact_page(repos):
-    _, vets, bookings, stats = repos
+async def a_hundred_vets(vets, bookings) -> list[Vet]:
+    """100 dog vets (a third treat cats too) in five zones with varied hours, ratings and experience; the 3
+    whose hours start soonest booked up for a day (their hours alone would put them first). Returns those 3."""
     rng = random.Random(9)
     made = []
     for n in range(100):
@@ -109,6 +110,12 @@ async def test_a_page_of_a_hundred_vets_costs_at_most_twelve_reads_and_is_the_ex
     first = sorted(made, key=lambda v: slot_rules.next_free(v.schedule, [], NOW).start)[:3]
     for v in first:
         assert await hold_all(bookings, v, NOW + timedelta(days=1)) > 0
+    return first
+
+
+async def test_a_page_of_a_hundred_vets_costs_at_most_twelve_reads_and_is_the_exact_page(repos):
+    _, vets, bookings, stats = repos
+    first = await a_hundred_vets(vets, bookings)
     expected = await expected_order(vets, bookings)
     assert len(expected) == 100
 
@@ -117,11 +124,56 @@ async def test_a_page_of_a_hundred_vets_costs_at_most_twelve_reads_and_is_the_ex
     assert stats.reads <= 12, stats.reads
     assert [(o.vet.id, o.next_slot.start) for o in page.offers] == expected[:5]
     assert page.pages == 20
-    second = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING, page=1)
+    second = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING, page=1)  # no `shown`: old buttons
     assert [(o.vet.id, o.next_slot.start) for o in second.offers] == expected[5:10]
     assert {o.vet.id for o in page.offers} & {v.id for v in first} == set()  # booked up: not first any more
     cats = await booking.list_vets(vets, bookings, Species.CAT, NOW, PRICING, page_size=100)
     assert [(o.vet.id, o.next_slot.start) for o in cats.offers] == await expected_order(vets, bookings, Species.CAT)
+
+
+async def test_every_page_after_the_vets_shown_before_costs_what_the_first_does(repos):
+    _, vets, bookings, stats = repos
+    await a_hundred_vets(vets, bookings)
+    expected = await expected_order(vets, bookings)
+    shown: list[int] = []
+    pages, reads = [], []
+    for n in range(20):
+        stats.reset()
+        page = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING, page=n, shown=shown)
+        reads.append(stats.reads)
+        assert (page.page, page.pages, len(page.offers)) == (n, 20, 5)
+        pages.append([(o.vet.id, o.next_slot.start) for o in page.offers])
+        shown += [o.vet.id for o in page.offers]
+    print(f"\nREADS list_vets pages 0-19 of 100 vets, each with the vets shown before: {reads}")
+    assert max(reads) <= 12, reads
+    assert [offer for page in pages for offer in page] == expected  # each vet once, in the exact order
+    # Prev: a page asked again after the same earlier pages is the same page
+    again = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING, page=7, shown=shown[:35])
+    assert [(o.vet.id, o.next_slot.start) for o in again.offers] == pages[7]
+    # a stale Next past the last page (every vet shown): the last page, as without `shown`
+    past = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING, page=20, shown=shown)
+    assert (past.page, [(o.vet.id, o.next_slot.start) for o in past.offers]) == (19, pages[19])
+
+
+async def test_vets_changing_between_pages_are_each_listed_once_when_walked(repos):
+    _, vets, bookings, _ = repos
+    for n in range(11):
+        await vets.create(vet(4800 + n, schedule=hours(day=f"{9 + n % 6:02d}:00-18:00"), experience=n))
+    first = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING)
+    shown = [o.vet.id for o in first.offers]
+    assert first.pages == 3
+    # meanwhile three of those shown stop taking bookings and a new vet, free the soonest, starts
+    for vet_id in shown[:3]:
+        await svc.pause(vets, vet_id, NOW)
+    await vets.create(vet(4811, schedule=hours(day="00:00-24:00"), experience=30))
+    second = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING, page=1, shown=shown)
+    assert second.offers[0].vet.id == 4811 and not {o.vet.id for o in second.offers} & set(shown)
+    assert (second.page, second.pages) == (1, 3)  # 9 listed fit 2 pages, but 7 are left after page 0: a Next
+    shown += [o.vet.id for o in second.offers]
+    third = await booking.list_vets(vets, bookings, Species.DOG, NOW, PRICING, page=2, shown=shown)
+    shown += [o.vet.id for o in third.offers]
+    assert (third.page, third.pages, len(third.offers)) == (2, 3, 2)
+    assert sorted(shown) == list(range(4800, 4812))  # every vet once, the paused ones while they were listed
 
 
 # ---- the cards follow every change -------------------------------------------------------------------

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 CALENDAR_DAYS = 14
 _VET_ID = r"\d{1,15}"
+SHOWN_MAX = 200  # vets the app says it showed on earlier pages: 40 pages of 5
 
 
 def _parse_time(value: Any, field_name: str) -> datetime:
@@ -33,6 +34,14 @@ def _parse_time(value: Any, field_name: str) -> datetime:
     if moment.tzinfo is None:
         raise ApiError(400, "invalid", field=field_name)
     return moment.astimezone(timezone.utc)
+
+
+def _parse_shown(value: str) -> list[int]:
+    """`shown=<id>,<id>,...`: the vets the app listed on the pages before this one."""
+    ids = value.split(",") if value else []
+    if len(ids) > SHOWN_MAX or not all(re.fullmatch(_VET_ID, i) for i in ids):
+        raise ApiError(400, "invalid", field="shown")
+    return [int(i) for i in ids]
 
 
 class ConsultApi(Endpoints):
@@ -83,9 +92,10 @@ class ConsultApi(Endpoints):
             area = Area(req.query["area"]) if req.query.get("area") else None
         except ValueError:
             raise ApiError(400, "invalid", field="page" if "area" not in req.query else "area") from None
+        shown = _parse_shown(req.query.get("shown", ""))
         found = await self._pet(who, pet)
         result = await booking_service.list_vets(self.s.vets, self.s.bookings, found.species, self.s.clock(),
-                                                 self.s.payments.pricing, area=area, page=page)
+                                                 self.s.payments.pricing, area=area, page=page, shown=shown)
         return 200, {"vets": [self._vet_card(o.vet, o.price, o.next_slot) for o in result.offers],
                      "page": result.page, "pages": result.pages, "widened": result.widened}
 

@@ -3,7 +3,9 @@
 Reads are budgeted: a page of vets with each one's next free slot is one read of the species' vet
 directory (every bookable vet's listing card, adapters.firestore_vets) and one batched read of the page's
 calendars (a read per vet): 6 reads for 5 vets however many vets there are, a few more when hours are
-booked up; a vet's 14-day calendar is 2 reads (the vet, the calendar). Holds are enforced by Firestore (adapters.firestore_bookings).
+booked up, on any page when the client says which vets it showed before (list_vets' `shown`); a vet's
+14-day calendar is 2 reads (the vet, the calendar). Holds are enforced by Firestore
+(adapters.firestore_bookings).
 
 Who may do what is checked here: only an active vet with hours who treats the pet's species can be
 held (a forged button naming a paused or unverified vet gets booking.err.vet_unavailable); a booking
@@ -12,6 +14,7 @@ is shown or changed only for its owner, its vet or ops (booking.err.not_found fo
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -54,7 +57,7 @@ class VetPage:
 
 
 async def list_vets(vets, bookings, species: Species, now: datetime, pricing: Pricing, area: Area | None = None,
-                    page: int = 0, page_size: int = PAGE_SIZE) -> VetPage:
+                    page: int = 0, page_size: int = PAGE_SIZE, shown: Collection[int] = ()) -> VetPage:
     """Bookable vets for the species (and area), those with a free slot first, soonest first, then by
     rating and experience; one page of them. With an area nobody practises, every vet of the species.
 
@@ -62,13 +65,39 @@ async def list_vets(vets, bookings, species: Species, now: datetime, pricing: Pr
     Calendars are read only as far as the page needs: each vet's first slot by their hours alone (no
     read) bounds their real next free slot from below, so vets are resolved in that order until the page
     is certain: one calendar read per vet shown, a few more when hours are booked up. A card without hours
-    (too long to copy) is bounded by now and its vet's record read when resolved."""
+    (too long to copy) is bounded by now and its vet's record read when resolved.
+
+    `shown`: the vets the person's client showed on the pages before `page`. The page is then the best
+    `page_size` of the others, so every page costs what the first does; walked this way the pages list
+    every vet once, and the same vets as the exact positions when nothing changed meanwhile. Without it a
+    page after the first resolves every vet up to its end (exact, more reads: buttons made before)."""
     species = Species(species)
     listed = [c for c in await vets.listing(species) if c.treats(species)]
     found = [c for c in listed if c.treats(species, area)]
     widened = False
     if area is not None and not found:
         found, widened = listed, True
+    area = None if widened else area
+    page = max(0, page)
+    left_out = set(shown)
+    rest = [c for c in found if c.id not in left_out]
+    if left_out and rest:  # every vet shown already (a stale Next): the exact page below, the last one
+        offers = await _best_first(vets, bookings, rest, page_size, now, pricing)
+        # vets still listed, and enough pages for the rest: the page count of the exact list when
+        # nothing changed, and a Next whenever vets are left (some shown ones may have gone)
+        still_shown = len(found) - len(rest)
+        pages = max(1, -(-(still_shown + len(offers)) // page_size), page + -(-len(offers) // page_size))
+        return VetPage(offers[:page_size], min(page, pages - 1), pages, area, widened)
+    offers = await _best_first(vets, bookings, found, (page + 1) * page_size, now, pricing)
+    pages = max(1, -(-len(offers) // page_size))
+    page = min(page, pages - 1)
+    return VetPage(offers[page * page_size:(page + 1) * page_size], page, pages, area, widened)
+
+
+async def _best_first(vets, bookings, cards: list[VetCard], need: int, now: datetime,
+                      pricing: Pricing) -> list[VetOffer]:
+    """Every card as an offer in the list's order; the first `need` exact (their calendars read), the rest
+    after them unread (no next slot)."""
     now = as_utc(now)
     far = datetime.max.replace(tzinfo=now.tzinfo)
 
@@ -78,9 +107,8 @@ async def list_vets(vets, bookings, species: Species, now: datetime, pricing: Pr
     def first(slot: Slot | None) -> datetime | None:
         return slot.start if slot else None
 
-    bounds = {c.id: first(slot_rules.next_free(c.schedule, [], now)) if c.schedule else now for c in found}
-    pending = sorted(found, key=lambda c: key(c, bounds[c.id]))
-    need = (max(0, page) + 1) * page_size
+    bounds = {c.id: first(slot_rules.next_free(c.schedule, [], now)) if c.schedule else now for c in cards}
+    pending = sorted(cards, key=lambda c: key(c, bounds[c.id]))
     resolved: list[VetOffer] = []
     while pending and bounds[pending[0].id] is not None:  # vets without any hours are never free: last
         limit = key(pending[0], bounds[pending[0].id])
@@ -94,11 +122,8 @@ async def list_vets(vets, bookings, species: Species, now: datetime, pricing: Pr
         resolved += [VetOffer(c, slot_rules.next_free(c.schedule, calendars.get(c.id, []), now), pricing.price(c))
                      for c in batch if c]
     resolved.sort(key=lambda o: key(o.vet, first(o.next_slot)))
-    # the rest were not read: they come after every vet this page needs (or have no hours at all)
-    offers = resolved + [VetOffer(c, None, pricing.price(c)) for c in pending]
-    pages = max(1, -(-len(offers) // page_size))
-    page = min(max(0, page), pages - 1)
-    return VetPage(offers[page * page_size:(page + 1) * page_size], page, pages, None if widened else area, widened)
+    # the rest were not read: they come after every vet the page needs (or have no hours at all)
+    return resolved + [VetOffer(c, None, pricing.price(c)) for c in pending]
 
 
 async def _with_hours(vets, card: VetCard) -> VetCard | None:

@@ -4,8 +4,9 @@ the time is held for 10 minutes while the owner pays the invoice sent with the s
 State between messages is the owner's `dialog` (name "consult"; its text and photos come through
 handlers.diary and handlers.photo, which hand them over): step "c_reason" (waiting for the
 reason), "c_pick" (choosing vet, day and time: any of those buttons), "c_pay" (a hold waits for
-payment). The draft holds pet_id, the pet's name and species, the reason, the photo's file id and,
-when booking from a triage answer, the result's id, area and urgency.
+payment). The draft holds pet_id, the pet's name and species, the reason, the photo's file id,
+when booking from a triage answer the result's id, area and urgency, and the vets each page of the list
+showed (pages: the next page is listed without them).
 
 Callback data: cs:p:<pet> (book for this pet: /consult's list and the pet card), cs:l:<page> (vets),
 cs:v:<vet> (the vet's days), cs:d:<vet>:<YYYYMMDD> (an owner-local day's times),
@@ -136,8 +137,7 @@ async def _start(update: Update, context: BotContext, pet: Pet, triage: dict | N
 async def pick_vet(update: Update, context: BotContext, draft: dict) -> None:
     """Straight to the list of vets with a draft already made (the pet, reason, photo and triage of a
     consultation its vet cancelled: handlers.bookings)."""
-    await _set(context, Dialog(CONSULT, STEP_PICK, draft))
-    await _show_vets(update, context, 0)
+    await _show_vets(update, context, 0, Dialog(CONSULT, STEP_PICK, draft))
 
 
 async def _set(context: BotContext, dialog: Dialog | None) -> None:
@@ -194,18 +194,32 @@ async def _take_reason(update: Update, context: BotContext, text: str, photo: st
         await update.effective_chat.send_message(context.t(err.code, **err.params))
         return
     changes = {"reason": reason, **({"photo": photo} if photo else {})}
-    await _set(context, _dialog(context).at(STEP_PICK, **changes))
-    await _show_vets(update, context, 0)
+    await _show_vets(update, context, 0, _dialog(context).at(STEP_PICK, **changes))
 
 
 # ---- choosing a vet, a day, a time -----------------------------------------------------------------
 
-async def _show_vets(update: Update, context: BotContext, page: int) -> None:
-    draft = _dialog(context).draft
+async def _show_vets(update: Update, context: BotContext, page: int, dialog: Dialog | None = None) -> None:
+    """Page `page` of the vets, storing `dialog` (default: the open one) with the page's vets first.
+
+    The draft's "pages" keeps the ids each page showed ([{"vets": [ids]}, ...]: Firestore holds no arrays
+    of arrays). A page after the first is the best of the vets not on the pages before it (list_vets'
+    `shown`), so it costs the reads of the first; Prev lists the same vets again if nothing changed. Listing
+    a page forgets those after it (page 0, from anywhere, starts over); a page whose earlier ones the draft
+    lacks (a button older than the draft) is listed exactly, at the old cost."""
+    dialog = dialog or _dialog(context)
+    draft = dialog.draft
     services = context.services
+    seen = [p["vets"] for p in draft.get("pages", [])]
+    shown = [vet_id for ids in seen[:page] for vet_id in ids] if page <= len(seen) else ()
     area = booking_service.triage_area((draft.get("triage") or {}).get("area"))
     found = await booking_service.list_vets(services.vets, services.bookings, Species(draft["species"]),
-                                            services.clock(), services.payments.pricing, area=area, page=page)
+                                            services.clock(), services.payments.pricing, area=area, page=page,
+                                            shown=shown)
+    if found.offers and found.page <= len(seen):
+        pages = [{"vets": ids} for ids in seen[:found.page]] + [{"vets": [o.vet.id for o in found.offers]}]
+        dialog = dialog.at(dialog.step, pages=pages)
+    await _set(context, dialog)  # before the list is shown: the next page depends on it
     if not found.offers:
         await update.effective_chat.send_message(context.t("booking.no_vets"))
         return

@@ -23,10 +23,22 @@ export function VetFacts({ vet, tz }) {
   );
 }
 
+// The API's limit on `shown`: further pages are asked without it (exact positions, more reads).
+const SHOWN_MAX = 200;
+
 export default function Vets({ petId }) {
   const me = useMe();
   const [page, setPage] = useState(0);
-  const { data, error, loading, reload } = useApi(`/api/pets/${encodeURIComponent(petId)}/vets?page=${page}`);
+  // The vet ids each page showed: a later page is asked as "the best of those not shown yet" (API.md), which
+  // costs the server what the first page does; Prev asks the same way and gets the same vets if nothing changed.
+  const [seen, setSeen] = useState([]);
+  const shown = page <= seen.length ? seen.slice(0, page).flat() : [];
+  const query = shown.length && shown.length <= SHOWN_MAX ? `&shown=${shown.join(",")}` : "";
+  const { data, error, loading, reload } = useApi(`/api/pets/${encodeURIComponent(petId)}/vets?page=${page}${query}`);
+  const next = () => {
+    if (data && data.page === page && seen.length >= page) setSeen([...seen.slice(0, page), data.vets.map((v) => v.id)]);
+    setPage(page + 1);
+  };
   useBackButton(() => goBack(`/pets/${encodeURIComponent(petId)}`));
   useMainButton(null);
   const vets = data ? data.vets : [];
@@ -58,7 +70,7 @@ export default function Vets({ petId }) {
             {t("webapp.prev")}
           </button>
           <span className="hint">{t("webapp.page", { n: page + 1, of: data.pages })}</span>
-          <button type="button" className="btn btn-secondary" disabled={page + 1 >= data.pages} onClick={() => setPage(page + 1)}>
+          <button type="button" className="btn btn-secondary" disabled={page + 1 >= data.pages} onClick={next}>
             {t("webapp.next")}
           </button>
         </div>
