@@ -143,26 +143,14 @@ async def _cancel(s: BookingsOps, args, by: int, ops_ids: frozenset[int], env, o
     return 0
 
 
-@dataclass(frozen=True)
-class _NoticeContext:
-    """What the bot's booking notices (shared.bot.handlers.bookings) read of a handler's context: the bot,
-    and the repositories and clock they address people with. The command line has no update to make one of."""
-
-    bot: object
-    shared_services: BookingsOps
-
-    @property
-    def services(self) -> BookingsOps:
-        return self.shared_services
-
-
 async def _tell_both(s: BookingsOps, done: cancellations.Cancellation, env) -> None:
     from telegram import Bot
 
     from shared.bot.handlers.bookings import CANCELLED, tell_owner_vet_cancelled, tell_vet
+    from shared.bot.notice_context import NoticeContext
 
     base = env.get("TELEGRAM_API_BASE", TELEGRAM_API).rstrip("/")
     async with Bot(env["TELEGRAM_BOT_TOKEN"], base_url=f"{base}/bot") as bot:
-        context = _NoticeContext(bot, s)
+        context = NoticeContext(bot, s)
         await tell_owner_vet_cancelled(context, done)
         await tell_vet(context, done.booking, CANCELLED, cancelled=done)

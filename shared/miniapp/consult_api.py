@@ -13,7 +13,8 @@ from shared.domain.bookings import BookingStatus, Party, Price, SlotTaken
 from shared.domain.pets import InvalidInput
 from shared.domain.roles import is_vet
 from shared.i18n import t
-from shared.miniapp.endpoints import Endpoints, NoticeContext
+from shared.bot.notice_context import NoticeContext
+from shared.miniapp.endpoints import Endpoints
 from shared.miniapp.json_shapes import money, utc_time
 from shared.miniapp.router import ID, NOT_FOUND, AddRoute, ApiError, Request, Who
 

@@ -80,12 +80,3 @@ class Endpoints:
                 "price": money(booking.price),
                 "hold_expires_at": utc_time(booking.hold_expires_at) if booking.status is BookingStatus.HELD else None,
                 "can_cancel": can_cancel, "can_reschedule": can_reschedule}
-
-
-class NoticeContext:
-    """What handlers.bookings' notices read of a bot context: the bot, the services and the clock."""
-
-    def __init__(self, bot, services):
-        self.bot = bot
-        self.services = services
-        self.shared_services = services

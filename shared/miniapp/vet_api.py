@@ -10,7 +10,8 @@ from datetime import date, timedelta
 from shared.domain.bookings import Booking, Party
 from shared.domain.pets import InvalidInput
 from shared.domain.roles import is_vet
-from shared.miniapp.endpoints import Endpoints, NoticeContext
+from shared.bot.notice_context import NoticeContext
+from shared.miniapp.endpoints import Endpoints
 from shared.miniapp.json_shapes import pet_json, treatment_json, utc_time
 from shared.miniapp.router import ID, NOT_FOUND, AddRoute, ApiError, Request, Who
 
