@@ -16,20 +16,18 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable
 
 from shared.config import CallbacksSettings, MiniAppSettings, Settings
-from shared.domain.owners import Owner
-from shared.services.repositories import (
-    Calendars, Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork, UpdateLog,
-    Vets,
-)
 
-
-if TYPE_CHECKING:  # booking_callbacks' ports (imported for real only where that function runs)
+if TYPE_CHECKING:  # the containers' types: a function imports for real only the adapters and rules it runs
     from shared.adapters.firestore_bookings import FirestoreBookings
     from shared.adapters.firestore_conclusions import FirestoreConclusions, LabelPhotos
-    from shared.services.payments import PaymentsConfig
-    from shared.services.ports import TaskQueue
+    from shared.domain.owners import Owner
     from shared.services.consultation_tasks import Bookings, Consultations, Participants, ProviderLedger
-    from shared.services.ports import PaymentProvider, VideoRooms
+    from shared.services.payments import PaymentsConfig
+    from shared.services.ports import PaymentProvider, TaskQueue, VideoRooms
+    from shared.services.repositories import (
+        Calendars, Diary, Owners, Pets, PhotoStore, Reminders, StagedOwners, Stats, TriageRecords, UnitOfWork,
+        UpdateLog, Vets,
+    )
 
 
 def utcnow() -> datetime:

@@ -19,9 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from shared.domain.pets import InvalidInput, visible_text
 from shared.domain.slots import Busy, as_utc
+
+if TYPE_CHECKING:
+    from shared.domain.vets import Vet, VetCard
 
 
 class BookingStatus(str, Enum):
@@ -85,6 +89,17 @@ def price_for(kopecks: int, currency: Currency, kopecks_per_star: int) -> Price:
     if kopecks_per_star <= 0:
         raise ValueError("kopecks_per_star must be positive")
     return Price(-(-kopecks // kopecks_per_star), Currency.XTR)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """How the deployment prices a vet's consultation (PaymentsConfig.pricing): its currency and star rate."""
+
+    currency: Currency = Currency.RUB
+    kopecks_per_star: int = 200
+
+    def price(self, vet: Vet | VetCard) -> Price:
+        return price_for(vet.price_kopecks, self.currency, self.kopecks_per_star)
 
 
 @dataclass(frozen=True)

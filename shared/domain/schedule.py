@@ -18,7 +18,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
-from shared.domain.diary import parse_date
 from shared.domain.pets import InvalidInput
 from shared.domain.reminders import is_valid_timezone
 
@@ -224,6 +223,8 @@ def parse_override_date(text: str, today: date) -> date:
     without a year is the next such date, today included ("05.01" typed in December is next January,
     "29.02" the next leap day within a year). err.date_invalid, schedule.err.date_past,
     schedule.err.date_too_far."""
+    from shared.domain.diary import parse_date  # imported here: the bookings code loads schedules, not the diary
+
     text = " ".join((text or "").split()).rstrip(".")
     if _NO_YEAR.match(text):
         for year in (today.year, today.year + 1):

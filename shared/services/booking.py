@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.domain import slots as slot_rules
-from shared.domain.bookings import Booking, BookingStatus, Currency, Party, Price, check_participant, price_for
+from shared.domain.bookings import Booking, BookingStatus, Party, Price, Pricing, check_participant
 from shared.domain.pets import InvalidInput, Pet, Species
 from shared.domain.slots import HOLD_TTL, Slot, as_utc
 from shared.domain.vets import Area, Vet, VetCard
@@ -29,15 +29,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 5
 # triage area -> the vets' area of practice that fits it
 TRIAGE_AREAS = {"skin": Area.DERMATOLOGY, "eye": Area.OPHTHALMOLOGY}
-
-
-@dataclass(frozen=True)
-class Pricing:
-    currency: Currency = Currency.RUB
-    kopecks_per_star: int = 200
-
-    def price(self, vet: Vet | VetCard) -> Price:
-        return price_for(vet.price_kopecks, self.currency, self.kopecks_per_star)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.bookings import (Booking, BookingStatus, CancellationPolicy, Currency, PaymentOutcome, check_payment,
-                                    split)
+from shared.domain.bookings import (Booking, BookingStatus, CancellationPolicy, Currency, PaymentOutcome, Pricing,
+                                    check_payment, split)
 from shared.domain.pets import InvalidInput
 from shared.domain.vets import DEFAULT_PRICE_BOUNDS
-from shared.services.booking import Pricing
 
 log = logging.getLogger(__name__)
 
