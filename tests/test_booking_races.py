@@ -7,7 +7,9 @@ Firestore emulator and the stack's YooKassa double:
 - an owner's erasure and their successful_payment posted together (and one a little after the other):
   the charge ends refunded, reconcile finds nothing, nothing of the owner is left but the pseudonymised
   ledger, nothing is sent to them afterwards;
-- a vet's erasure and an owner's successful_payment for a time with that vet, likewise.
+- a vet's erasure and an owner's successful_payment for a time with that vet, likewise;
+- a double tap on the vet list's "next" (the pages shown are kept in the dialog): page 1 once, the pages
+  kept as seen, each loser told once.
 """
 from __future__ import annotations
 
@@ -221,3 +223,42 @@ def test_erasure_racing_a_successful_payment_refunds_it_and_leaves_nothing(stack
         time.sleep(0.5)
         assert sent_to(client, erased.user_id, settled) == []
     assert orders == {"cancelled", "expired"}, orders
+
+
+# ---- a double tap on the vet list's "next" -----------------------------------------------------------
+
+@pytest.mark.parametrize("presses", [2, 6])
+def test_a_double_tap_on_next_shows_the_next_page_once_and_keeps_the_pages_straight(stack, client, db, presses):
+    """The list's page is part of the consult dialog (the vets shown per page, for the page after): of racing
+    "next" presses one moves the dialog on, every press is answered once, and the dialog keeps pages 0 and 1
+    as the owner saw them, whoever won."""
+    for _ in range(6):  # with any the session's other tests made: 2 pages at least
+        a_vet(client)
+    chat = with_pet(person(client))
+    chat.send("/consult")
+    chat.send("Чешет ухо третий день")
+    message, data = chat._find_button("Ещё врачи")
+    first = listed(chat)
+    assert data == "cs:l:1" and len(first) == 5
+    taps = [chat.updates.callback(data, message_id=message["message_id"], user_id=chat.user_id)
+            for _ in range(presses)]
+    since = last_seq(client)
+    assert post_together(stack, taps) == [200] * presses
+    assert_callbacks_answered_once(client, taps)
+    said = [c["params"].get("text", "") for c in sent_to(client, chat.user_id, since)]
+    assert sum(text.startswith("Врачи для") for text in said) == 1, said  # page 1, once
+    popups = [c for c in client.calls("answerCallbackQuery", since=since) if "устарела" in c["params"].get("text", "")]
+    assert len(popups) + sum("уже сделан" in text for text in said) == presses - 1, said  # each loser told once
+    second = listed(chat)
+    assert second and not set(second) & set(first)
+    draft = db.document(f"users/{chat.user_id}").get().to_dict()["dialog"]["draft"]
+    assert [p["vets"] for p in draft["pages"]] == [first, second], (draft["pages"], first, second)
+
+
+def listed(chat: OwnerChat) -> list[int]:
+    """The vets of the newest list the owner sees, in its order."""
+    for message in reversed(chat.messages()):
+        vets = [int(data.split(":")[2]) for _, data in chat.buttons(message) if data.startswith("cs:v:")]
+        if vets:
+            return vets
+    return []
