@@ -154,6 +154,26 @@ def test_a_double_tap_on_the_pet_forms_last_button_adds_one_pet(stack, client, d
         assert_callbacks_answered_once(client, updates)
 
 
+def test_a_double_tap_on_a_choice_moves_the_form_once_and_edits_its_question_once(stack, client, db):
+    """A press in the middle of the form: the pressed question is edited into the next one by the winner
+    only (in the webhook's response); the losers are told once and change nothing."""
+    chat = new_owner(client)
+    chat.press("Добавить питомца")
+    message, data = chat._find_button("Собака")
+    updates = [chat.updates.callback(data, message_id=message["message_id"], user_id=chat.user_id) for _ in range(4)]
+    since = last_seq(client)
+    assert post_together(stack, updates) == [200] * 4
+    edits = [c for c in client.calls("editMessageText", since=since) if c["params"].get("message_id") in
+             (message["message_id"], str(message["message_id"]))]
+    assert [c["params"]["text"] for c in edits] == ["✓ Вид: 🐶 Собака\n\nКак зовут питомца?"]
+    dialog = db.document(f"users/{chat.user_id}").get().to_dict()["dialog"]
+    assert dialog["step"] == "name" and dialog["draft"] == {"species": "dog"}
+    popups = [c for c in client.calls("answerCallbackQuery", since=since) if "устарела" in c["params"].get("text", "")]
+    notes = [c for c in sent_to(client, chat.user_id, since) if "уже сделан" in c["params"].get("text", "")]
+    assert len(popups) + len(notes) == 3
+    assert_callbacks_answered_once(client, updates)
+
+
 def test_parallel_answers_to_the_weight_question_save_one_weight(stack, client, db):
     chat = with_pet(new_owner(client))
     chat.send("/weight")
