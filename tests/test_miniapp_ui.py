@@ -316,7 +316,7 @@ def _reptile_vets(world, count: int) -> list[int]:
     return ids
 
 
-def test_the_vets_next_page_is_asked_past_the_vets_shown(browser, world):
+def test_the_vets_next_page_is_asked_past_the_vets_shown_and_kept_when_coming_back(browser, world):
     uid = _owner(world)
     pet = _pet(world, uid, species="reptile", name="Гоша", breed=None, weight_kg=None)
     everyone = {str(i) for i in [*_reptile_vets(world, 6), EXOTICS_VET]}
@@ -342,8 +342,14 @@ def test_the_vets_next_page_is_asked_past_the_vets_shown(browser, world):
         assert listed(5) == first
         page.get_by_role("button", name=t("ru", "webapp.next")).click()
         assert listed(2) == second
+        rows.first.click()                                        # a vet's calendar, then Telegram's back button:
+        expect(page.get_by_role("heading", name=t("ru", "webapp.vets.title"))).not_to_be_visible()
+        press_back(page)
+        assert listed(2) == second                                # the page left, not the first again
+        expect(page.get_by_text(t("ru", "webapp.page", n=2, of=2))).to_be_visible()
     shown = ",".join(first)
-    assert asked == [{"page": "0"}, {"page": "1", "shown": shown}, {"page": "0"}, {"page": "1", "shown": shown}]
+    assert asked == [{"page": "0"}, {"page": "1", "shown": shown}, {"page": "0"}, {"page": "1", "shown": shown},
+                     {"page": "1", "shown": shown}]
 
 
 # ---- the owner's extras -----------------------------------------------------------------------------------

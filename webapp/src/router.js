@@ -19,6 +19,16 @@ export function depth() {
   return (window.history.state && window.history.state.depth) || 0;
 }
 
+// What a screen keeps in its own history entry (its list's page, say), so that coming back to the entry
+// (history.back) finds it as it was left, while a new visit (navigate) starts afresh.
+export function entryState(key) {
+  return window.history.state ? window.history.state[key] : undefined;
+}
+
+export function keepEntryState(key, value) {
+  window.history.replaceState({ ...window.history.state, [key]: value }, "", window.location.href);
+}
+
 // Back, or to `fallback` when the app was opened on this screen (a deep link).
 export function goBack(fallback = "/") {
   if (depth() > 0) window.history.back();

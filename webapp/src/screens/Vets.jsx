@@ -1,7 +1,7 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { t, tn } from "../i18n.js";
 import { useApi } from "../data.js";
-import { goBack, navigate } from "../router.js";
+import { entryState, goBack, keepEntryState, navigate } from "../router.js";
 import { formatDateTime, formatMoney } from "../format.js";
 import { useBackButton, useMainButton } from "../tg.js";
 import { ErrorNote, Loading, Screen } from "../components/ui.jsx";
@@ -28,10 +28,12 @@ const SHOWN_MAX = 200;
 
 export default function Vets({ petId }) {
   const me = useMe();
-  const [page, setPage] = useState(0);
+  const kept = entryState("vets") || { page: 0, seen: [] }; // back from a vet's calendar: the page left
+  const [page, setPage] = useState(kept.page);
   // The vet ids each page showed: a later page is asked as "the best of those not shown yet" (API.md), which
   // costs the server what the first page does; Prev asks the same way and gets the same vets if nothing changed.
-  const [seen, setSeen] = useState([]);
+  const [seen, setSeen] = useState(kept.seen);
+  useEffect(() => keepEntryState("vets", { page, seen }), [page, seen]);
   const shown = page <= seen.length ? seen.slice(0, page).flat() : [];
   const query = shown.length && shown.length <= SHOWN_MAX ? `&shown=${shown.join(",")}` : "";
   const { data, error, loading, reload } = useApi(`/api/pets/${encodeURIComponent(petId)}/vets?page=${page}${query}`);
