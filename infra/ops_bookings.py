@@ -9,7 +9,8 @@
 `cancel` is the bot's ops cancellation (services.cancellations.cancel as ops): a full refund through
 YooKassa (YOOKASSA_SHOP_ID, YOOKASSA_SECRET_KEY, YOOKASSA_API_URL) or, for Stars, the Bot API; the vet's
 time free again; with TELEGRAM_BOT_TOKEN (and TELEGRAM_API_BASE) set, the owner and the vet are told the
-reason as the bot tells them. Only an ops id (OPS_USER_IDS) may; a booking already cancelled, over, or
+reason as the bot tells them (if Telegram fails, the cancellation stands and the command says who may not
+know). Only an ops id (OPS_USER_IDS) may; a booking already cancelled, over, or
 never paid is refused and nothing changes, so a second run refunds nothing. A refund the provider cannot
 make now stays owed: `python -m infra.ops payments reconcile --settle` pays it. Reads
 GOOGLE_CLOUD_PROJECT (FIRESTORE_EMULATOR_HOST for the local stack).
@@ -136,8 +137,15 @@ async def _cancel(s: BookingsOps, args, by: int, ops_ids: frozenset[int], env, o
     print(f"{done.booking.id}\tcancelled\t" + (f"refunded {refund}" if done.refunded else
           f"refund of {refund} owed: `python -m infra.ops payments reconcile --settle` pays it"), file=out)
     if env.get("TELEGRAM_BOT_TOKEN"):
-        await _tell_both(s, done, env)
-        print("the owner and the vet are told", file=out)
+        from telegram.error import TelegramError
+
+        try:
+            await _tell_both(s, done, env)
+        except TelegramError as error:  # Telegram unreachable or refusing: the cancellation stands all the same
+            print(f"the owner and the vet may not have been told ({type(error).__name__}): the cancellation stands;"
+                  " tell them from the ops chat", file=err)
+        else:
+            print("the owner and the vet are told", file=out)
     else:
         print("nobody told (TELEGRAM_BOT_TOKEN is not set)", file=out)
     return 0

@@ -117,6 +117,16 @@ async def test_without_a_bot_token_it_cancels_and_says_nobody_was_told(bot, yook
     assert len(yookassa.refunds()) == 1 and sent(bot, OWNER, since) == sent(bot, ANNA, since) == []
 
 
+async def test_when_telegram_fails_the_cancellation_stands_and_ops_are_told_so(bot, yookassa):
+    booking = await book(bot, OWNER, at=SOON)
+    bot.double.inject_error("sendMessage", 502, count=10, html=True)   # Telegram's front proxy, for a while
+    code, out, err = await cli(bot, "cancel", booking["id"], "--reason", "Врач в больнице", "--as", str(OPS))
+    assert code == 0 and out.splitlines() == [f"{booking['id']}\tcancelled\trefunded 1500.00 RUB"]
+    assert err.startswith("the owner and the vet may not have been told (NetworkError): the cancellation stands")
+    cancelled, charge = await stored(bot, booking["id"])
+    assert cancelled["status"] == "cancelled" and charge["status"] == "refunded" and len(yookassa.refunds()) == 1
+
+
 def test_the_command_line_runs_it(firestore_emulator):
     from infra.local.stack import clear_firestore
 
