@@ -72,7 +72,8 @@ async def list_vets(vets, bookings, species: Species, now: datetime, pricing: Pr
     page = max(0, page)
     left_out = set(shown)
     rest = [c for c in found if c.id not in left_out]
-    if left_out and rest:  # every vet shown already (a stale Next): the exact page below, the last one
+    # (every vet shown already - a stale Next - falls through to the exact page below: the last one)
+    if left_out and rest:
         offers = await _best_first(vets, bookings, rest, page_size, now, pricing)
         # vets still listed, and enough pages for the rest: the page count of the exact list when
         # nothing changed, and a Next whenever vets are left (some shown ones may have gone)
