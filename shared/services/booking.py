@@ -188,6 +188,13 @@ async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing
     return booking
 
 
+async def holds_slot(bookings, owner_id: int, vet_id: int, start: datetime, now: datetime) -> bool:
+    """Whether the owner has a live hold of this vet's time: the slot refused to them was taken by another
+    press of theirs (a double tap), not by someone else."""
+    return any(b.vet_id == vet_id and b.start == as_utc(start) and b.hold_live(now)
+               for b in await bookings.held_by(owner_id))
+
+
 async def owned_booking(bookings, booking_id: str, person_id: int, ops: bool = False) -> tuple[Booking, Party]:
     """The booking and who `person_id` is in it; booking.err.not_found for anyone else or no booking."""
     booking = await bookings.get(booking_id)

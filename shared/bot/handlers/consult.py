@@ -345,6 +345,10 @@ async def on_slot(update: Update, context: BotContext) -> None:
         held = await booking_service.hold_slot(services.vets, services.bookings, request, now,
                                                services.payments.pricing, tasks=services.tasks)
     except (InvalidInput, SlotTaken) as err:
+        if await booking_service.holds_slot(services.bookings, context.owner.id, int(vet_id), start, now):
+            # another press of this time held it and sends the invoice: this one is an outdated press
+            await query.answer(context.t("err.outdated_button"))
+            return
         code = err.code if isinstance(err, InvalidInput) else "booking.err.just_taken"
         params = err.params if isinstance(err, InvalidInput) else {}
         await query.answer(context.t(code, **params)[:200], show_alert=True)
