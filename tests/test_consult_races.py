@@ -3,7 +3,9 @@ function from threads released together (tests/test_races.py's way), state read 
 
 - a double tap on a time of /consult: one hold, one summary and invoice; every other press answered once
   as an outdated button, never told that the time was "just taken" (it was taken by the owner's own
-  press) nor shown the day's times again; another owner pressing that time is told it was just taken.
+  press) nor shown the day's times again; another owner pressing that time is told it was just taken;
+- several times of /consult pressed at once: one owner holds one time, so one hold stays (the dialog's,
+  with the one invoice sent) and the others are let go, each loser told once that the step is taken.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.e2e
 
 OUTDATED = "Эта кнопка устарела."
 JUST_TAKEN = "Это время только что заняли — выберите другое."
+STEP_TAKEN = "Этот шаг уже сделан"
 
 
 def bookings_of(db, owner_id: int) -> list[dict]:
@@ -67,3 +70,29 @@ def test_a_double_tap_on_a_time_holds_it_once_and_tells_no_one_it_was_taken(stac
     [answer] = [c["params"].get("text") for c in client.calls("answerCallbackQuery", since=since)]
     assert answer == JUST_TAKEN and bookings_of(db, other.user_id) == []
     assert any(JUST_TAKEN in c["params"].get("text", "") for c in sent_to(client, other.user_id, since))
+
+
+@pytest.mark.parametrize("times", [2, 4])
+def test_times_pressed_at_once_leave_one_hold_with_its_invoice(stack, client, db, times):
+    _, vet = a_vet(client)
+    for day in range(3):  # times of their own each round (the rounds' holds stay)
+        chat = with_pet(person(client))
+        chat.send("/consult")
+        chat.send("Чешет ухо третий день")
+        starts = [slot_ahead(vet, days=2 + day + n * 0.25) for n in range(times)]
+        taps = [chat.updates.callback(f"cs:s:{vet.id}:{start:%Y%m%d%H%M}", user_id=chat.user_id) for start in starts]
+        since = last_seq(client)
+        assert post_together(stack, taps) == [200] * times
+        assert_callbacks_answered_once(client, taps)
+        booked = bookings_of(db, chat.user_id)
+        assert len(booked) == times  # each press held its time; all but one were let go
+        [held] = [b for b in booked if b["status"] == "held"]
+        assert {b["status"] for b in booked if b is not held} <= {"expired"}
+        [invoice] = client.calls("sendInvoice", since=since)
+        assert invoice["params"]["payload"] == held["id"]
+        dialog = db.document(f"users/{chat.user_id}").get().to_dict()["dialog"]
+        assert (dialog["step"], dialog["draft"]["booking_id"]) == ("c_pay", held["id"])
+        said = [c["params"].get("text", "") for c in sent_to(client, chat.user_id, since)]
+        assert sum(text.startswith("Консультация онлайн") for text in said) == 1, said
+        popups = [c for c in client.calls("answerCallbackQuery", since=since) if c["params"].get("text") == OUTDATED]
+        assert len(popups) + sum(STEP_TAKEN in text for text in said) == times - 1, said  # each loser told once

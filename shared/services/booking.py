@@ -158,11 +158,13 @@ def pet_snapshot(pet: Pet) -> dict:
             "neutered": pet.neutered.value}
 
 
-async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing: Pricing, tasks=None) -> Booking:
+async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing: Pricing, tasks=None, *,
+                    keep_older: bool = False) -> Booking:
     """Holds the slot for 10 minutes: the vet must be bookable for the pet's species and the time one of
     their free slots (schedule.err.* otherwise, from a forged or outdated button); SlotTaken if another
     hold or booking took it meanwhile (Firestore decides). The owner's older holds are let go, so one
-    owner holds one slot at a time; the hold's expiry is scheduled when a task queue is given."""
+    owner holds one slot at a time (`keep_older`: the caller lets them go with let_older_holds_go once it
+    knows this hold stands); the hold's expiry is scheduled when a task queue is given."""
     now = as_utc(now)
     vet = await bookable_vet(vets, request.vet_id, request.pet.species)
     schedule = vet.schedule
@@ -175,9 +177,8 @@ async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing
         reason=request.reason, triage_result_id=request.triage_result_id, pet=pet_snapshot(request.pet),
         triage=request.triage, photo_file_id=request.photo_file_id)
     booking = await bookings.hold(booking, now)  # SlotTaken: someone else was first
-    for older in await bookings.held_by(request.owner_id):
-        if older.id != booking.id and (older.created_at or now, older.id) < (booking.created_at or now, booking.id):
-            await bookings.expire_hold(older.id, now, note="another slot chosen")
+    if not keep_older:
+        await let_older_holds_go(bookings, booking, now)
     if tasks is not None:
         from shared.services.consultation_tasks import schedule_hold_expiry
 
@@ -186,6 +187,13 @@ async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing
         except Exception:  # noqa: BLE001 - reads treat the hold as free once it runs out anyway
             log.exception("hold expiry task not scheduled")
     return booking
+
+
+async def let_older_holds_go(bookings, held: Booking, now: datetime) -> None:
+    """One owner holds one slot at a time: their holds made before `held` are let go."""
+    for older in await bookings.held_by(held.owner_id):
+        if older.id != held.id and (older.created_at or now, older.id) < (held.created_at or now, held.id):
+            await bookings.expire_hold(older.id, now, note="another slot chosen")
 
 
 async def holds_slot(bookings, owner_id: int, vet_id: int, start: datetime, now: datetime) -> bool:

@@ -40,6 +40,7 @@ from shared.services import owners as owner_service
 from shared.services import payments as payment_service
 from shared.services import triage as triage_service
 from shared.services.pets import PetNotFound, owned_pet
+from shared.services.unit_of_work import StaleUpdate
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +344,7 @@ async def on_slot(update: Update, context: BotContext) -> None:
     now = services.clock()
     try:
         held = await booking_service.hold_slot(services.vets, services.bookings, request, now,
-                                               services.payments.pricing, tasks=services.tasks)
+                                               services.payments.pricing, tasks=services.tasks, keep_older=True)
     except (InvalidInput, SlotTaken) as err:
         if await booking_service.holds_slot(services.bookings, context.owner.id, int(vet_id), start, now):
             # another press of this time held it and sends the invoice: this one is an outdated press
@@ -359,7 +360,12 @@ async def on_slot(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     await drop_keyboard(update)
-    await _set(context, dialog.at(STEP_PAY, booking_id=held.id))
+    try:  # of times pressed at once, the one whose dialog step commits keeps its hold
+        await _set(context, dialog.at(STEP_PAY, booking_id=held.id))
+    except StaleUpdate:
+        await services.bookings.expire_hold(held.id, now, note="another slot chosen")
+        raise
+    await booking_service.let_older_holds_go(services.bookings, held, now)
     vet = await services.vets.get(held.vet_id)
     await _send_invoice(update, context, held, vet)
 
