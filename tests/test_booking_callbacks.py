@@ -1,6 +1,7 @@
 """booking_callbacks end to end on the local stack: tasks scheduled in the Cloud Tasks emulator reach the
 function at their schedule_time (or when the clock is moved on), the Daily double's webhooks and the
-YooKassa double's notifications reach it too; everything authenticated, idempotent and state-checked."""
+YooKassa double's notifications reach it too; everything authenticated, idempotent and state-checked, also
+when one delivery comes several times at once or races the vet's cancellation."""
 from __future__ import annotations
 
 import asyncio
@@ -24,6 +25,7 @@ from shared.domain.slots import lock_cells
 from shared.domain.vets import Area, Vet, VetStatus
 from shared.services.consultation_tasks import schedule_consultation
 from tests.test_local_stack import wait_for
+from tests.test_races import together
 
 pytestmark = pytest.mark.e2e
 
@@ -267,6 +269,82 @@ def test_a_forged_yookassa_notification_changes_nothing(stack, local_stack):
     paid = yk.create_payment(99000)["id"]
     assert yk.deliver_notification(f"{fn}/webhooks/yookassa", "payment.succeeded", paid) == 200
     assert firestore_run(lambda c, s: _exists(c, f"provider_payments/{paid}.succeeded")) is True
+
+
+def at_once(call, times: int) -> list:
+    """call() made `times` times at the same moment (one delivery duplicated)."""
+    def run(ready):
+        ready()
+        return call()
+
+    return together([run] * times)
+
+
+def test_duplicated_deliveries_at_once_act_once(stack, local_stack):
+    """Six deliveries of one task at the same moment (Cloud Tasks is at-least-once): the 'Join' links go to
+    each person once; the vet's no-show refunds once and tells each once."""
+    token = stack["tasks_auth_token"]
+    w = World(stack, local_stack, lead=timedelta(minutes=-1))
+    answers = at_once(lambda: w.task_request("send_links", token), 6)
+    # each person's link is claimed by one delivery (the owner's and the vet's may go from two)
+    assert {status for status, _ in answers} == {200} and {body["outcome"] for _, body in answers} == {"done", "already"}
+    assert len(w.sent(w.owner_id)) == 1 and len(w.sent(w.vet_id)) == 1
+    w = World(stack, local_stack, lead=timedelta(minutes=-11))
+    answers = at_once(lambda: w.task_request("no_show_check", token), 6)
+    assert {status for status, _ in answers} == {200}
+    assert w.booking_status() == "no_show_vet" and len(w.stack.yookassa.refunds(w.yk_payment)) == 1
+    assert len(w.doc(f"payments/{w.charge_id}")["refunds"]) == 1
+    assert len(w.sent(w.owner_id)) == 1 and len(w.sent(w.vet_id)) == 1
+
+
+def test_webhooks_replayed_at_once_count_once(stack, local_stack):
+    w = World(stack, local_stack, lead=timedelta(minutes=-1))
+    video = w.stack.video
+    headers, body = video.signed(video.participant_event("participant.joined", rules.room_name(w.booking.id),
+                                                         user_id="vet"))
+    answers = at_once(lambda: post(f"{w.fn}/webhooks/video", body, headers), 6)
+    assert sorted(answers, key=str) == [(200, {"outcome": "already"})] * 5 + [(200, {"outcome": "done"})]
+    assert len(w.collection(f"consultations/{w.booking.id}/video_events")) == 1
+    yk, hook = w.stack.yookassa, f"{w.fn}/webhooks/yookassa"
+    note = yk.notification("payment.succeeded", w.yk_payment)
+    from_yookassa = {"Content-Type": "application/json", "X-Forwarded-For": "185.71.76.10"}
+    answers = at_once(lambda: post(hook, json.dumps(note).encode(), from_yookassa), 6)
+    assert sorted(answers, key=str) == [(200, {"outcome": "already"})] * 5 + [(200, {"outcome": "done"})]
+    # a payment the shop does not have (YooKassa's API answers 404): acknowledged, nothing recorded
+    unknown = "2f0b0b0b-000f-5000-8000-1b2b3b4b5b6b"
+    forged = json.dumps({**note, "object": {**note["object"], "id": unknown}}).encode()
+    assert post(hook, forged, from_yookassa) == (200, {"outcome": "ignored"})
+    assert firestore_run(lambda c, s: _exists(c, f"provider_payments/{unknown}.succeeded")) is False
+
+
+@pytest.mark.parametrize("cancel_after", [0.0, 0.05, 0.15])
+def test_the_vets_cancellation_racing_the_no_show_check_refunds_once(stack, local_stack, cancel_after):
+    """At T+10 min the vet cancels as the no-show check runs: whichever wins, one refund, the owner told once."""
+    import httpx
+
+    from infra.local.bot_api_double import UpdateFactory
+    from shared.bot.webhook import SECRET_HEADER
+
+    w = World(stack, local_stack, lead=timedelta(minutes=-11))
+    cancel = UpdateFactory(w.bot).callback(f"bk:vr:{w.booking.id}:illness", user_id=w.vet_id)
+
+    def vet_cancels(ready):
+        ready()
+        time.sleep(cancel_after)
+        return httpx.post(stack["functions"]["telegram_webhook"], json=cancel, timeout=60,
+                          headers={SECRET_HEADER: stack["webhook_secret"]}).status_code
+
+    def task_runs(ready):
+        ready()
+        return w.task_request("no_show_check", stack["tasks_auth_token"])
+
+    answers = together([task_runs, vet_cancels])
+    assert answers[0][0] == 200 and answers[1] == 200
+    assert w.booking_status() in ("cancelled", "no_show_vet")
+    assert len(w.stack.yookassa.refunds(w.yk_payment)) == 1
+    ledger = w.doc(f"payments/{w.charge_id}")
+    assert ledger["status"] == "refunded" and len(ledger["refunds"]) == 1
+    assert len(w.sent(w.owner_id)) == 1
 
 
 async def _exists(client, path: str) -> bool:

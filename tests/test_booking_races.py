@@ -55,16 +55,17 @@ def run(coro_fn):
     return asyncio.run(main())
 
 
-def person(client, lang: str = "ru") -> OwnerChat:
-    chat = OwnerChat(client, user_id=next(_PEOPLE), language_code=lang)
+def person(client, lang: str = "ru", user_id: int | None = None) -> OwnerChat:
+    """A consented person (`user_id`: from another module's own range of ids)."""
+    chat = OwnerChat(client, user_id=user_id or next(_PEOPLE), language_code=lang)
     chat.send("/start")
     chat.press("Согласен")
     return chat
 
 
-def a_vet(client) -> tuple[OwnerChat, Vet]:
+def a_vet(client, user_id: int | None = None) -> tuple[OwnerChat, Vet]:
     """A consented person who is an active vet, open all day every day (the stack's clock is the real one)."""
-    chat = person(client)
+    chat = person(client, user_id=user_id)
     hours = Schedule(timezone="Europe/Moscow", weekly={d: parse_hours("00:00-24:00") for d in range(7)},
                      slot_minutes=30, horizon_days=7)
     vet = Vet(id=chat.user_id, full_name="Ирина Соколова", city="Казань", education="КГАВМ", experience_years=8,
@@ -105,6 +106,19 @@ def build_payment(client, yookassa, chat: OwnerChat, invoice: dict) -> dict:
     for key in ("pre_checkout", "successful_payment"):
         built[key] = dict(built[key], update_id=next(_UPDATE_IDS))
     return built
+
+
+def confirmed_booking(stack, client, db, yookassa, vet: Vet, owner_id: int | None = None) -> tuple[OwnerChat, str, str]:
+    """A new owner's paid consultation with the vet (at their first free time 2 days ahead, which must be
+    free): the owner's chat, the booking's id and YooKassa's payment id."""
+    chat = with_pet(person(client, user_id=owner_id))
+    invoice = invoice_for(chat, vet, slot_ahead(vet))
+    booking_id = held_by(db, chat.user_id)
+    built = build_payment(client, yookassa, chat, invoice)
+    assert post_together(stack, [built["pre_checkout"]]) == [200]
+    assert post_together(stack, [built["successful_payment"]]) == [200]
+    assert booking(db, booking_id)["status"] == "confirmed"
+    return chat, booking_id, built["provider_payment_charge_id"]
 
 
 def held_by(db, owner_id: int) -> str:
@@ -160,14 +174,7 @@ def test_a_double_tap_on_cancel_refunds_once_and_tells_each_loser_why_once(stack
     loser that read the booking before the winner's commit and its ledger entry after it included)."""
     _, vet = a_vet(client)
     for _ in range(3):
-        chat = with_pet(person(client))
-        invoice = invoice_for(chat, vet, slot_ahead(vet))
-        booking_id = held_by(db, chat.user_id)
-        built = build_payment(client, yookassa, chat, invoice)
-        assert post_together(stack, [built["pre_checkout"]]) == [200]
-        assert post_together(stack, [built["successful_payment"]]) == [200]
-        assert booking(db, booking_id)["status"] == "confirmed"
-        payment_id = built["provider_payment_charge_id"]
+        chat, booking_id, payment_id = confirmed_booking(stack, client, db, yookassa, vet)
         chat.send("/bookings")
         chat.press("Отменить")
         taps = [chat.updates.callback(f"bk:cy:{booking_id}", user_id=chat.user_id) for _ in range(presses)]

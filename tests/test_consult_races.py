@@ -5,20 +5,38 @@ function from threads released together (tests/test_races.py's way), state read 
   as an outdated button, never told that the time was "just taken" (it was taken by the owner's own
   press) nor shown the day's times again; another owner pressing that time is told it was just taken;
 - several times of /consult pressed at once: one owner holds one time, so one hold stays (the dialog's,
-  with the one invoice sent) and the others are let go, each loser told once that the step is taken.
+  with the one invoice sent) and the others are let go, each loser told once that the step is taken;
+- the stars under a conclusion pressed several times at once: one rating, counted once in the vet's record
+  and listing card, the other presses answered as outdated;
+- the owner's and the vet's cancellation of one consultation at once: one cancellation, one refund, each
+  of the two told once;
+- the Mini App's API on the stack: one time held at once by three owners (each twice) - one 201, the rest
+  409 and nothing held; one booking cancelled at once by its owner and its vet - one 200, one refund, the
+  vet told once.
 """
 from __future__ import annotations
 
+import functools
+import itertools
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from google.cloud import firestore
 
-from tests.test_booking_races import a_vet, person, slot_ahead
+from tests.test_booking_races import (a_vet, booking, confirmed_booking, person, slot_ahead,  # noqa: F401
+                                      yookassa)
+from tests.test_conclusion_races import seed as conclusion_at_its_last_step
 from tests.test_races import client, db  # noqa: F401 - the fixtures: the stack's Bot API double, Firestore
-from tests.test_races import assert_callbacks_answered_once, last_seq, post_together, sent_to, with_pet
+from infra.local.bot_api_double import UpdateFactory
+from tests.miniapp_harness import signed_init_data
+from tests.test_races import assert_callbacks_answered_once, last_seq, post_together, sent_to, together, with_pet
 
 pytestmark = pytest.mark.e2e
+
+# ids of this module's own (the helpers' module is imported a second time under another name, with its
+# own count of ids, when both run in one session)
+_PEOPLE = itertools.count(872_000_001)
 
 OUTDATED = "Эта кнопка устарела."
 JUST_TAKEN = "Это время только что заняли — выберите другое."
@@ -41,8 +59,8 @@ def time_button(chat, vet, start) -> tuple[dict, str]:
 
 @pytest.mark.parametrize("presses", [2, 6])
 def test_a_double_tap_on_a_time_holds_it_once_and_tells_no_one_it_was_taken(stack, client, db, presses):
-    _, vet = a_vet(client)
-    chat = with_pet(person(client))
+    _, vet = a_vet(client, next(_PEOPLE))
+    chat = with_pet(person(client, user_id=next(_PEOPLE)))
     start = slot_ahead(vet)
     message, data = time_button(chat, vet, start)
     taps = [chat.updates.callback(data, message_id=message["message_id"], user_id=chat.user_id)
@@ -62,7 +80,7 @@ def test_a_double_tap_on_a_time_holds_it_once_and_tells_no_one_it_was_taken(stac
     dialog = db.document(f"users/{chat.user_id}").get().to_dict()["dialog"]
     assert (dialog["step"], dialog["draft"]["booking_id"]) == ("c_pay", held["id"])
 
-    other = with_pet(person(client))  # the time is taken for anybody else
+    other = with_pet(person(client, user_id=next(_PEOPLE)))  # the time is taken for anybody else
     message, _ = time_button(other, vet, slot_ahead(vet, days=3))
     since = last_seq(client)
     taken = other.updates.callback(data, message_id=message["message_id"], user_id=other.user_id)
@@ -74,9 +92,9 @@ def test_a_double_tap_on_a_time_holds_it_once_and_tells_no_one_it_was_taken(stac
 
 @pytest.mark.parametrize("times", [2, 4])
 def test_times_pressed_at_once_leave_one_hold_with_its_invoice(stack, client, db, times):
-    _, vet = a_vet(client)
+    _, vet = a_vet(client, next(_PEOPLE))
     for day in range(3):  # times of their own each round (the rounds' holds stay)
-        chat = with_pet(person(client))
+        chat = with_pet(person(client, user_id=next(_PEOPLE)))
         chat.send("/consult")
         chat.send("Чешет ухо третий день")
         starts = [slot_ahead(vet, days=2 + day + n * 0.25) for n in range(times)]
@@ -96,3 +114,89 @@ def test_times_pressed_at_once_leave_one_hold_with_its_invoice(stack, client, db
         assert sum(text.startswith("Консультация онлайн") for text in said) == 1, said
         popups = [c for c in client.calls("answerCallbackQuery", since=since) if c["params"].get("text") == OUTDATED]
         assert len(popups) + sum(STEP_TAKEN in text for text in said) == times - 1, said  # each loser told once
+
+
+# ---- after the call, and cancelling ------------------------------------------------------------------
+
+@pytest.mark.parametrize("stars", [[5, 5], [5, 4, 3, 5, 1, 2]])
+def test_stars_pressed_at_once_rate_the_vet_once(stack, client, db, stars):
+    owner = person(client, user_id=next(_PEOPLE))
+    _, vet = a_vet(client, next(_PEOPLE))
+    booking_id = conclusion_at_its_last_step(db, owner.user_id, vet.id)
+    factory = UpdateFactory(client)
+    assert post_together(stack, [factory.callback("cn:s", user_id=vet.id)]) == [200]  # the conclusion is sent
+    taps = [factory.callback(f"cr:r:{booking_id}:{n}", user_id=owner.user_id) for n in stars]
+    since = last_seq(client)
+    assert post_together(stack, taps) == [200] * len(stars)
+    assert_callbacks_answered_once(client, taps)
+    answers = [c["params"].get("text") for c in client.calls("answerCallbackQuery", since=since)]
+    [thanks] = [a for a in answers if a.startswith("Спасибо! Ваша оценка")]
+    # a loser that read the conclusion after the winner's commit is told it is rated already
+    assert all(a in (OUTDATED, "Вы уже оценили эту консультацию.") for a in answers if a != thanks), answers
+    rated = db.document(f"conclusions/{booking_id}").get().to_dict()["rating"]["stars"]
+    assert thanks.endswith("⭐" * rated) and rated in stars
+    record = db.document(f"vets/{vet.id}").get().to_dict()
+    card = db.document("vet_directory/dog").get().to_dict()["vets"][str(vet.id)]
+    assert (record["rating_sum"], record["rating_count"]) == (card["rating_sum"], card["rating_count"]) == (rated, 1)
+
+
+def test_the_owner_and_the_vet_cancelling_at_once_cancel_and_refund_once(stack, client, db, yookassa):
+    for _ in range(3):
+        vet_chat, vet = a_vet(client, next(_PEOPLE))
+        chat, booking_id, payment_id = confirmed_booking(stack, client, db, yookassa, vet, next(_PEOPLE))
+        taps = [chat.updates.callback(f"bk:cy:{booking_id}", user_id=chat.user_id)] + [
+            vet_chat.updates.callback(f"bk:vr:{booking_id}:illness", user_id=vet.id) for _ in range(2)]
+        since = last_seq(client)
+        assert post_together(stack, taps) == [200] * 3
+        assert_callbacks_answered_once(client, taps)
+        assert booking(db, booking_id)["status"] == "cancelled"
+        assert len(yookassa.refunds(payment_id)) == 1
+        answers = sorted(c["params"].get("text") or "" for c in client.calls("answerCallbackQuery", since=since))
+        assert answers == ["", "Эта консультация уже отменена.", "Эта консультация уже отменена."], answers
+        assert len(sent_to(client, chat.user_id, since)) == 1 and len(sent_to(client, vet.id, since)) == 1
+
+
+# ---- the Mini App's API --------------------------------------------------------------------------------
+
+def api_together(stack, calls: list[tuple[str, str, int, dict]]) -> list[tuple[int, dict]]:
+    """(method, path, user, body) each posted to the stack's Mini App API at the same moment, signed as
+    Telegram signs that user's initData."""
+    base = stack["miniapp_api"].rstrip("/")
+
+    def call(method: str, path: str, user_id: int, body: dict, ready) -> tuple[int, dict]:
+        auth = {"Authorization": "tma " + signed_init_data(user_id, stack["bot_token"])}
+        with httpx.Client(timeout=60) as http:
+            ready()
+            response = http.request(method, base + path, json=body, headers=auth)
+        return response.status_code, response.json()
+
+    return together([functools.partial(call, *c) for c in calls])
+
+
+def test_one_time_held_at_once_in_the_mini_app_by_three_owners(stack, client, db):
+    _, vet = a_vet(client, next(_PEOPLE))
+    owners = [with_pet(person(client, user_id=next(_PEOPLE))).user_id for _ in range(3)]
+    pets = {o: next(iter(db.collection(f"users/{o}/pets").stream())).id for o in owners}
+    start = f"{slot_ahead(vet):%Y-%m-%dT%H:%M:%SZ}"
+    answers = api_together(stack, [("POST", "/api/bookings", o, {"pet": pets[o], "vet": vet.id, "start": start,
+                                                                   "reason": "Чешет ухо"}) for o in owners * 2])
+    [won] = [body["booking"] for status, body in answers if status == 201]
+    assert sorted(status for status, _ in answers) == [201] + [409] * 5
+    assert all(body["error"] == "conflict" for status, body in answers if status == 409)
+    held = [d.to_dict() for d in db.collection("bookings").where(
+        filter=firestore.FieldFilter("vet_id", "==", vet.id)).stream()]
+    assert [(b["status"], b["start"]) for b in held] == [("held", slot_ahead(vet))] and won["status"] == "held"
+
+
+def test_one_booking_cancelled_at_once_in_the_mini_app_by_its_owner_and_its_vet(stack, client, db, yookassa):
+    _, vet = a_vet(client, next(_PEOPLE))
+    chat, booking_id, payment_id = confirmed_booking(stack, client, db, yookassa, vet, next(_PEOPLE))
+    since = last_seq(client)
+    path = f"/api/bookings/{booking_id}/cancel"
+    answers = api_together(stack, [("POST", path, chat.user_id, {})] * 3 + [("POST", path, vet.id, {"reason": "illness"})])
+    assert sorted(status for status, _ in answers) == [200, 409, 409, 409], answers
+    [(_, done)] = [a for a in answers if a[0] == 200]
+    assert done["booking"]["status"] == "cancelled" and done["refunded"] is True
+    assert booking(db, booking_id)["status"] == "cancelled" and len(yookassa.refunds(payment_id)) == 1
+    told = sent_to(client, vet.id, since) if done["booking"]["role"] == "owner" else sent_to(client, chat.user_id, since)
+    assert len(told) == 1, told  # the other party, once

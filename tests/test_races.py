@@ -9,6 +9,7 @@ updates out and would hide these races). State is read back from the Firestore a
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -38,29 +39,42 @@ def db(stack):
     return firestore.Client(project=stack["project"])
 
 
-def post_together(stack, updates: list[dict], delays: list[float] | None = None) -> list[int]:
-    """Posts every update to the webhook function at the same moment (or `delays` after it), one
-    connection each; what a webhook answers with a method (a press's answer) is then executed, as
-    Telegram does."""
-    gate = threading.Barrier(len(updates))
-    statuses: list[int | None] = [None] * len(updates)
+def together(calls: list) -> list:
+    """Runs each call(ready) in a thread of its own: ready() returns once every call has called it, so
+    what each does next happens at the same moment. Their results, in order."""
+    gate = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
 
-    def post(i: int) -> None:
-        with httpx.Client(timeout=60) as http, BotApiDoubleClient(stack["telegram_api_base"]) as telegram:
-            gate.wait()
-            time.sleep(delays[i] if delays else 0)
-            response = http.post(stack["functions"]["telegram_webhook"], json=updates[i],
-                                 headers={SECRET_HEADER: stack["webhook_secret"]})
-            statuses[i] = response.status_code
-            if response.status_code == 200:
-                telegram.webhook_reply(response)
+    def ready() -> None:
+        gate.wait()
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(updates))]
+    def run(i: int) -> None:
+        results[i] = calls[i](ready)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     for th in threads:
         th.start()
     for th in threads:
         th.join(90)
-    return statuses
+    return results
+
+
+def post_together(stack, updates: list[dict], delays: list[float] | None = None) -> list[int]:
+    """Posts every update to the webhook function at the same moment (or `delays` after it), one
+    connection each; what a webhook answers with a method (a press's answer) is then executed, as
+    Telegram does."""
+
+    def post(i: int, ready) -> int:
+        with httpx.Client(timeout=60) as http, BotApiDoubleClient(stack["telegram_api_base"]) as telegram:
+            ready()
+            time.sleep(delays[i] if delays else 0)
+            response = http.post(stack["functions"]["telegram_webhook"], json=updates[i],
+                                 headers={SECRET_HEADER: stack["webhook_secret"]})
+            if response.status_code == 200:
+                telegram.webhook_reply(response)
+            return response.status_code
+
+    return together([functools.partial(post, i) for i in range(len(updates))])
 
 
 def new_owner(client) -> OwnerChat:
