@@ -82,8 +82,11 @@ def _yookassa(request):
     from shared.services.ports import WebhookRejected
 
     if CallbacksSettings.from_env().yookassa_check_ip:
+        # Google's front end appends the address it saw to whatever X-Forwarded-For the caller sent: the last
+        # entry is the caller's, the first anybody's (behind a load balancer that adds its own, this refuses
+        # every notification - safe, and seen at once)
         forwarded = request.headers.get("X-Forwarded-For", "")
-        source = forwarded.split(",")[0].strip() if forwarded else (request.remote_addr or "")
+        source = forwarded.rsplit(",", 1)[-1].strip() if forwarded else (request.remote_addr or "")
         if not yookassa.notification_ip_allowed(source):
             return _reply(403, {"error": "forbidden"})
     try:

@@ -145,7 +145,7 @@ class CallbacksSettings:
     livekit_api_key: str = ""
     livekit_api_secret: str = ""
     livekit_join_page: str = ""
-    yookassa_check_ip: bool = True    # notifications only from YooKassa's networks (X-Forwarded-For)
+    yookassa_check_ip: bool = True    # notifications only from YooKassa's networks (X-Forwarded-For, its last entry)
     clock_override: bool = False      # ALLOW_CLOCK_OVERRIDE=1: local stack and demo only
 
     @classmethod

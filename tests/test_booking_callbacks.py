@@ -266,6 +266,10 @@ def test_a_forged_yookassa_notification_changes_nothing(stack, local_stack):
     assert yk.deliver_notification(f"{fn}/webhooks/yookassa", "payment.succeeded", pending,
                                    source_ip="203.0.113.7") == 403
     assert post(f"{fn}/webhooks/yookassa", b"[]", {"X-Forwarded-For": "185.71.76.10"})[0] == 400
+    # a caller naming YooKassa's address first: Google's front end appends the caller's own, which counts
+    assert post(f"{fn}/webhooks/yookassa", body.encode(), {"Content-Type": "application/json",
+                                                          "X-Forwarded-For": "185.71.76.10, 203.0.113.7"})[0] == 403
+    assert post(f"{fn}/webhooks/yookassa", b"[]", {"X-Forwarded-For": "203.0.113.7, 185.71.76.10"})[0] == 400
     paid = yk.create_payment(99000)["id"]
     assert yk.deliver_notification(f"{fn}/webhooks/yookassa", "payment.succeeded", paid) == 200
     assert firestore_run(lambda c, s: _exists(c, f"provider_payments/{paid}.succeeded")) is True
