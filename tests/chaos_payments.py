@@ -46,7 +46,7 @@ from shared.bot.consultation_messages import ConsultationNotifier
 from shared.bot.handlers import fallback
 from shared.bot.webhook import log as webhook_log
 from shared.domain import consultations as rules
-from shared.domain.bookings import BookingStatus
+from shared.domain.bookings import ACTIVE, BookingStatus
 from shared.domain.consultations import TaskKind
 from shared.domain.slots import HOLD_TTL
 from shared.services import payments
@@ -358,10 +358,15 @@ class ChaosRun:
             self.yookassa.inject(fault.pop("answer"), **fault)
 
     async def outlasted_refund(self, late_taken: list[Payer]) -> None:
-        """One late payment for a taken time arrives alone while YooKassa is down for longer than the
+        """One late payment for a time another owner holds or booked (the taker's press may have failed)
+        arrives alone while YooKassa is down for longer than the
         client's retries: its refund stays owed (settle_pending's work in E). The seeded faults alone
         cannot promise that: concurrent refunds share them, so none may meet enough in a row."""
-        late = next(p for p in late_taken if p.paid_update)
+        takers = {p.slot: p.booking_id for p in self.of("taker") if p.booking_id}
+        held = await self.bookings.get_many(takers.values())
+        late = next((p for p in late_taken if p.paid_update and p.slot in takers
+                     and held[takers[p.slot]].status in ACTIVE), None)
+        assert late is not None, "no late payer's time was taken by another owner"
         self.yookassa.inject(503, count=self.bot.services.payment_provider.retry.attempts)
         await self.telegram(late.paid_update)
         entry = await self.bookings.ledger(late.paid_update["message"]["successful_payment"]["telegram_payment_charge_id"])
