@@ -11,7 +11,8 @@ function from threads released together (tests/test_races.py's way), state read 
 - the owner's and the vet's cancellation of one consultation at once: one cancellation, one refund, each
   of the two told once;
 - the Mini App's API on the stack: one time held at once by three owners (each twice) - one 201, the rest
-  409 and nothing held; one booking cancelled at once by its owner and its vet - one 200, one refund, the
+  409 and nothing held; several times held at once by one owner (two screens) - one hold stands, the
+  newest, the others let go; one booking cancelled at once by its owner and its vet - one 200, one refund, the
   vet told once.
 """
 from __future__ import annotations
@@ -186,6 +187,26 @@ def test_one_time_held_at_once_in_the_mini_app_by_three_owners(stack, client, db
     held = [d.to_dict() for d in db.collection("bookings").where(
         filter=firestore.FieldFilter("vet_id", "==", vet.id)).stream()]
     assert [(b["status"], b["start"]) for b in held] == [("held", slot_ahead(vet))] and won["status"] == "held"
+
+
+@pytest.mark.parametrize("times", [2, 4])
+def test_times_held_at_once_in_the_mini_app_by_one_owner_leave_one_hold(stack, client, db, times):
+    """From two screens at once: the newest hold stands, the others are let go; a request that sees its
+    hold let go answers 409 'superseded' (one that answered 201 first finds it gone at the invoice)."""
+    _, vet = a_vet(client, next(_PEOPLE))
+    for day in range(3):
+        owner = with_pet(person(client, user_id=next(_PEOPLE))).user_id
+        pet = next(iter(db.collection(f"users/{owner}/pets").stream())).id
+        starts = [f"{slot_ahead(vet, days=2 + day + n * 0.25):%Y-%m-%dT%H:%M:%SZ}" for n in range(times)]
+        answers = api_together(stack, [("POST", "/api/bookings", owner, {"pet": pet, "vet": vet.id, "start": start,
+                                                                         "reason": "Чешет ухо"}) for start in starts])
+        assert {status for status, _ in answers} <= {201, 409}, answers
+        assert all(body["error"] == "superseded" and body["message"] for status, body in answers if status == 409)
+        booked = bookings_of(db, owner)
+        assert len(booked) == times  # each request held its time
+        [held] = [b for b in booked if b["status"] == "held"]
+        assert {b["status"] for b in booked if b is not held} == {"expired"}
+        assert held["id"] in {body["booking"]["id"] for status, body in answers if status == 201}
 
 
 def test_one_booking_cancelled_at_once_in_the_mini_app_by_its_owner_and_its_vet(stack, client, db, yookassa):

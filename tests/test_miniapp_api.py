@@ -386,6 +386,23 @@ async def test_an_invoice_link_only_for_a_live_hold_of_ones_own(world):
     assert status == 409
 
 
+async def test_a_time_held_by_another_is_a_conflict_and_a_second_hold_lets_the_first_go(world):
+    """Taken before the request looked (the calendar says so) is the same 409 as losing the write; one owner's
+    new hold lets their older one go."""
+    app, bot = world["app"], world["bot"]
+    first, second = world["slots"][1]["start"], world["slots"][2]["start"]
+    body = {"pet": world["pet"].id, "vet": OTHER_VET, "start": first, "reason": "осмотр"}
+    status, held = await app.call("POST", "/api/bookings", OWNER, body)
+    assert status == 201
+    status, answer = await app.call("POST", "/api/bookings", OTHER, dict(body, pet=world["other_pet"].id))
+    assert (status, answer["error"], answer["key"]) == (409, "conflict", "booking.err.just_taken"), answer
+    bot.now = NOW + timedelta(seconds=30)
+    status, moved = await app.call("POST", "/api/bookings", OWNER, dict(body, start=second))
+    assert status == 201
+    status, old = await app.call("GET", f"/api/bookings/{held['booking']['id']}", OWNER)
+    assert old["booking"]["status"] == "expired" and moved["booking"]["status"] == "held"
+
+
 async def test_another_owner_cannot_book_with_someone_elses_pet(world):
     app, client = world["app"], world["client"]
     before = await dump(client)

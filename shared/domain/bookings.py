@@ -71,6 +71,10 @@ class SlotTaken(Exception):
     """Another live hold or booking of the vet overlaps the time asked for (Firestore said so)."""
 
 
+class HoldSuperseded(Exception):
+    """The owner held another time at the same moment (another screen) and that newer hold stands."""
+
+
 @dataclass(frozen=True)
 class Price:
     amount: int          # minor units: kopecks for RUB, whole stars for XTR

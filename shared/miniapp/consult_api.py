@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared.domain.bookings import BookingStatus, Party, Price, SlotTaken
+from shared.domain.bookings import BookingStatus, HoldSuperseded, Party, Price, SlotTaken
 from shared.domain.pets import InvalidInput
 from shared.domain.roles import is_vet
 from shared.i18n import t
@@ -67,6 +67,8 @@ class ConsultApi(Endpoints):
         if code in ("booking.err.already_cancelled", "booking.err.rescheduled_once", "booking.err.not_held",
                     "booking.err.transition"):
             return ApiError(409, "conflict", key=code, params=err.params)
+        if code == "schedule.err.slot_taken":  # taken before this request looked: as if it lost the write
+            return ApiError(409, "conflict", key="booking.err.just_taken")
         return ApiError(400, "invalid", field=field_name, key=code, params=err.params)
 
     def _vet_card(self, vet, price: Price, next_slot) -> dict:
@@ -156,9 +158,10 @@ class ConsultApi(Endpoints):
                                                    self.s.payments.pricing, tasks=self.s.tasks)
         except SlotTaken:
             raise ApiError(409, "conflict", key="booking.err.just_taken") from None
+        except HoldSuperseded:
+            raise ApiError(409, "superseded", key="booking.err.other_time_held") from None
         except InvalidInput as err:
-            raise ApiError(400, "invalid", field="vet" if err.code == "booking.err.vet_unavailable" else "start",
-                           key=err.code, params=err.params) from None
+            raise self._invalid(err, "vet" if err.code == "booking.err.vet_unavailable" else "start") from None
         return 201, {"booking": await self._booking_json(who, held, Party.OWNER)}
 
     async def bookings(self, who: Who, req: Request) -> tuple[int, dict]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.domain import slots as slot_rules
-from shared.domain.bookings import Booking, BookingStatus, Party, Price, Pricing, check_participant
+from shared.domain.bookings import Booking, BookingStatus, HoldSuperseded, Party, Price, Pricing, check_participant
 from shared.domain.pets import InvalidInput, Pet, Species
 from shared.domain.slots import HOLD_TTL, Slot, as_utc
 from shared.domain.vets import Area, Vet, VetCard
@@ -164,7 +164,8 @@ async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing
     their free slots (schedule.err.* otherwise, from a forged or outdated button); SlotTaken if another
     hold or booking took it meanwhile (Firestore decides). The owner's older holds are let go, so one
     owner holds one slot at a time (`keep_older`: the caller lets them go with let_older_holds_go once it
-    knows this hold stands); the hold's expiry is scheduled when a task queue is given."""
+    knows this hold stands; without it HoldSuperseded when a newer hold of theirs stands); the hold's expiry
+    is scheduled when a task queue is given."""
     now = as_utc(now)
     vet = await bookable_vet(vets, request.vet_id, request.pet.species)
     schedule = vet.schedule
@@ -177,8 +178,8 @@ async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing
         reason=request.reason, triage_result_id=request.triage_result_id, pet=pet_snapshot(request.pet),
         triage=request.triage, photo_file_id=request.photo_file_id)
     booking = await bookings.hold(booking, now)  # SlotTaken: someone else was first
-    if not keep_older:
-        await let_older_holds_go(bookings, booking, now)
+    if not keep_older and not await keep_newest_hold(bookings, booking, now):
+        raise HoldSuperseded
     if tasks is not None:
         from shared.services.consultation_tasks import schedule_hold_expiry
 
@@ -194,6 +195,20 @@ async def let_older_holds_go(bookings, held: Booking, now: datetime) -> None:
     for older in await bookings.held_by(held.owner_id):
         if older.id != held.id and (older.created_at or now, older.id) < (held.created_at or now, held.id):
             await bookings.expire_hold(older.id, now, note="another slot chosen")
+
+
+async def keep_newest_hold(bookings, held: Booking, now: datetime) -> bool:
+    """One owner holds one slot at a time, even holding from two screens at once: of their holds the newest
+    stands and the others are let go. Each request runs this after its own hold is written, so the last to
+    run sees every hold. Whether `held` is the one standing."""
+    holds = await bookings.held_by(held.owner_id)
+    if not holds:
+        return False
+    newest = max(holds, key=lambda b: (b.created_at or now, b.id))
+    for other in holds:
+        if other.id != newest.id:
+            await bookings.expire_hold(other.id, now, note="another slot chosen")
+    return newest.id == held.id
 
 
 async def holds_slot(bookings, owner_id: int, vet_id: int, start: datetime, now: datetime) -> bool:

@@ -55,7 +55,7 @@ export default function Checkout({ petId, vetId, start }) {
       setOutcome(status === "failed" ? "failed" : "cancelled");
     } catch (err) {
       haptic.error();
-      if (err.status === 409) setOutcome("taken");
+      if (err.status === 409 && err.code !== "superseded") setOutcome("taken");
       else if (err.status === 400 && err.field === "reason") setFieldError(errorText(err));
       else setProblem(err);
     } finally {
