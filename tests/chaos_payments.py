@@ -462,7 +462,7 @@ class ChaosRun:
         lap("tasks")
 
         # E: what is still owed is paid back, as `infra.ops payments reconcile --settle` would
-        owed = [e for e in await self.bookings.ledger_all() if e.status == "refund_pending"]
+        owed = [e for e in await self.bookings.ledger_entries() if e.status == "refund_pending"]
         report.pending_before_settle = len(owed)
         for _ in range(3):
             done = await payments.settle_pending(self.bookings, self.refunder)
@@ -481,7 +481,7 @@ class ChaosRun:
     async def check(self) -> Report:
         report = self.report
         charged = {p.charge_id: p for p in self.payers if p.charge_id}
-        ledger = {e.charge_id: e for e in await self.bookings.ledger_all()}
+        ledger = {e.charge_id: e for e in await self.bookings.ledger_entries()}
         assert set(ledger) == set(charged), (
             f"charges missing from the ledger: {sorted(set(charged) - set(ledger))}; "
             f"in the ledger, never charged: {sorted(set(ledger) - set(charged))}")

@@ -128,7 +128,7 @@ async def test_twenty_deliveries_of_one_charge_confirm_once(repo):
     got = await repo.get(b.id)
     assert got.status is BookingStatus.CONFIRMED and got.charge_id == "ch-1" and got.hold_expires_at is None
     assert all(c["expires_at"] is None for c in await held_cells(repo))
-    [entry] = await repo.ledger_all()
+    [entry] = await repo.ledger_entries()
     assert (entry.status, entry.amount, entry.fee, entry.vet_share) == ("confirmed", 150000, 30000, 120000)
     assert [x.expires_at for x in await repo.calendar(VET)] == [None]
 

@@ -1,5 +1,6 @@
 """`python -m infra.ops payments list|reconcile [--settle]` against the Firestore emulator and the YooKassa
-double: the ledger listed newest first with its totals per currency, filtered by day and status; nothing
+double: the ledger listed newest first with its totals per currency, filtered by day and status (only the
+entries listed are read); nothing
 to report when every charge is settled; an owed refund listed, then settled once."""
 from __future__ import annotations
 
@@ -121,6 +122,7 @@ async def test_list_shows_each_charge_newest_first_with_totals_per_currency_and_
         c, d, b, a,
         "total RUB\tcharges 3\tcharged 3500.00\trefunded 1500.00\towed 500.00\tfees 300.00\tvets' shares 1200.00",
         "total XTR\tcharges 1\tcharged 75\trefunded 0\towed 0\tfees 15\tvets' shares 60"]
+    reads = bookings._stats.reads
     assert await listed(bookings, since="2026-12-02") == [
         c, d, b,
         "total RUB\tcharges 2\tcharged 2000.00\trefunded 1500.00\towed 500.00\tfees 0.00\tvets' shares 0.00",
@@ -128,6 +130,7 @@ async def test_list_shows_each_charge_newest_first_with_totals_per_currency_and_
     assert await listed(bookings, status="refunded") == [
         b, "total RUB\tcharges 1\tcharged 1500.00\trefunded 1500.00\towed 0.00\tfees 0.00\tvets' shares 0.00"]
     assert (await listed(bookings, since="2026-12-02", status="confirmed"))[0] == d
+    assert bookings._stats.reads - reads == 3 + 1 + 1  # the entries listed, not the whole ledger each time
     assert await listed(bookings, since="2026-12-03") == ["no charges"]
 
 

@@ -217,8 +217,15 @@ class FirestoreBookings:
         snap = await self._payments.document(charge_doc_id(charge_id)).get()
         return ledger_from(snap) if snap.exists else None
 
-    async def ledger_all(self) -> list[LedgerEntry]:
-        found = [ledger_from(s) async for s in self._payments.stream()]
+    async def ledger_entries(self, since: datetime | None = None, status: str | None = None) -> list[LedgerEntry]:
+        """The ledger, or only its entries made at or after `since` and in `status`: only those are read (both
+        at once is a composite index, infra/firestore.indexes.json)."""
+        query = self._payments
+        if status is not None:
+            query = query.where(filter=firestore.FieldFilter("status", "==", status))
+        if since is not None:
+            query = query.where(filter=firestore.FieldFilter("created_at", ">=", as_utc(since)))
+        found = [ledger_from(s) async for s in query.stream()]
         self._stats.reads += max(1, len(found))
         return found
 

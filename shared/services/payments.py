@@ -223,10 +223,9 @@ async def pay_back(bookings, refunder: Refunder, entry) -> tuple[object, bool]:
 async def settle_pending(bookings, refunder: Refunder) -> list[tuple[str, bool]]:
     """Retries every refund the ledger says is owed (same idempotence key: never twice). (charge, done)."""
     done = []
-    for entry in await bookings.ledger_all():
-        if entry.status == "refund_pending":
-            _, ok = await pay_back(bookings, refunder, entry)
-            done.append((entry.charge_id, ok))
+    for entry in await bookings.ledger_entries(status="refund_pending"):
+        _, ok = await pay_back(bookings, refunder, entry)
+        done.append((entry.charge_id, ok))
     return done
 
 
@@ -242,7 +241,7 @@ class Problem:
 async def reconcile(bookings) -> list[Problem]:
     """Charges that ended neither with a booking confirmed by them nor with a refund, and paid bookings
     whose charge the ledger lacks. Empty when everything is settled."""
-    entries = await bookings.ledger_all()
+    entries = await bookings.ledger_entries()
     booked = await bookings.get_many(e.booking_id for e in entries)
     problems = []
     for e in entries:
@@ -294,9 +293,7 @@ async def ledger(bookings, since: datetime | None = None,
                  status: str | None = None) -> tuple[list, list[LedgerTotals]]:
     """The charges made at or after `since` (UTC), only those in `status` if given, newest first, and their
     totals per currency: (entries, totals)."""
-    entries = [e for e in await bookings.ledger_all()
-               if (since is None or (e.created_at is not None and e.created_at >= since))
-               and (status is None or e.status == status)]
+    entries = await bookings.ledger_entries(since, status)
     # entries without a time (none are written so) go last rather than break the order
     entries.sort(key=lambda e: (e.created_at is not None, e.created_at or 0, e.charge_id), reverse=True)
     totals = []
