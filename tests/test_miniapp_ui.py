@@ -296,6 +296,38 @@ def test_book_pay_and_cancel(browser, world, yookassa):
         assert (refund["status"], refund["amount"]["value"]) == ("succeeded", "1500.00")
 
 
+def test_a_hold_superseded_from_another_screen_says_so_not_taken(browser, world):
+    """The API's 409 'superseded' (a newer hold of the owner's, made at the same moment from another screen,
+    stands: tests/test_consult_races.py) is shown as the server words it; the time is not called taken."""
+    uid = _owner(world)
+    pet = _pet(world, uid)
+    said = t("ru", "booking.err.other_time_held")
+
+    def superseded(route):
+        if route.request.method != "POST":
+            return route.continue_()
+        return route.fulfill(status=409, content_type="application/json", body=json.dumps(
+            {"error": "superseded", "key": "booking.err.other_time_held", "message": said}))
+
+    with _app(browser, world, uid, routes={"**/api/bookings": superseded}) as page:
+        page.get_by_role("link", name=pet["name"]).click()
+        expect(page.locator("#tg-main-button")).to_have_text(t("ru", "webapp.pet.find_vet"))
+        press_main(page)
+        page.locator(f'[data-vet="{DEMO_VET}"]').click()
+        expect(page.get_by_role("heading", name=t("ru", "webapp.calendar.title"))).to_be_visible()
+        page.locator(".day:not([disabled])").nth(2).click()
+        page.locator(".slot").first.click()
+        press_main(page)
+        expect(page.get_by_role("heading", name=t("ru", "webapp.checkout.title"))).to_be_visible()
+        page.get_by_label(t("ru", "webapp.checkout.reason")).fill("Чешет ухо")
+        pay = t("ru", "webapp.checkout.pay", price="1\u00a0500 ₽")
+        expect(page.locator("#tg-main-button")).to_have_text(pay)
+        press_main(page)
+        expect(page.get_by_role("alert")).to_have_text(said)
+        expect(page.get_by_text(t("ru", "webapp.checkout.taken"))).to_have_count(0)
+        expect(page.locator("#tg-main-button")).to_have_text(pay)
+
+
 def _reptile_vets(world, count: int) -> list[int]:
     """`count` bookable vets of reptiles alone (with the demo's exotics vet, a list of two pages)."""
     from shared.adapters.firestore_repositories import OpStats
