@@ -48,6 +48,8 @@ async def test_a_hold_round_trips_and_its_calendar_costs_one_read(repo):
     got = await repo.get(b.id)
     assert got.status is BookingStatus.HELD and got.cells == b.cells and got.pet == {"name": "Rex"}
     assert got.start == START and got.hold_expires_at == NOW + HOLD_TTL and got.created_at == NOW
+    [mine] = await repo.held_by(b.owner_id)  # the store's time of the write, as the hold and a query see it
+    assert mine.id == b.id and b.written_at is not None and mine.written_at == b.written_at
     before = repo._stats.reads
     [busy] = await repo.calendar(VET)
     assert repo._stats.reads - before == 1

@@ -59,22 +59,24 @@ def together(calls: list) -> list:
     return results
 
 
-def post_together(stack, updates: list[dict], delays: list[float] | None = None) -> list[int]:
-    """Posts every update to the webhook function at the same moment (or `delays` after it), one
-    connection each; what a webhook answers with a method (a press's answer) is then executed, as
+def post_update(stack, update: dict, ready, delay: float = 0.0) -> int:
+    """One delivery for `together`: posts the update to the webhook function `delay` after the moment, on a
+    connection of its own; what the webhook answers with a method (a press's answer) is then executed, as
     Telegram does."""
+    with httpx.Client(timeout=60) as http, BotApiDoubleClient(stack["telegram_api_base"]) as telegram:
+        ready()
+        time.sleep(delay)
+        response = http.post(stack["functions"]["telegram_webhook"], json=update,
+                             headers={SECRET_HEADER: stack["webhook_secret"]})
+        if response.status_code == 200:
+            telegram.webhook_reply(response)
+        return response.status_code
 
-    def post(i: int, ready) -> int:
-        with httpx.Client(timeout=60) as http, BotApiDoubleClient(stack["telegram_api_base"]) as telegram:
-            ready()
-            time.sleep(delays[i] if delays else 0)
-            response = http.post(stack["functions"]["telegram_webhook"], json=updates[i],
-                                 headers={SECRET_HEADER: stack["webhook_secret"]})
-            if response.status_code == 200:
-                telegram.webhook_reply(response)
-            return response.status_code
 
-    return together([functools.partial(post, i) for i in range(len(updates))])
+def post_together(stack, updates: list[dict], delays: list[float] | None = None) -> list[int]:
+    """Posts every update to the webhook function at the same moment (or `delays` after it)."""
+    return together([functools.partial(post_update, stack, u, delay=delays[i] if delays else 0.0)
+                     for i, u in enumerate(updates)])
 
 
 def new_owner(client) -> OwnerChat:

@@ -208,7 +208,7 @@ class FirestoreBookings:
         """The owner's bookings in status held (live or run out)."""
         query = self._bookings.where(filter=firestore.FieldFilter("owner_id", "==", owner_id)).where(
             filter=firestore.FieldFilter("status", "==", BookingStatus.HELD.value))
-        found = [booking_from(s.id, s.to_dict()) async for s in query.stream()]
+        found = [replace(booking_from(s.id, s.to_dict()), written_at=s.create_time) async for s in query.stream()]
         self._stats.reads += max(1, len(found))
         return found
 
@@ -264,9 +264,9 @@ class FirestoreBookings:
                   {"busy": {booking.id: _entry(booking, booking.hold_expires_at)}}, merge=True)
         self._guard(batch, booking)
         try:
-            await batch.commit()
+            written = await batch.commit()
             self._stats.writes += len(booking.cells) + 2
-            return replace(booking, created_at=now)
+            return replace(booking, created_at=now, written_at=written[len(booking.cells)].update_time)
         except _CONFLICTS as err:  # a cell exists, or the commit lost to contention (ABORTED): look at the cells
             await self._parties_exist(booking, err)
         # Some cell exists: free only if every existing one belongs to a hold that ran out.
@@ -291,12 +291,12 @@ class FirestoreBookings:
                                 **{s: firestore.DELETE_FIELD for s in stale if booking_id_ok(s)}}}, merge=True)
             self._guard(batch, booking)
             try:
-                await batch.commit()
+                written = await batch.commit()
             except _CONFLICTS as err:
                 await self._parties_exist(booking, err)
                 continue  # a cell changed since read: look again
             self._stats.writes += len(booking.cells) + 2
-            return replace(booking, created_at=now)
+            return replace(booking, created_at=now, written_at=written[len(booking.cells)].update_time)
         raise Contention()
 
     def _guard(self, batch, booking: Booking) -> None:

@@ -127,6 +127,9 @@ class Booking:
     triage: dict | None = field(default=None, compare=False)    # the triage result's summary, for the vet
     photo_file_id: str | None = None       # the owner's photo with the reason (a Telegram file id)
     created_at: datetime | None = None
+    # the store's own time of the hold's write: which of one owner's holds was made last, as the store
+    # orders them (a write that a query did not see is later than that query's, whatever the clocks said)
+    written_at: datetime | None = field(default=None, compare=False)
 
     def hold_live(self, now: datetime) -> bool:
         return (self.status == BookingStatus.HELD and self.hold_expires_at is not None

@@ -190,21 +190,28 @@ async def hold_slot(vets, bookings, request: HoldRequest, now: datetime, pricing
     return booking
 
 
+def _made(hold: Booking, now: datetime) -> tuple:
+    """Orders one owner's holds by when the store wrote them (the clock's time where it has none), then id."""
+    return hold.written_at or hold.created_at or now, hold.id
+
+
 async def let_older_holds_go(bookings, held: Booking, now: datetime) -> None:
     """One owner holds one slot at a time: their holds made before `held` are let go."""
     for older in await bookings.held_by(held.owner_id):
-        if older.id != held.id and (older.created_at or now, older.id) < (held.created_at or now, held.id):
+        if older.id != held.id and _made(older, now) < _made(held, now):
             await bookings.expire_hold(older.id, now, note="another slot chosen")
 
 
 async def keep_newest_hold(bookings, held: Booking, now: datetime) -> bool:
     """One owner holds one slot at a time, even holding from two screens at once: of their holds the newest
-    stands and the others are let go. Each request runs this after its own hold is written, so the last to
-    run sees every hold. Whether `held` is the one standing."""
+    (by the store's time of the write) stands and the others are let go. Each request runs this after its
+    own hold is written, so the last to run sees every hold; a hold this query misses was written after it,
+    so it is the newer one and its own request lets this one go (as the chat's press does, after its step).
+    Whether `held` is the one standing."""
     holds = await bookings.held_by(held.owner_id)
     if not holds:
         return False
-    newest = max(holds, key=lambda b: (b.created_at or now, b.id))
+    newest = max(holds, key=lambda b: _made(b, now))
     for other in holds:
         if other.id != newest.id:
             await bookings.expire_hold(other.id, now, note="another slot chosen")
