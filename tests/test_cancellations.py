@@ -536,3 +536,32 @@ def test_the_late_share_is_configured_and_checked():
             payment_settings({"LATE_CANCEL_REFUND_PERCENT": bad})
     with pytest.raises(ValueError):
         payments.PaymentsConfig(late_cancel_refund_percent=120)
+
+
+async def test_a_move_and_the_vets_cancellation_at_once_end_one_way(world):
+    """Either the booking moved (its new time's cells held, nothing refunded) or it was cancelled, before or
+    after the move (refunded once, no cell of the old or the new time left): never a cancelled booking still
+    holding a time. Both orders happen across the rounds (checked when written)."""
+    w = world
+
+    async def cancel(booking_id: str, after: float):
+        await asyncio.sleep(after)
+        return await svc.cancel(w.bookings, w.refunder, CONFIG, booking_id, VET, NOW, as_party=Party.VET,
+                                reason=VetCancelReason.ILLNESS)
+
+    for day, after in zip(range(3, 9), (0, 0.005, 0.01, 0.02, 0.03, 0.05)):  # the cancellation a little later
+        booking = await w.booked(OWNER, at(day, 9))
+        move = svc.reschedule(w.vets, w.bookings, booking.id, OWNER, at(day, 12), NOW)
+        moved, cancelled = await asyncio.gather(move, cancel(booking.id, after), return_exceptions=True)
+        stored = await w.bookings.get(booking.id)
+        locks = [s.id async for s in w.client.collection("slot_locks").stream() if s.get("booking_id") == booking.id]
+        busy = [b.start for b in await w.bookings.calendar(VET) if b.start.day == day]
+        refunds = w.yookassa.refunds((await w.entry(booking)).provider_charge_id)
+        if stored.status is BookingStatus.CANCELLED:
+            assert isinstance(cancelled, svc.Cancellation) and len(refunds) == 1, (moved, cancelled)
+            assert locks == [] and busy == [], (locks, busy)
+        else:
+            assert isinstance(moved, svc.Moved) and isinstance(cancelled, InvalidInput), (moved, cancelled)
+            assert stored.start == at(day, 12) and sorted(locks) == sorted(stored.cells) and busy == [at(day, 12)]
+            assert refunds == []
+    assert await payments.reconcile(w.bookings) == []
