@@ -78,3 +78,24 @@ async def test_forgetting_an_owner_leaves_nothing(world):
     assert await _documents_of(client, 41) == []
     assert _photos_of(photos, 41) == []
     assert await owners.get(42) is not None and len(_photos_of(photos, 42)) == 2
+
+
+async def test_emptying_a_folder_goes_on_past_an_object_deleted_since_it_was_listed(world, monkeypatch):
+    """Erasure lists a vet's documents while an upload that found its person erased deletes its own: that
+    object's delete answers 404, and the others must still go (before, the 404 stopped the erasure there)."""
+    *_, photos = world
+    names = [f"photos/gone-meanwhile/{n}.jpg" for n in range(3)]
+    for name in names:
+        photos.put_sync(name, b"jpeg", {})
+    bucket = photos._get_bucket()
+    listing = bucket.list_blobs
+
+    def listed_then_one_deleted(**kwargs):
+        blobs = list(listing(**kwargs))
+        photos.delete_sync(names[0])
+        return blobs
+
+    monkeypatch.setattr(bucket, "list_blobs", listed_then_one_deleted)
+    assert await photos.delete_prefix("photos/gone-meanwhile/") == 3
+    monkeypatch.undo()
+    assert photos.list_names_sync("photos/gone-meanwhile/") == []

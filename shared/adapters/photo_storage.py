@@ -103,9 +103,14 @@ class PhotoStorage:
             return credentials
 
     def delete_prefix_sync(self, prefix: str) -> int:
+        from google.api_core.exceptions import NotFound
+
         blobs = list(self._get_bucket().list_blobs(prefix=prefix))
         for blob in blobs:
-            blob.delete()
+            try:
+                blob.delete()
+            except NotFound:  # deleted since the listing (an upload that found its person erased): go on
+                pass
         return len(blobs)
 
     async def delete_prefix(self, prefix: str) -> int:
