@@ -330,6 +330,33 @@ async def test_an_abandoned_applications_photos_go_with_erasure_too(bot):
     assert bot.services.photos.objects == {}
 
 
+async def test_an_erasure_that_fails_midway_is_finished_by_pressing_again(bot):
+    """The owner's record goes first; a Storage failure after it left the documents with no way to erase
+    them (the person, without a record, was asked to consent again). Now the person is told and given the
+    button again, which works without a record."""
+    await verified(bot)
+    photos = bot.services.photos
+    delete_prefix = photos.delete_prefix
+
+    async def down_once(prefix):
+        photos.delete_prefix = delete_prefix
+        raise OSError("storage down")
+
+    photos.delete_prefix = down_once
+    await bot.say("/privacy", VET)
+    await bot.press("privacy:forget", VET)
+    said = await bot.press("privacy:forget_yes", VET)
+    assert "ещё раз" in said[-1] and photos.objects and VET not in bot.services.owners.owners
+    assert "privacy:forget_yes" in str(bot.double.calls()[-1]["params"].get("reply_markup"))
+    assert "удалены" in (await bot.press("privacy:forget_yes", VET))[-1]
+    assert photos.objects == {} and VET not in bot.services.vets.vets and VET not in bot.services.owners.owners
+
+
+async def test_confirming_erasure_without_a_record_erases_nothing_and_creates_nothing(bot):
+    assert "удалены" in (await bot.press("privacy:forget_yes", VET))[-1]
+    assert VET not in bot.services.owners.owners
+
+
 async def test_schedule_lists_the_next_bookings_in_the_vets_zone(bot):
     import dataclasses
     from datetime import datetime, timezone

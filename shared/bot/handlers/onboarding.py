@@ -1,6 +1,8 @@
 """/start, consent, /language, /help, /cancel and /privacy."""
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, CommandHandler
 
@@ -18,7 +20,11 @@ from shared.services import owners as owner_service
 
 # What an owner may do before agreeing to let us store anything.
 _OPEN_COMMANDS = {"start", "help", "language", "privacy"}
-_OPEN_CALLBACKS = ("consent:", "lang:")
+# privacy:forget_yes: an erasure that failed midway, pressed again after the record went (it erases only the
+# presser's own data, so no record is needed)
+_OPEN_CALLBACKS = ("consent:", "lang:", "privacy:forget_yes")
+
+log = logging.getLogger(__name__)
 
 
 async def require_consent(update: Update, context: BotContext) -> None:
@@ -169,13 +175,20 @@ async def privacy_answer(update: Update, context: BotContext) -> None:
                                       reply_markup=keyboards.confirm_forget(context.language))
     elif action == "forget_yes":
         services = context.shared_services  # erasure does not wait for this update's commit
+        person = update.effective_user.id  # not context.owner: a second press finishes a failed erasure
         erase_bookings = None if services.bookings is None else (  # None: a deployment (test) without bookings
-            lambda person: cancellations.erase_bookings(services.bookings, bookings.refunder(context),
-                                                        services.payments, person, services.clock()))
-        cancelled = await owner_service.forget_owner(services.owners, services.reminders, services.photos,
-                                                     context.owner.id, vets=services.vets, erase_bookings=erase_bookings)
-        if services.conclusions is not None and services.label_photos is not None:  # labels kept with consent
-            await conclusion_service.forget_labels(services.conclusions, services.label_photos, context.owner.id)
+            lambda someone: cancellations.erase_bookings(services.bookings, bookings.refunder(context),
+                                                         services.payments, someone, services.clock()))
+        try:
+            cancelled = await owner_service.forget_owner(services.owners, services.reminders, services.photos,
+                                                         person, vets=services.vets, erase_bookings=erase_bookings)
+            if services.conclusions is not None and services.label_photos is not None:  # labels kept with consent
+                await conclusion_service.forget_labels(services.conclusions, services.label_photos, person)
+        except Exception as err:  # noqa: BLE001 - the record may be gone already: say so and offer to finish
+            log.error("erasure not finished: %s", type(err).__name__)
+            await edit_or_send(update, context.t("privacy.forget_failed"),
+                               reply_markup=keyboards.confirm_forget(context.language))
+            return
         await edit_or_send(update, context.t("privacy.forgotten") + (
             "\n\n" + context.t("bk.erased_cancelled", n=len(cancelled)) if cancelled else ""))
         await bookings.tell_after_erasure(context, cancelled)  # the other side of each: never the person
